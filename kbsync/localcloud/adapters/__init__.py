@@ -1,0 +1,39 @@
+"""Adapters that make moto 5.2.5 behave like AWS where kbsync needs it.
+
+Each adapter is its own module exposing:
+
+- ``install() -> None``: apply the patch (idempotent, process-wide, works for decorator and server mode);
+- ``verify_moto_internals() -> None``: raise ``MotoInternalsChanged`` with a clear message if the moto
+  internals the adapter relies on are not what it expects (run by tests/localcloud/test_moto_internals.py).
+
+``ADAPTER_MODULES`` is the install order.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+ADAPTER_MODULES: tuple[str, ...] = (
+    "kbsync.localcloud.adapters.scaled_time",
+    "kbsync.localcloud.adapters.aws_sdk_tasks",
+    "kbsync.localcloud.adapters.inprocess_lambda",
+    "kbsync.localcloud.adapters.execution_events",
+    "kbsync.localcloud.adapters.bedrock_ingestion",
+    "kbsync.localcloud.adapters.cfn_state_machines",
+    "kbsync.localcloud.adapters.eventbridge_targets",
+    "kbsync.localcloud.adapters.s3_eventbridge",
+)
+
+
+class MotoInternalsChanged(RuntimeError):
+    """The pinned moto's internals differ from what an adapter was written against."""
+
+
+def adapter_modules() -> list[ModuleType]:
+    return [importlib.import_module(name) for name in ADAPTER_MODULES]
+
+
+def install_all() -> None:
+    for module in adapter_modules():
+        module.install()
