@@ -1,0 +1,12 @@
+"""The kbsync operator CLI (console script `kbsync = kbsync.cli:main`).
+
+Layers: `app` (argparse, exit codes) -> `service` (actions over boto3 clients) -> `views`/`render` (output).
+It reaches AWS, or the local cloud through `--endpoint-url` / `AWS_ENDPOINT_URL`, and never imports the local cloud
+except inside `kbsync local ...`.
+"""
+
+from __future__ import annotations
+
+from kbsync.cli.app import main
+
+__all__ = ["main"]

@@ -1,0 +1,383 @@
+"""The argparse layer: parse, build the clients, call the service layer, render, return the exit code.
+
+Nothing below `main` lets an exception escape as a traceback: `CliError` carries its own line and exit code, boto3
+and botocore errors are mapped by `errors.from_aws`, Ctrl-C says what keeps running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import Any, TextIO
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from kbsync import __version__
+from kbsync.cli import service
+from kbsync.cli.aws import DEFAULT_STACK, Clients, load_stack
+from kbsync.cli.errors import EXIT_CODE_HELP, CliError, ExitCode, from_aws
+from kbsync.cli.names import is_bedrock_id, is_execution_arn
+from kbsync.cli.outcome import ALL_STATUSES
+from kbsync.cli.render import ProgressLine, Style, as_json
+from kbsync.cli.views import (
+    ended_text,
+    history_table,
+    progress_text,
+    show_text,
+    started_text,
+    status_table,
+)
+
+DEFAULT_WAIT_TIMEOUT_S = 4 * 3600.0
+DEFAULT_INTERVAL_S = 5.0
+DEFAULT_STOP_TIMEOUT_S = 900.0
+
+DESCRIPTION = "Sync Amazon Bedrock knowledge bases with S3 through the kbsync workflow, and operate it."
+
+
+def _epilog() -> str:
+    codes = "\n".join(f"  {int(code):>3}  {text}" for code, text in EXIT_CODE_HELP)
+    return (
+        "examples:\n"
+        "  kbsync sync --kb KB12345678 --ds DS12345678 --wait\n"
+        "  kbsync history --kb KB12345678 --ds DS12345678 --status FAILED\n"
+        "  kbsync rerun JOB1234567\n\n"
+        "AWS: credentials, region and profile as the AWS CLI takes them; --endpoint-url or\n"
+        "AWS_ENDPOINT_URL for the local cloud (`kbsync local up`). Resources come from the outputs\n"
+        "of the deployed stack (--stack-name, KBSYNC_STACK).\n\n"
+        f"exit codes:\n{codes}\n\nrunbooks: runbooks/README.md"
+    )
+
+
+# --------------------------------------------------------------------------- argument types
+
+
+def bedrock_id(kind: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if not is_bedrock_id(value):
+            raise argparse.ArgumentTypeError(f"invalid {kind} id {value!r}: 10 letters or digits, e.g. AB12CD34EF")
+        return value
+
+    check.__name__ = f"{kind} id"
+    return check
+
+
+def job_or_execution(value: str) -> str:
+    if is_bedrock_id(value) or is_execution_arn(value):
+        return value
+    raise argparse.ArgumentTypeError(
+        f"invalid id {value!r}: an ingestion job id (10 letters or digits) or an execution ARN (arn:aws:states:...)"
+    )
+
+
+def positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from exc
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds: {value!r}")
+    return seconds
+
+
+def positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1: {value!r}")
+    return int(value)
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _aws_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """Global options, accepted before or after the command (the AWS CLI way)."""
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    group = parser.add_argument_group("AWS options")
+    group.add_argument("--region", default=default(None), help="AWS region (default: profile / AWS_REGION)")
+    group.add_argument("--profile", default=default(None), help="AWS profile (default: AWS_PROFILE)")
+    group.add_argument(
+        "--endpoint-url",
+        default=default(None),
+        help="AWS endpoint, e.g. the local cloud http://127.0.0.1:5000 (default: AWS_ENDPOINT_URL)",
+    )
+    group.add_argument(
+        "--stack-name",
+        default=default(os.environ.get("KBSYNC_STACK") or DEFAULT_STACK),
+        help="the deployed kbsync stack (default: KBSYNC_STACK or 'kbsync')",
+    )
+
+
+def _ds_options(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument("--kb", required=required, type=bedrock_id("knowledge base"), help="knowledge base id")
+    parser.add_argument("--ds", required=required, type=bedrock_id("data source"), help="data source id")
+
+
+def _wait_options(parser: argparse.ArgumentParser, timeout: float, wait_flag: bool) -> None:
+    if wait_flag:
+        parser.add_argument("--wait", action="store_true", help="follow the sync live until it ends; exit by outcome")
+    parser.add_argument(
+        "--timeout", type=positive_seconds, default=timeout, help=f"stop waiting after SECONDS (default {timeout:g})"
+    )
+    parser.add_argument(
+        "--interval", type=positive_seconds, default=DEFAULT_INTERVAL_S, help="seconds between polls (default 5)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kbsync", description=DESCRIPTION, epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"kbsync {__version__}")
+    _aws_options(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _aws_options(common, suppress=True)
+    json_flag = argparse.ArgumentParser(add_help=False)
+    json_flag.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str, *parents: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help_text, description=help_text, parents=[common, *parents])
+
+    sync = command("sync", "start a sync of one data source (trigger 'manual')", json_flag)
+    _ds_options(sync, required=True)
+    sync.add_argument("--reason", help="free text kept in the job record and alerts")
+    _wait_options(sync, DEFAULT_WAIT_TIMEOUT_S, wait_flag=True)
+    sync.set_defaults(handler=cmd_sync)
+
+    status = command("status", "what is running now, per data source, with live progress", json_flag)
+    _ds_options(status, required=False)
+    status.set_defaults(handler=cmd_status)
+
+    history = command("history", "the job records of one data source, newest first", json_flag)
+    _ds_options(history, required=True)
+    history.add_argument("--status", choices=ALL_STATUSES, help="only jobs with this status")
+    history.add_argument("--limit", type=positive_int, default=20, help="at most N records (default 20)")
+    history.set_defaults(handler=cmd_history)
+
+    show = command("show", "one job in full: statistics, failure reasons, execution, alert", json_flag)
+    show.add_argument("job_id", metavar="JOB_ID", type=bedrock_id("ingestion job"), help="ingestion job id")
+    _ds_options(show, required=False)
+    show.set_defaults(handler=cmd_show)
+
+    rerun = command("rerun", "sync the data source of a job or execution again", json_flag)
+    rerun.add_argument("target", metavar="JOB_ID|EXECUTION_ARN", type=job_or_execution)
+    _wait_options(rerun, DEFAULT_WAIT_TIMEOUT_S, wait_flag=True)
+    rerun.set_defaults(handler=cmd_rerun)
+
+    stop = command("stop", "stop the running job of a data source (recorded STOPPED) and wait for its end", json_flag)
+    _ds_options(stop, required=True)
+    stop.add_argument("--no-wait", action="store_true", help="return once the stop is requested")
+    _wait_options(stop, DEFAULT_STOP_TIMEOUT_S, wait_flag=False)
+    stop.set_defaults(handler=cmd_stop)
+
+    _local_commands(command("local", "the local cloud (moto + kbsync adapters) on this machine"), common, json_flag)
+    return parser
+
+
+def _local_commands(
+    local: argparse.ArgumentParser, common: argparse.ArgumentParser, json_flag: argparse.ArgumentParser
+) -> None:
+    sub = local.add_subparsers(dest="local_command", required=True, metavar="LOCAL_COMMAND")
+    up = sub.add_parser(
+        "up", parents=[common], help="run the local cloud on 127.0.0.1 with the stack deployed (Ctrl-C stops it)"
+    )
+    up.add_argument("--port", type=positive_int, default=5000, help="port (default 5000)")
+    up.add_argument("--time-scale", type=positive_seconds, default=0.01, help="real seconds per virtual second")
+    up.add_argument("--template", default="template.yaml", help="SAM template to deploy (default template.yaml)")
+    up.add_argument("--no-seed", action="store_true", help="do not create the sample knowledge base and documents")
+    up.set_defaults(handler=cmd_local_up)
+    fire = sub.add_parser("fire-schedule", help="fire a Scheduler schedule now", parents=[common, json_flag])
+    fire.add_argument("schedule", metavar="NAME", help="schedule name")
+    fire.add_argument("--group", default="default", help="schedule group (default 'default')")
+    fire.add_argument("--force", action="store_true", help="fire even if the schedule is DISABLED")
+    fire.set_defaults(handler=cmd_local_fire_schedule)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+class Io:
+    """Where a command writes, and how (terminal or piped)."""
+
+    def __init__(self, out: TextIO, err: TextIO) -> None:
+        self.out = out
+        self.err = err
+        self.style = Style.for_stream(out)
+
+    def print(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+
+    def note(self, text: str) -> None:
+        self.err.write(text + "\n")
+
+
+def services(args: argparse.Namespace) -> service.Services:
+    clients = Clients(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
+    stack = load_stack(clients.client("cloudformation"), args.stack_name, clients.region_name)
+    return service.Services(
+        sfn=clients.client("stepfunctions"),
+        ddb=clients.client("dynamodb"),
+        bedrock=clients.client("bedrock-agent"),
+        stack=stack,
+        sts=clients.client("sts"),
+    )
+
+
+def cmd_sync(args: argparse.Namespace, io: Io) -> ExitCode:
+    svc = services(args)
+    started = service.start_sync(svc, args.kb, args.ds, args.reason)
+    return _after_start(args, io, svc, started)
+
+
+def cmd_rerun(args: argparse.Namespace, io: Io) -> ExitCode:
+    svc = services(args)
+    target = service.rerun_target(svc, args.target, is_execution_arn(args.target))
+    started = service.start_sync(svc, target.knowledge_base_id, target.data_source_id, target.reason)
+    return _after_start(args, io, svc, started)
+
+
+def _after_start(args: argparse.Namespace, io: Io, svc: service.Services, started: service.Started) -> ExitCode:
+    if not args.json:
+        io.print(started_text(started))
+    if not args.wait:
+        if args.json:
+            io.print(as_json({"executionArn": started.execution_arn, "name": started.name, "request": started.request}))
+        else:
+            io.print(f"  follow it: kbsync status --kb {started.request['knowledgeBaseId']} "
+                     f"--ds {started.request['dataSourceId']}")  # fmt: skip
+        return ExitCode.OK
+    line = ProgressLine(io.out, io.style)
+
+    def on_progress(progress: service.Progress) -> None:
+        if not args.json:
+            text, key = progress_text(progress)
+            line.update(text, progress.status, key)
+
+    try:
+        ended = service.follow(
+            svc, started.execution_arn, on_progress=on_progress, interval_s=args.interval, timeout_s=args.timeout
+        )
+    finally:
+        line.close()
+    if args.json:
+        io.print(as_json({**_ended_json(ended), "name": started.name, "request": started.request}))
+    else:
+        io.print(ended_text(ended, svc.stack, io.style))
+    return ended.code
+
+
+def _ended_json(ended: service.Ended) -> dict[str, Any]:
+    document = asdict(ended)
+    document["exitCode"] = int(ended.code)
+    document.pop("code")
+    return document
+
+
+def cmd_status(args: argparse.Namespace, io: Io) -> ExitCode:
+    if bool(args.kb) != bool(args.ds):
+        raise CliError("give both --kb and --ds, or neither (everything running)", ExitCode.USAGE)
+    rows = service.status(services(args), args.kb, args.ds)
+    io.print(as_json([asdict(r) for r in rows]) if args.json else status_table(rows, io.style))
+    return ExitCode.OK
+
+
+def cmd_history(args: argparse.Namespace, io: Io) -> ExitCode:
+    svc = services(args)
+    rows = service.records.history(svc.ddb, svc.stack.jobs_table, args.kb, args.ds, args.status, args.limit)
+    if not rows and not args.status:
+        service.check_data_source(svc.bedrock, args.kb, args.ds)
+    io.print(as_json(rows) if args.json else history_table(rows, io.style))
+    return ExitCode.OK
+
+
+def cmd_show(args: argparse.Namespace, io: Io) -> ExitCode:
+    if bool(args.kb) != bool(args.ds):
+        raise CliError("give both --kb and --ds, or neither", ExitCode.USAGE)
+    svc = services(args)
+    detail = service.show(svc, args.job_id, args.kb, args.ds)
+    if args.json:
+        io.print(as_json({"record": detail.record, "ingestionJob": detail.live, "execution": detail.execution}))
+    else:
+        io.print(show_text(detail, svc.stack, io.style))
+    return ExitCode.OK
+
+
+def cmd_stop(args: argparse.Namespace, io: Io) -> ExitCode:
+    svc = services(args)
+    plan = service.stop(svc, args.kb, args.ds)
+    what = f"job {plan.job_id}" if plan.job_id else "execution"
+    if not args.json:
+        io.print(f"{plan.action}: {what} of knowledge base {args.kb} / data source {args.ds}")
+    if args.no_wait or plan.execution_arn is None:
+        if args.json:
+            io.print(as_json(asdict(plan)))
+        return ExitCode.OK
+    if not args.json:
+        io.print(f"  waiting for the workflow to record it (up to {args.timeout:g}s) ...")
+    ended = service.wait_ended(svc, plan.execution_arn, interval_s=args.interval, timeout_s=args.timeout)
+    if args.json:
+        io.print(as_json({**asdict(plan), **_ended_json(ended)}))
+    else:
+        io.print(ended_text(ended, svc.stack, io.style))
+    return ExitCode.OK
+
+
+def cmd_local_up(args: argparse.Namespace, io: Io) -> ExitCode:
+    from kbsync.localcloud.server import run_server  # lazily: the rest of the CLI never imports the local cloud
+
+    run_server(args.port, args.time_scale, args.template, args.stack_name, not args.no_seed)
+    return ExitCode.OK
+
+
+def cmd_local_fire_schedule(args: argparse.Namespace, io: Io) -> ExitCode:
+    """Against a running `kbsync local up` (--endpoint-url / AWS_ENDPOINT_URL), else in this process's local cloud."""
+    from kbsync.localcloud import scheduler  # lazily, as above
+
+    endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    try:
+        if endpoint:
+            fired = scheduler.fire_schedule_remote(endpoint, args.schedule, args.group, args.force)
+        else:
+            fired = scheduler.fire_schedule(args.schedule, args.group, force=args.force).to_dict()
+    except (RuntimeError, ValueError) as exc:
+        raise CliError(f"{exc}: list schedules with `aws scheduler list-schedules`", ExitCode.NOT_FOUND) from exc
+    io.print(as_json(fired) if args.json else f"fired schedule {args.group}/{args.schedule}: " + ", ".join(
+        f"{k} {v}" for k, v in fired.items()))  # fmt: skip
+    return ExitCode.OK
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run one command; return its exit code (never raise, never print a traceback)."""
+    io = Io(out or sys.stdout, err or sys.stderr)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors: argparse already printed
+        return int(exc.code) if isinstance(exc.code, int) else ExitCode.USAGE
+    try:
+        return int(args.handler(args, io))
+    except CliError as exc:
+        io.note(f"kbsync: {exc.message}")
+        return int(exc.code)
+    except (ClientError, BotoCoreError) as exc:
+        mapped = from_aws(exc)
+        io.note(f"kbsync: {mapped.message}")
+        return int(mapped.code)
+    except KeyboardInterrupt:
+        io.note("kbsync: interrupted; anything already started keeps running (see `kbsync status`)")
+        return int(ExitCode.INTERRUPTED)
+    except ImportError as exc:
+        io.note(f"kbsync: {exc}: install the local extras (`make dev` or pip install 'kbsync[local]')")
+        return int(ExitCode.INTERNAL)
+    except Exception as exc:  # the last line of defence: one line, never a traceback
+        io.note(f"kbsync: internal error: {type(exc).__name__}: {exc} (please report it with the command line)")
+        return int(ExitCode.INTERNAL)

@@ -1,0 +1,97 @@
+"""boto3 clients for the CLI and the stack outputs that tell it where things are.
+
+The CLI never hard-codes a resource name: it reads the deployed stack's outputs, so the same commands work on any
+account, any stack name and the local cloud (`--endpoint-url` / `AWS_ENDPOINT_URL`, which boto3 honours itself).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from kbsync.cli.errors import CliError, ExitCode, error_code, error_text
+
+Client = Any  # boto3 clients are built at runtime; the services we use have no installed stubs
+
+DEFAULT_STACK = "kbsync"
+DEFAULT_RUNBOOK_BASE_URL = "https://github.com/kbsync/kbsync/blob/main/runbooks"
+_RETRIES = Config(retries={"mode": "standard", "max_attempts": 5})
+
+
+@dataclass
+class Clients:
+    """Lazily created clients sharing one session (profile, region, endpoint as the AWS CLI takes them)."""
+
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    _cache: dict[str, Client] = field(default_factory=dict)
+
+    @cached_property
+    def session(self) -> Any:
+        return boto3.Session(profile_name=self.profile, region_name=self.region)
+
+    def client(self, service: str) -> Client:
+        if service not in self._cache:
+            endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+            self._cache[service] = self.session.client(service, endpoint_url=endpoint, config=_RETRIES)
+        return self._cache[service]
+
+    @property
+    def region_name(self) -> str:
+        return str(self.client("stepfunctions").meta.region_name)
+
+
+@dataclass(frozen=True)
+class Stack:
+    """What the CLI needs from the deployed kbsync stack."""
+
+    name: str
+    state_machine_arn: str
+    jobs_table: str
+    outputs: dict[str, str]
+    parameters: dict[str, str]
+
+    @property
+    def runbook_base_url(self) -> str:
+        return self.parameters.get("RunbookBaseUrl") or DEFAULT_RUNBOOK_BASE_URL
+
+
+REQUIRED_OUTPUTS = ("IngestionSyncStateMachineArn", "JobsTableName")
+
+
+def load_stack(cfn: Client, name: str, region: str) -> Stack:
+    """Describe the stack and pick the outputs; a missing stack or output is one actionable error."""
+    try:
+        described = cfn.describe_stacks(StackName=name)["Stacks"]
+    except ClientError as exc:
+        if error_code(exc) == "ValidationError" and "does not exist" in error_text(exc):
+            raise CliError(
+                f"stack {name!r} not found in {region}: deploy it (`sam deploy --guided`), or pass "
+                "--stack-name / KBSYNC_STACK, --region, or --endpoint-url for the local cloud",
+                ExitCode.NOT_FOUND,
+            ) from exc
+        raise
+    stack = described[0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+    missing = [key for key in REQUIRED_OUTPUTS if not outputs.get(key)]
+    if missing:
+        raise CliError(
+            f"stack {name!r} has no output {', '.join(missing)} (status {stack.get('StackStatus')}): is it a kbsync "
+            "stack, fully deployed? Pass the right --stack-name",
+            ExitCode.NOT_FOUND,
+        )
+    return Stack(
+        name=name,
+        state_machine_arn=outputs["IngestionSyncStateMachineArn"],
+        jobs_table=outputs["JobsTableName"],
+        outputs=outputs,
+        parameters=parameters,
+    )

@@ -1,0 +1,55 @@
+"""Ids and execution names, as fixed across kbsync (see /tmp names: `<trigger>-<kb>-<ds>-<UTC>-<4 random>`).
+
+The execution name carries the knowledge base and data source, so "is something running for this data source?"
+is answered from ListExecutions alone, without describing every execution.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+BEDROCK_ID = re.compile(r"^[0-9a-zA-Z]{10}$")
+EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^:]+:[^:]+$")
+_NAME = re.compile(
+    r"^(?P<trigger>schedule|s3|manual)-(?P<kb>[0-9a-zA-Z]{10})-(?P<ds>[0-9a-zA-Z]{10})-"
+    r"(?P<stamp>\d{8}T\d{6})-(?P<suffix>[a-z0-9]{4})$"
+)
+_SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def is_bedrock_id(value: str) -> bool:
+    return bool(BEDROCK_ID.match(value))
+
+
+def is_execution_arn(value: str) -> bool:
+    return bool(EXECUTION_ARN.match(value))
+
+
+def execution_name(trigger: str, kb_id: str, ds_id: str, now: datetime | None = None) -> str:
+    """A fresh, valid Step Functions execution name (<= 80 chars) following the team convention."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(4))
+    return f"{trigger}-{kb_id}-{ds_id}-{moment:%Y%m%dT%H%M%S}-{suffix}"
+
+
+@dataclass(frozen=True)
+class ParsedName:
+    trigger: str
+    knowledge_base_id: str
+    data_source_id: str
+
+
+def parse_execution_name(name: str) -> ParsedName | None:
+    """The trigger and ids an execution name encodes, or None if it does not follow the convention."""
+    match = _NAME.match(name)
+    if match is None:
+        return None
+    return ParsedName(match["trigger"], match["kb"], match["ds"])
+
+
+def execution_name_of(arn: str) -> str:
+    return arn.rsplit(":", 1)[-1]

@@ -1,0 +1,180 @@
+"""Reading the job records (DynamoDB, schemas/job-record.schema.json) without scanning the table.
+
+Keys: pk = 'DS#<kb>#<ds>', sk = 'JOB#<startedAt>#<job id>' (history newest first = one Query), GSI 'byStatus'
+(status, startedAt): the running jobs of the whole account are a handful of items (Bedrock allows 5 at once).
+A job id alone is found through the GSI 'byJobId' (ingestionJobId) when the table has it, else by a Scan that says so.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
+
+from kbsync.cli.aws import Client
+from kbsync.cli.errors import error_code, error_text
+from kbsync.cli.outcome import RUNNING_STATUSES
+
+Record = dict[str, Any]
+BY_STATUS_INDEX = "byStatus"
+BY_JOB_ID_INDEX = "byJobId"
+_DESERIALIZER = TypeDeserializer()
+
+
+def ds_key(kb_id: str, ds_id: str) -> str:
+    return f"DS#{kb_id}#{ds_id}"
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; records only hold integers."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [_plain(v) for v in value]
+    return value
+
+
+def from_item(item: dict[str, Any]) -> Record:
+    return {key: _plain(_DESERIALIZER.deserialize(value)) for key, value in item.items()}
+
+
+def _pages(ddb: Client, operation: str, **kwargs: Any) -> Iterator[list[dict[str, Any]]]:
+    while True:
+        page = getattr(ddb, operation)(**kwargs)
+        yield page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def history(
+    ddb: Client, table: str, kb_id: str, ds_id: str, status: str | None = None, limit: int = 20
+) -> list[Record]:
+    """The records of one data source, newest first, optionally of one status, at most `limit`."""
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :job)",
+        "ExpressionAttributeValues": {":pk": {"S": ds_key(kb_id, ds_id)}, ":job": {"S": "JOB#"}},
+        "ScanIndexForward": False,
+    }
+    if status:
+        kwargs["FilterExpression"] = "#status = :status"
+        kwargs["ExpressionAttributeNames"] = {"#status": "status"}
+        kwargs["ExpressionAttributeValues"][":status"] = {"S": status}
+    else:
+        kwargs["Limit"] = limit
+    found: list[Record] = []
+    for items in _pages(ddb, "query", **kwargs):
+        found.extend(from_item(item) for item in items)
+        if len(found) >= limit:
+            break
+    return found[:limit]
+
+
+def _full(ddb: Client, table: str, keys_only: Record) -> Record | None:
+    got = ddb.get_item(TableName=table, Key={"pk": {"S": keys_only["pk"]}, "sk": {"S": keys_only["sk"]}})
+    return from_item(got["Item"]) if "Item" in got else None
+
+
+def running(ddb: Client, table: str, kb_id: str | None = None, ds_id: str | None = None) -> list[Record]:
+    """Records whose job is still STARTING / IN_PROGRESS / STOPPING (optionally of one data source), newest first."""
+    found: list[Record] = []
+    for status in RUNNING_STATUSES:
+        kwargs: dict[str, Any] = {
+            "TableName": table,
+            "IndexName": BY_STATUS_INDEX,
+            "KeyConditionExpression": "#status = :status",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":status": {"S": status}},
+            "ScanIndexForward": False,
+        }
+        if kb_id and ds_id:
+            kwargs["FilterExpression"] = "pk = :pk"
+            kwargs["ExpressionAttributeValues"][":pk"] = {"S": ds_key(kb_id, ds_id)}
+        for items in _pages(ddb, "query", **kwargs):
+            for item in items:
+                record = from_item(item)
+                full = record if "executionArn" in record else _full(ddb, table, record)
+                if full is not None and full.get("status") in RUNNING_STATUSES:
+                    found.append(full)
+    return sorted(found, key=lambda r: str(r.get("startedAt", "")), reverse=True)
+
+
+def of_execution(ddb: Client, table: str, kb_id: str, ds_id: str, execution_arn: str) -> list[Record]:
+    """The records an execution wrote (one per attempt), newest first. Its records are the data source's newest."""
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :job)",
+        "FilterExpression": "executionArn = :arn",
+        "ExpressionAttributeValues": {
+            ":pk": {"S": ds_key(kb_id, ds_id)},
+            ":job": {"S": "JOB#"},
+            ":arn": {"S": execution_arn},
+        },
+        "ScanIndexForward": False,
+        "Limit": 25,
+    }
+    page = ddb.query(**kwargs)
+    return [from_item(item) for item in page.get("Items", [])]
+
+
+def find_job(ddb: Client, table: str, job_id: str, kb_id: str | None = None, ds_id: str | None = None) -> Record | None:
+    """The record of one ingestion job: by its data source when known, else the byJobId index, else a Scan."""
+    if kb_id and ds_id:
+        return _find_in_partition(ddb, table, job_id, kb_id, ds_id)
+    try:
+        return _find_by_index(ddb, table, job_id)
+    except ClientError as exc:
+        if not (error_code(exc) == "ValidationException" and "index" in error_text(exc).lower()):
+            raise
+    print(
+        f"note: table {table} has no {BY_JOB_ID_INDEX} index; scanning it (pass --kb and --ds to avoid the scan)",
+        file=sys.stderr,
+    )
+    return _find_by_scan(ddb, table, job_id)
+
+
+def _find_in_partition(ddb: Client, table: str, job_id: str, kb_id: str, ds_id: str) -> Record | None:
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :job)",
+        "FilterExpression": "ingestionJobId = :id",
+        "ExpressionAttributeValues": {":pk": {"S": ds_key(kb_id, ds_id)}, ":job": {"S": "JOB#"}, ":id": {"S": job_id}},
+        "ScanIndexForward": False,
+    }
+    for items in _pages(ddb, "query", **kwargs):
+        if items:
+            return from_item(items[0])
+    return None
+
+
+def _find_by_index(ddb: Client, table: str, job_id: str) -> Record | None:
+    page = ddb.query(
+        TableName=table,
+        IndexName=BY_JOB_ID_INDEX,
+        KeyConditionExpression="ingestionJobId = :id",
+        ExpressionAttributeValues={":id": {"S": job_id}},
+    )
+    items = page.get("Items", [])
+    if not items:
+        return None
+    record = from_item(items[0])
+    return record if "executionArn" in record else _full(ddb, table, record)
+
+
+def _find_by_scan(ddb: Client, table: str, job_id: str) -> Record | None:
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "FilterExpression": "ingestionJobId = :id",
+        "ExpressionAttributeValues": {":id": {"S": job_id}},
+    }
+    for items in _pages(ddb, "scan", **kwargs):
+        if items:
+            return from_item(items[0])
+    return None

@@ -1,0 +1,547 @@
+"""The operator's actions, as small functions over boto3 clients (testable without the argparse layer).
+
+Every function here either returns plain data for the renderer or raises `CliError` with the next step; AWS errors
+no function handles itself are mapped once, at the top (kbsync.cli.app).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import kbsync_contracts
+from botocore.exceptions import BotoCoreError, ClientError
+
+from kbsync.cli import records
+from kbsync.cli.aws import Client, Stack
+from kbsync.cli.errors import CliError, ExitCode, error_code, error_text
+from kbsync.cli.names import execution_name, execution_name_of, parse_execution_name
+from kbsync.cli.outcome import RUNNING_STATUSES, describe_end, exit_for
+from kbsync.cli.records import Record
+
+MAX_DESCRIBED_EXECUTIONS = 50  # executions whose name hides the data source: describe at most this many
+
+
+@dataclass
+class Services:
+    """The clients one command needs, and the stack that names the resources."""
+
+    sfn: Client
+    ddb: Client
+    bedrock: Client
+    stack: Stack
+    sts: Client | None = None
+
+
+# --------------------------------------------------------------------------- data sources and executions
+
+
+def check_data_source(bedrock: Client, kb_id: str, ds_id: str) -> dict[str, Any]:
+    """The data source, or a NOT_FOUND error telling how to list the real ones."""
+    try:
+        found: dict[str, Any] = bedrock.get_data_source(knowledgeBaseId=kb_id, dataSourceId=ds_id)["dataSource"]
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            raise CliError(
+                f"unknown data source {ds_id} of knowledge base {kb_id}: list them with "
+                f"`aws bedrock-agent list-data-sources --knowledge-base-id {kb_id}`",
+                ExitCode.NOT_FOUND,
+            ) from exc
+        raise
+    return found
+
+
+def execution_input(execution: dict[str, Any]) -> dict[str, Any]:
+    try:
+        parsed = json.loads(execution.get("input") or "{}")
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def running_executions(sfn: Client, state_machine_arn: str, kb_id: str, ds_id: str) -> list[dict[str, Any]]:
+    """RUNNING executions of the ingestion-sync state machine for one data source (newest first).
+
+    The data source is read from the execution name (team convention); the few executions started with another
+    name (by hand) are described to read their input.
+    """
+    matched: list[dict[str, Any]] = []
+    described = 0
+    for page in sfn.get_paginator("list_executions").paginate(
+        stateMachineArn=state_machine_arn, statusFilter="RUNNING"
+    ):
+        for summary in page.get("executions", []):
+            parsed = parse_execution_name(summary["name"])
+            if parsed is not None:
+                if (parsed.knowledge_base_id, parsed.data_source_id) == (kb_id, ds_id):
+                    matched.append(summary)
+                continue
+            if described >= MAX_DESCRIBED_EXECUTIONS:
+                continue
+            described += 1
+            request = execution_input(sfn.describe_execution(executionArn=summary["executionArn"]))
+            if (request.get("knowledgeBaseId"), request.get("dataSourceId")) == (kb_id, ds_id):
+                matched.append(summary)
+    return sorted(matched, key=lambda e: e["startDate"], reverse=True)
+
+
+def live_job(bedrock: Client, kb_id: str, ds_id: str, job_id: str) -> dict[str, Any] | None:
+    """Bedrock's current view of a job (None if Bedrock no longer knows it)."""
+    try:
+        job: dict[str, Any] = bedrock.get_ingestion_job(
+            knowledgeBaseId=kb_id, dataSourceId=ds_id, ingestionJobId=job_id
+        )["ingestionJob"]
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return None
+        raise
+    return job
+
+
+# --------------------------------------------------------------------------- "is something running?"
+
+
+@dataclass(frozen=True)
+class Busy:
+    """Why a data source cannot take another sync right now."""
+
+    knowledge_base_id: str
+    data_source_id: str
+    job_id: str | None
+    status: str
+    started: str
+    execution_arn: str | None
+
+    def refusal(self) -> CliError:
+        stop = f"`kbsync stop --kb {self.knowledge_base_id} --ds {self.data_source_id}`"
+        if self.job_id:
+            what = f"job {self.job_id} is {self.status.lower().replace('_', ' ')} (started {self.started})"
+        else:
+            name = execution_name_of(self.execution_arn or "")
+            what = f"execution {name} is running (started {self.started}, no job yet)"
+        return CliError(f"{what}; wait for it or {stop}", ExitCode.JOB_RUNNING)
+
+
+def find_busy(svc: Services, kb_id: str, ds_id: str) -> Busy | None:
+    """The running job or execution of a data source, from the records, the executions and Bedrock."""
+    executions = running_executions(svc.sfn, svc.stack.state_machine_arn, kb_id, ds_id)
+    running_arns = {e["executionArn"] for e in executions}
+    for record in records.running(svc.ddb, svc.stack.jobs_table, kb_id, ds_id):
+        job_id = record.get("ingestionJobId")
+        if record.get("executionArn") in running_arns:
+            return _busy_from_record(record, str(record.get("status")))
+        if job_id:  # the execution ended without recording the end: ask Bedrock whether the job still runs
+            job = live_job(svc.bedrock, kb_id, ds_id, job_id)
+            if job is not None and job["status"] in RUNNING_STATUSES:
+                return _busy_from_record(record, job["status"])
+    if executions:
+        newest = executions[0]
+        return Busy(kb_id, ds_id, None, "RUNNING", _iso(newest["startDate"]), newest["executionArn"])
+    return None
+
+
+def _busy_from_record(record: Record, status: str) -> Busy:
+    return Busy(
+        str(record["knowledgeBaseId"]),
+        str(record["dataSourceId"]),
+        record.get("ingestionJobId"),
+        status,
+        str(record.get("startedAt", "?")),
+        record.get("executionArn"),
+    )
+
+
+def _iso(moment: Any) -> str:
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return str(moment)
+
+
+# --------------------------------------------------------------------------- starting a sync
+
+
+def requested_by(sts: Client | None) -> str:
+    """Who asks: the caller's IAM ARN when STS answers, else the local user name."""
+    if sts is not None:
+        try:
+            return str(sts.get_caller_identity()["Arn"])[:200]
+        except (ClientError, BotoCoreError):
+            pass
+    try:
+        return getpass.getuser()[:200]
+    except (OSError, KeyError):
+        return "kbsync-cli"
+
+
+def sync_request(kb_id: str, ds_id: str, reason: str | None, who: str | None) -> dict[str, Any]:
+    """The sync request contract (schemas/sync-request.schema.json), validated before anything starts."""
+    request: dict[str, Any] = {"knowledgeBaseId": kb_id, "dataSourceId": ds_id, "trigger": "manual"}
+    if reason:
+        request["reason"] = reason
+    if who:
+        request["requestedBy"] = who
+    try:
+        kbsync_contracts.validate("sync-request", request)
+    except kbsync_contracts.ContractError as exc:
+        raise CliError(f"{exc}: fix the argument and retry", ExitCode.USAGE) from exc
+    return request
+
+
+@dataclass(frozen=True)
+class Started:
+    execution_arn: str
+    name: str
+    request: dict[str, Any]
+
+
+def start_sync(svc: Services, kb_id: str, ds_id: str, reason: str | None) -> Started:
+    """Refuse if the data source is busy, else start one ingestion-sync execution (trigger 'manual')."""
+    request = sync_request(kb_id, ds_id, reason, requested_by(svc.sts))
+    check_data_source(svc.bedrock, kb_id, ds_id)
+    busy = find_busy(svc, kb_id, ds_id)
+    if busy is not None:
+        raise busy.refusal()
+    name = execution_name("manual", kb_id, ds_id)
+    started = svc.sfn.start_execution(
+        stateMachineArn=svc.stack.state_machine_arn, name=name, input=json.dumps(request, separators=(",", ":"))
+    )
+    return Started(started["executionArn"], name, request)
+
+
+# --------------------------------------------------------------------------- following an execution
+
+
+@dataclass(frozen=True)
+class Progress:
+    status: str
+    job_id: str | None
+    attempt: int | None
+    scanned: int
+    indexed: int
+    failed: int
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class Ended:
+    execution_arn: str
+    execution_status: str
+    error: str | None
+    cause: str | None
+    record: Record | None
+    code: ExitCode
+    outcome: str
+    elapsed_s: float
+    live: dict[str, Any] | None = field(default=None)
+
+
+def statistics_counts(statistics: dict[str, Any] | None) -> tuple[int, int, int]:
+    """(scanned, indexed = new + modified, failed) from Bedrock's statistics."""
+    stats = statistics or {}
+    indexed = int(stats.get("numberOfNewDocumentsIndexed", 0)) + int(stats.get("numberOfModifiedDocumentsIndexed", 0))
+    return int(stats.get("numberOfDocumentsScanned", 0)), indexed, int(stats.get("numberOfDocumentsFailed", 0))
+
+
+def _elapsed(execution: dict[str, Any]) -> float:
+    start = execution.get("startDate")
+    end = execution.get("stopDate") or datetime.now(UTC)
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        return max(0.0, (end - start).total_seconds())
+    return 0.0
+
+
+def progress_of(svc: Services, execution: dict[str, Any], record: Record | None) -> Progress:
+    """Where an execution is: its newest record, refreshed from Bedrock while the job runs."""
+    if record is None:
+        return Progress("WAITING", None, None, 0, 0, 0, _elapsed(execution))
+    status = str(record.get("status"))
+    stats = record.get("statistics")
+    job_id = record.get("ingestionJobId")
+    if job_id and status in RUNNING_STATUSES:
+        job = live_job(svc.bedrock, record["knowledgeBaseId"], record["dataSourceId"], job_id)
+        if job is not None:
+            status, stats = job["status"], job.get("statistics")
+    scanned, indexed, failed = statistics_counts(stats)
+    return Progress(status, job_id, record.get("attempt"), scanned, indexed, failed, _elapsed(execution))
+
+
+def follow(
+    svc: Services,
+    execution_arn: str,
+    *,
+    on_progress: Callable[[Progress], None],
+    interval_s: float,
+    timeout_s: float,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Ended:
+    """Poll an execution (and its job) until it ends or `timeout_s` passes (then WAIT_TIMEOUT: the sync goes on)."""
+    deadline = monotonic() + timeout_s
+    execution = svc.sfn.describe_execution(executionArn=execution_arn)
+    request = execution_input(execution)
+    kb_id, ds_id = str(request.get("knowledgeBaseId")), str(request.get("dataSourceId"))
+    while True:
+        newest = records.of_execution(svc.ddb, svc.stack.jobs_table, kb_id, ds_id, execution_arn)
+        record = newest[0] if newest else None
+        if execution["status"] != "RUNNING":
+            return _ended(execution, record)
+        on_progress(progress_of(svc, execution, record))
+        if monotonic() >= deadline:
+            raise CliError(
+                f"still running after {timeout_s:g}s (execution {execution_name_of(execution_arn)}); the sync goes "
+                f"on: follow it with `kbsync status --kb {kb_id} --ds {ds_id}`",
+                ExitCode.WAIT_TIMEOUT,
+            )
+        sleep(interval_s)
+        execution = svc.sfn.describe_execution(executionArn=execution_arn)
+
+
+def _ended(execution: dict[str, Any], record: Record | None) -> Ended:
+    status = str(execution["status"])
+    error = execution.get("error")
+    record_status = str(record["status"]) if record else None
+    return Ended(
+        execution_arn=execution["executionArn"],
+        execution_status=status,
+        error=error,
+        cause=execution.get("cause"),
+        record=record,
+        code=exit_for(status, error, record_status),
+        outcome=describe_end(status, error, record_status),
+        elapsed_s=_elapsed(execution),
+    )
+
+
+# --------------------------------------------------------------------------- stop
+
+
+@dataclass(frozen=True)
+class StopPlan:
+    """What `kbsync stop` acted on."""
+
+    job_id: str | None
+    execution_arn: str | None
+    action: str  # "stopped job" | "already stopping" | "stopped execution" | "job already ended"
+
+
+def stop(svc: Services, kb_id: str, ds_id: str) -> StopPlan:
+    """StopIngestionJob on the running job (the workflow then records STOPPED and alerts); with no job yet, stop the
+    execution itself. NOTHING_RUNNING when neither exists."""
+    busy = find_busy(svc, kb_id, ds_id)
+    job_id = busy.job_id if busy else None
+    if busy is None or job_id is None:
+        job_id = _bedrock_running_job(svc.bedrock, kb_id, ds_id)
+    if job_id is not None:
+        return StopPlan(job_id, busy.execution_arn if busy else None, _stop_job(svc.bedrock, kb_id, ds_id, job_id))
+    if busy is not None and busy.execution_arn:
+        svc.sfn.stop_execution(
+            executionArn=busy.execution_arn,
+            error="KbSync.StoppedByOperator",
+            cause=f"kbsync stop --kb {kb_id} --ds {ds_id} before any ingestion job started",
+        )
+        return StopPlan(None, busy.execution_arn, "stopped execution")
+    raise CliError(
+        f"nothing is running for knowledge base {kb_id} / data source {ds_id}: see "
+        f"`kbsync history --kb {kb_id} --ds {ds_id}`",
+        ExitCode.NOTHING_RUNNING,
+    )
+
+
+def _bedrock_running_job(bedrock: Client, kb_id: str, ds_id: str) -> str | None:
+    """A job Bedrock reports running for this data source (also one started outside kbsync)."""
+    summaries = bedrock.list_ingestion_jobs(
+        knowledgeBaseId=kb_id,
+        dataSourceId=ds_id,
+        filters=[{"attribute": "STATUS", "operator": "EQ", "values": list(RUNNING_STATUSES)}],
+        sortBy={"attribute": "STARTED_AT", "order": "DESCENDING"},
+    ).get("ingestionJobSummaries", [])
+    return str(summaries[0]["ingestionJobId"]) if summaries else None
+
+
+def _stop_job(bedrock: Client, kb_id: str, ds_id: str, job_id: str) -> str:
+    job = live_job(bedrock, kb_id, ds_id, job_id)
+    if job is not None and job["status"] == "STOPPING":
+        return "already stopping"
+    if job is not None and job["status"] not in RUNNING_STATUSES:
+        return "job already ended"
+    try:
+        bedrock.stop_ingestion_job(knowledgeBaseId=kb_id, dataSourceId=ds_id, ingestionJobId=job_id)
+    except ClientError as exc:
+        if error_code(exc) in {"ConflictException", "ValidationException"}:
+            return f"job already ended ({error_text(exc)})"
+        raise
+    return "stopped job"
+
+
+def wait_ended(
+    svc: Services,
+    execution_arn: str,
+    *,
+    interval_s: float,
+    timeout_s: float,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Ended:
+    """Wait for an execution to end, without progress output (used by stop)."""
+    return follow(
+        svc,
+        execution_arn,
+        on_progress=lambda _p: None,
+        interval_s=interval_s,
+        timeout_s=timeout_s,
+        sleep=sleep,
+        monotonic=monotonic,
+    )
+
+
+# --------------------------------------------------------------------------- status, show, rerun
+
+
+@dataclass(frozen=True)
+class RunningRow:
+    knowledge_base_id: str
+    data_source_id: str
+    job_id: str | None
+    status: str
+    started: str
+    trigger: str
+    scanned: int
+    indexed: int
+    failed: int
+    execution_arn: str | None
+
+
+def status(svc: Services, kb_id: str | None = None, ds_id: str | None = None) -> list[RunningRow]:
+    """What is running now: every running job record (live from Bedrock), plus executions with no job yet."""
+    rows: list[RunningRow] = []
+    seen: set[str] = set()
+    for record in records.running(svc.ddb, svc.stack.jobs_table, kb_id, ds_id):
+        kb, ds, job_id = str(record["knowledgeBaseId"]), str(record["dataSourceId"]), record.get("ingestionJobId")
+        state, stats = str(record["status"]), record.get("statistics")
+        if job_id:
+            job = live_job(svc.bedrock, kb, ds, job_id)
+            if job is not None:
+                state, stats = job["status"], job.get("statistics")
+        if state not in RUNNING_STATUSES:
+            continue  # ended a moment ago; the workflow will record it on its next poll
+        seen.add(str(record.get("executionArn")))
+        scanned, indexed, failed = statistics_counts(stats)
+        rows.append(
+            RunningRow(
+                kb,
+                ds,
+                job_id,
+                state,
+                str(record.get("startedAt", "")),
+                str(record.get("trigger", "")),
+                scanned,
+                indexed,
+                failed,
+                record.get("executionArn"),
+            )
+        )
+    rows.extend(_waiting_executions(svc, kb_id, ds_id, seen))
+    return rows
+
+
+def _waiting_executions(svc: Services, kb_id: str | None, ds_id: str | None, seen: set[str]) -> list[RunningRow]:
+    rows = []
+    for page in svc.sfn.get_paginator("list_executions").paginate(
+        stateMachineArn=svc.stack.state_machine_arn, statusFilter="RUNNING"
+    ):
+        for summary in page.get("executions", []):
+            if summary["executionArn"] in seen:
+                continue
+            parsed = parse_execution_name(summary["name"])
+            if parsed is None:
+                continue
+            if kb_id and ds_id and (parsed.knowledge_base_id, parsed.data_source_id) != (kb_id, ds_id):
+                continue
+            rows.append(
+                RunningRow(
+                    parsed.knowledge_base_id,
+                    parsed.data_source_id,
+                    None,
+                    "WAITING",
+                    _iso(summary["startDate"]),
+                    parsed.trigger,
+                    0,
+                    0,
+                    0,
+                    summary["executionArn"],
+                )
+            )
+    return rows
+
+
+@dataclass(frozen=True)
+class JobDetail:
+    record: Record
+    live: dict[str, Any] | None
+    execution: dict[str, Any] | None
+
+
+def show(svc: Services, job_id: str, kb_id: str | None = None, ds_id: str | None = None) -> JobDetail:
+    """One job in full: its record, Bedrock's view (every failure reason) and its execution."""
+    record = records.find_job(svc.ddb, svc.stack.jobs_table, job_id, kb_id, ds_id)
+    if record is None:
+        raise CliError(
+            f"no job record for ingestion job {job_id} in table {svc.stack.jobs_table}: check the id (from the alert "
+            "or `kbsync history --kb ID --ds ID`)",
+            ExitCode.NOT_FOUND,
+        )
+    live = live_job(svc.bedrock, record["knowledgeBaseId"], record["dataSourceId"], job_id)
+    execution = None
+    if record.get("executionArn"):
+        try:
+            execution = svc.sfn.describe_execution(executionArn=record["executionArn"])
+        except ClientError as exc:
+            if error_code(exc) != "ExecutionDoesNotExist":
+                raise
+    return JobDetail(record, live, execution)
+
+
+@dataclass(frozen=True)
+class RerunTarget:
+    knowledge_base_id: str
+    data_source_id: str
+    reason: str
+
+
+def rerun_target(svc: Services, job_or_execution: str, is_arn: bool) -> RerunTarget:
+    """The data source to sync again and the reason pointing at the original job (or execution)."""
+    if is_arn:
+        try:
+            execution = svc.sfn.describe_execution(executionArn=job_or_execution)
+        except ClientError as exc:
+            if error_code(exc) in {"ExecutionDoesNotExist", "ResourceNotFoundException"}:
+                raise CliError(
+                    f"execution {job_or_execution} not found: check the ARN (from the alert or `kbsync history`)",
+                    ExitCode.NOT_FOUND,
+                ) from exc
+            raise
+        request = execution_input(execution)
+        kb_id, ds_id = request.get("knowledgeBaseId"), request.get("dataSourceId")
+        if not (isinstance(kb_id, str) and isinstance(ds_id, str)):
+            raise CliError(
+                f"execution {execution_name_of(job_or_execution)} has no valid sync request as input: rerun with "
+                "`kbsync sync --kb ID --ds ID`",
+                ExitCode.USAGE,
+            )
+        written = records.of_execution(svc.ddb, svc.stack.jobs_table, kb_id, ds_id, job_or_execution)
+        job_id = written[0].get("ingestionJobId") if written else None
+        origin = f"job {job_id}" if job_id else f"execution {execution_name_of(job_or_execution)}"
+        return RerunTarget(kb_id, ds_id, f"rerun of {origin}")
+    record = records.find_job(svc.ddb, svc.stack.jobs_table, job_or_execution)
+    if record is None:
+        raise CliError(
+            f"no job record for ingestion job {job_or_execution}: check the id (from the alert or "
+            "`kbsync history --kb ID --ds ID`), or rerun by data source with `kbsync sync --kb ID --ds ID`",
+            ExitCode.NOT_FOUND,
+        )
+    return RerunTarget(str(record["knowledgeBaseId"]), str(record["dataSourceId"]), f"rerun of job {job_or_execution}")

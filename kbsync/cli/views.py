@@ -1,0 +1,187 @@
+"""How kbsync's objects read on screen: history rows, the running table, one job in full, the end of a sync."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kbsync.cli.aws import Stack
+from kbsync.cli.names import execution_name_of
+from kbsync.cli.outcome import alert_type_for, runbook_url
+from kbsync.cli.records import Record
+from kbsync.cli.render import Style, duration, severity_of, span, table, when
+from kbsync.cli.service import Ended, JobDetail, Progress, RunningRow, Started, statistics_counts
+
+STATISTICS_LABELS = (
+    ("numberOfDocumentsScanned", "documents scanned"),
+    ("numberOfMetadataDocumentsScanned", "metadata documents scanned"),
+    ("numberOfNewDocumentsIndexed", "new documents indexed"),
+    ("numberOfModifiedDocumentsIndexed", "modified documents indexed"),
+    ("numberOfMetadataDocumentsModified", "metadata documents modified"),
+    ("numberOfDocumentsDeleted", "documents deleted"),
+    ("numberOfDocumentsFailed", "documents failed"),
+    ("numberOfDocumentsSkipped", "documents skipped"),
+)
+
+
+def progress_text(p: Progress) -> tuple[str, str]:
+    """(the line, the same line without the ticking clock) for ProgressLine."""
+    job = f"job {p.job_id}" if p.job_id else "no job yet"
+    attempt = f" (attempt {p.attempt})" if p.attempt and p.attempt > 1 else ""
+    key = f"{p.status}  {job}{attempt}  scanned {p.scanned}  indexed {p.indexed}  failed {p.failed}"
+    return f"{key}  elapsed {duration(p.elapsed_s)}", key
+
+
+def started_text(started: Started) -> str:
+    return f"started {started.name}\n  execution {started.execution_arn}"
+
+
+def rerun_commands(stack: Stack, record: Record) -> list[str]:
+    kb, ds = record["knowledgeBaseId"], record["dataSourceId"]
+    job = record.get("ingestionJobId")
+    first = f"kbsync rerun {job}" if job else f"kbsync rerun {record.get('executionArn')}"
+    return [first, f"kbsync sync --kb {kb} --ds {ds} --wait"]
+
+
+def ended_text(ended: Ended, stack: Stack, style: Style) -> str:
+    """The last lines of `sync --wait`: outcome, numbers, reasons, where the alert points, what to do next."""
+    record = ended.record or {}
+    scanned, indexed, failed = statistics_counts(record.get("statistics"))
+    job = record.get("ingestionJobId")
+    lines = [
+        f"{style.status(ended.outcome)}  {'job ' + job if job else 'no job'}  scanned {scanned}  indexed {indexed}  "
+        f"failed {failed}  in {duration(ended.elapsed_s)}"
+    ]
+    reasons = record.get("failureReasons") or []
+    for reason in reasons[:3]:
+        lines.append(f"  reason: {reason}")
+    if len(reasons) > 3 or int(record.get("failureReasonsTotal", 0)) > 3:
+        lines.append(f"  ... {max(len(reasons), int(record.get('failureReasonsTotal', 0))) - 3} more")
+    alert = alert_type_for(str(record.get("status"))) if record else None
+    if ended.outcome.startswith("EXECUTION_DIED"):
+        alert = "EXECUTION_DIED"
+        if ended.cause:
+            lines.append(f"  cause: {ended.cause[:300]}")
+    if alert:
+        lines.append(f"  alert: {alert} ({severity_of(alert)}), runbook {runbook_url(stack.runbook_base_url, alert)}")
+    if job:
+        lines.append(f"  next: kbsync show {job}")
+    return "\n".join(lines)
+
+
+def history_table(rows: list[Record], style: Style) -> str:
+    if not rows:
+        return "no job records"
+    body = []
+    for r in rows:
+        scanned, indexed, failed = statistics_counts(r.get("statistics"))
+        note = r.get("errorCode") or (r.get("failureReasons") or [""])[0] or r.get("reason", "")
+        body.append(
+            [
+                when(r.get("startedAt")),
+                r.get("ingestionJobId") or "-",
+                str(r.get("status")),
+                str(r.get("trigger", "")),
+                str(r.get("attempt", "")),
+                str(scanned),
+                str(indexed),
+                str((r.get("statistics") or {}).get("numberOfDocumentsDeleted", 0)),
+                str(failed),
+                span(r.get("startedAt"), r.get("updatedAt")),
+                str(note),
+            ]
+        )
+    headers = ["started", "job", "status", "trigger", "try", "scanned", "indexed", "deleted", "failed", "took", "note"]
+    return table(headers, body, style, status_column=2)
+
+
+def status_table(rows: list[RunningRow], style: Style) -> str:
+    if not rows:
+        return "nothing running"
+    body = [
+        [
+            r.knowledge_base_id,
+            r.data_source_id,
+            r.job_id or "-",
+            r.status,
+            when(r.started),
+            r.trigger,
+            str(r.scanned),
+            str(r.indexed),
+            str(r.failed),
+        ]
+        for r in rows
+    ]
+    headers = ["knowledge base", "data source", "job", "status", "started", "trigger", "scanned", "indexed", "failed"]
+    return table(headers, body, style, status_column=3)
+
+
+def show_text(detail: JobDetail, stack: Stack, style: Style) -> str:
+    """One job in full: identity, timing, statistics, every failure reason, the execution and the alert."""
+    record, live, execution = detail.record, detail.live, detail.execution
+    status = str(record.get("status"))
+    pairs: list[tuple[str, str]] = [
+        ("knowledge base", str(record["knowledgeBaseId"])),
+        ("data source", str(record["dataSourceId"])),
+        ("status", style.status(status) + (f" (Bedrock: {live['status']})" if live else "")),
+        ("trigger", str(record.get("trigger", ""))),
+        ("reason", str(record.get("reason", "-"))),
+        ("requested by", str(record.get("requestedBy", "-"))),
+        ("attempt", str(record.get("attempt", "-"))),
+        ("started", when(record.get("startedAt"))),
+        ("updated", f"{when(record.get('updatedAt'))} ({span(record.get('startedAt'), record.get('updatedAt'))})"),
+    ]
+    if record.get("errorCode"):
+        pairs.append(("error", str(record["errorCode"])))
+    lines = [style.bold(f"Job {record.get('ingestionJobId', '-')}"), *_pairs(pairs)]
+    lines += ["", style.bold("Statistics")]
+    stats = (live or {}).get("statistics") or record.get("statistics") or {}
+    lines += _pairs([(label, str(stats.get(key, 0))) for key, label in STATISTICS_LABELS])
+    lines += ["", *_reasons(record, live, style)]
+    lines += ["", style.bold("Execution"), *_pairs(_execution_pairs(record, execution))]
+    lines += ["", *_alert(record, stack, style)]
+    return "\n".join(lines)
+
+
+def _pairs(pairs: list[tuple[str, str]]) -> list[str]:
+    width = max(len(k) for k, _ in pairs)
+    return [f"  {k.ljust(width)}  {v}" for k, v in pairs]
+
+
+def _reasons(record: Record, live: dict[str, Any] | None, style: Style) -> list[str]:
+    reasons = list((live or {}).get("failureReasons") or record.get("failureReasons") or [])
+    total = max(len(reasons), int(record.get("failureReasonsTotal", 0)))
+    title = f"Failure reasons ({total})" if total else "Failure reasons (none)"
+    lines = [style.bold(title)]
+    lines += [f"  - {reason}" for reason in reasons]
+    if total > len(reasons):
+        lines.append(f"  ... {total - len(reasons)} more not kept in the record (Bedrock no longer lists them)")
+    return lines
+
+
+def _execution_pairs(record: Record, execution: dict[str, Any] | None) -> list[tuple[str, str]]:
+    arn = str(record.get("executionArn", "-"))
+    pairs = [("name", execution_name_of(arn)), ("arn", arn)]
+    if execution is None:
+        return [*pairs, ("status", "unknown (Step Functions no longer has it)")]
+    state = str(execution["status"])
+    if execution.get("error"):
+        state += f" ({execution['error']})"
+    pairs.append(("status", state))
+    pairs.append(("started", when(execution.get("startDate"))))
+    if execution.get("stopDate"):
+        pairs.append(("stopped", when(execution.get("stopDate"))))
+    return pairs
+
+
+def _alert(record: Record, stack: Stack, style: Style) -> list[str]:
+    alert = alert_type_for(str(record.get("status")))
+    if alert is None:
+        return [style.bold("Alert"), "  none (no alert for this status)"]
+    sent = record.get("alertSent")
+    pairs = [
+        ("type", f"{alert} ({severity_of(alert)})"),
+        ("sent", "yes" if sent else ("not yet" if sent is False else "unknown")),
+        ("runbook", runbook_url(stack.runbook_base_url, alert)),
+        *[("rerun", command) for command in rerun_commands(stack, record)],
+    ]
+    return [style.bold("Alert"), *_pairs(pairs)]
