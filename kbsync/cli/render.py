@@ -70,22 +70,22 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], style: Style, s
     if style.tty and style.width:
         widths = _fit(widths, style.width)
         cells = [[_cut(c, widths[i]) for i, c in enumerate(r)] for r in cells]
-    lines = [style.bold(_join([h.upper() for h in headers], widths))]
+    lines = [style.bold(_join([h.upper() for h in headers], widths, PLAIN, None))]
     if style.tty:
         lines.append("─" * min(sum(widths) + 2 * (len(widths) - 1), style.width or 10_000))
-    for row in cells:
-        if status_column is not None:
-            padded = row[status_column].ljust(widths[status_column])
-            row = [*row[:status_column], style.status(row[status_column]) + padded[len(row[status_column]) :],
-                   *row[status_column + 1 :]]  # fmt: skip
-        lines.append(_join(row, widths))
+    lines += [_join(row, widths, style, status_column) for row in cells]
     return "\n".join(lines)
 
 
-def _join(cells: Sequence[str], widths: Sequence[int]) -> str:
-    return "  ".join(
-        c.ljust(w) if i < len(cells) - 1 else c for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-    )
+def _join(cells: Sequence[str], widths: Sequence[int], style: Style, status_column: int | None) -> str:
+    """One row: cells padded to their column (the last one not, so no trailing blanks), the status coloured."""
+    parts = []
+    for i, (cell, width) in enumerate(zip(cells, widths, strict=True)):
+        text = cell if i == len(cells) - 1 else cell.ljust(width)
+        if i == status_column:
+            text = style.status(cell) + text[len(cell) :]
+        parts.append(text)
+    return "  ".join(parts)
 
 
 def _fit(widths: list[int], total: int) -> list[int]:
@@ -123,7 +123,7 @@ def parse_time(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def when(value: Any) -> str:

@@ -1,0 +1,273 @@
+"""Unit tests of the CLI's service layer over stubbed boto3 clients (botocore Stubber: requests and responses are
+checked against the real API models, so the stubs can only return what AWS returns). No network, no threads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from kbsync.cli import service
+from kbsync.cli.aws import Stack, load_stack
+from kbsync.cli.errors import CliError, ExitCode
+
+KB, DS, JOB = "KB12345678", "DS12345678", "JOB1234567"
+SM = "arn:aws:states:us-east-1:123456789012:stateMachine:kbsync-IngestionSync"
+NAME = f"manual-{KB}-{DS}-20261122T050403-ab12"
+ARN = f"arn:aws:states:us-east-1:123456789012:execution:kbsync-IngestionSync:{NAME}"
+TABLE = "kbsync-Jobs"
+T0 = datetime(2026, 11, 22, 5, 4, 3, tzinfo=UTC)
+STACK = Stack("kbsync", SM, TABLE, {}, {})
+
+
+def _client(service_name: str) -> Any:
+    return boto3.client(
+        service_name, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+
+
+@pytest.fixture
+def stubs() -> Iterator[dict[str, Stubber]]:
+    clients = {name: _client(name) for name in ("stepfunctions", "dynamodb", "bedrock-agent", "cloudformation")}
+    stubbers = {name: Stubber(client) for name, client in clients.items()}
+    for stubber in stubbers.values():
+        stubber.activate()
+    yield stubbers
+    for stubber in stubbers.values():
+        stubber.assert_no_pending_responses()
+        stubber.deactivate()
+
+
+def services(stubs: dict[str, Stubber]) -> service.Services:
+    return service.Services(
+        sfn=stubs["stepfunctions"].client,
+        ddb=stubs["dynamodb"].client,
+        bedrock=stubs["bedrock-agent"].client,
+        stack=STACK,
+    )
+
+
+def record_item(status: str, **extra: Any) -> dict[str, Any]:
+    item = {
+        "pk": {"S": f"DS#{KB}#{DS}"},
+        "sk": {"S": f"JOB#2026-11-22T05:04:05Z#{JOB}"},
+        "knowledgeBaseId": {"S": KB},
+        "dataSourceId": {"S": DS},
+        "ingestionJobId": {"S": JOB},
+        "status": {"S": status},
+        "trigger": {"S": "manual"},
+        "executionArn": {"S": ARN},
+        "attempt": {"N": "1"},
+        "startedAt": {"S": "2026-11-22T05:04:05Z"},
+        "updatedAt": {"S": "2026-11-22T05:04:05Z"},
+    }
+    item.update(extra)
+    return item
+
+
+def expect_running_records(ddb: Stubber, items_by_status: dict[str, list[dict[str, Any]]]) -> None:
+    for status in ("STARTING", "IN_PROGRESS", "STOPPING"):
+        ddb.add_response("query", {"Items": items_by_status.get(status, [])}, {
+            "TableName": TABLE,
+            "IndexName": "byStatus",
+            "KeyConditionExpression": "#status = :status",
+            "FilterExpression": "pk = :pk",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":status": {"S": status}, ":pk": {"S": f"DS#{KB}#{DS}"}},
+            "ScanIndexForward": False,
+        })  # fmt: skip
+
+
+def expect_running_executions(sfn: Stubber, names: list[str]) -> None:
+    executions = [
+        {
+            "executionArn": ARN.replace(NAME, name),
+            "stateMachineArn": SM,
+            "name": name,
+            "status": "RUNNING",
+            "startDate": T0,
+        }
+        for name in names
+    ]
+    sfn.add_response("list_executions", {"executions": executions}, {"stateMachineArn": SM, "statusFilter": "RUNNING"})
+
+
+def test_start_refused_while_a_job_of_the_data_source_runs(stubs: dict[str, Stubber]) -> None:
+    stubs["bedrock-agent"].add_response("get_data_source", {"dataSource": _data_source()}, None)
+    expect_running_executions(stubs["stepfunctions"], [NAME, f"manual-OTHER12345-{DS}-20261122T050403-zz99"])
+    expect_running_records(stubs["dynamodb"], {"IN_PROGRESS": [record_item("IN_PROGRESS")]})
+    with pytest.raises(CliError) as caught:
+        service.start_sync(services(stubs), KB, DS, "because")
+    assert caught.value.code == ExitCode.JOB_RUNNING
+    assert caught.value.message == (
+        f"job {JOB} is in progress (started 2026-11-22T05:04:05Z); wait for it or `kbsync stop --kb {KB} --ds {DS}`"
+    )
+
+
+def test_start_refused_while_an_execution_waits_without_a_job(stubs: dict[str, Stubber]) -> None:
+    stubs["bedrock-agent"].add_response("get_data_source", {"dataSource": _data_source()}, None)
+    expect_running_executions(stubs["stepfunctions"], [NAME])
+    expect_running_records(stubs["dynamodb"], {})
+    with pytest.raises(CliError) as caught:
+        service.start_sync(services(stubs), KB, DS, None)
+    assert caught.value.code == ExitCode.JOB_RUNNING
+    assert f"execution {NAME} is running (started 2026-11-22T05:04:03Z, no job yet)" in caught.value.message
+
+
+def test_a_stale_running_record_whose_job_ended_does_not_block(stubs: dict[str, Stubber]) -> None:
+    stubs["bedrock-agent"].add_response("get_data_source", {"dataSource": _data_source()}, None)
+    expect_running_executions(stubs["stepfunctions"], [])
+    expect_running_records(stubs["dynamodb"], {"IN_PROGRESS": [record_item("IN_PROGRESS")]})
+    stubs["bedrock-agent"].add_response("get_ingestion_job", {"ingestionJob": _job("COMPLETE")}, None)
+    stubs["stepfunctions"].add_response("start_execution", {"executionArn": ARN, "startDate": T0}, None)
+    started = service.start_sync(services(stubs), KB, DS, None)
+    assert {k: started.request[k] for k in ("knowledgeBaseId", "dataSourceId", "trigger")} == {
+        "knowledgeBaseId": KB,
+        "dataSourceId": DS,
+        "trigger": "manual",
+    }
+    assert started.request["requestedBy"]  # the local user name when no STS client is given
+    assert started.name.startswith(f"manual-{KB}-{DS}-")
+
+
+def test_unknown_data_source_is_refused_with_the_listing_command(stubs: dict[str, Stubber]) -> None:
+    stubs["bedrock-agent"].add_client_error(
+        "get_data_source", "ResourceNotFoundException", "no data source", http_status_code=404
+    )
+    with pytest.raises(CliError) as caught:
+        service.start_sync(services(stubs), KB, DS, None)
+    assert caught.value.code == ExitCode.NOT_FOUND
+    assert f"aws bedrock-agent list-data-sources --knowledge-base-id {KB}" in caught.value.message
+
+
+def test_follow_reports_live_progress_then_the_outcome(stubs: dict[str, Stubber]) -> None:
+    sfn, ddb, bedrock = stubs["stepfunctions"], stubs["dynamodb"], stubs["bedrock-agent"]
+    sfn.add_response("describe_execution", _execution("RUNNING"), {"executionArn": ARN})
+    ddb.add_response("query", {"Items": [record_item("IN_PROGRESS")]}, None)
+    bedrock.add_response("get_ingestion_job", {"ingestionJob": _job("IN_PROGRESS", scanned=3)}, None)
+    sfn.add_response("describe_execution", _execution("SUCCEEDED"), {"executionArn": ARN})
+    ddb.add_response("query", {"Items": [record_item("PARTIAL", failureReasons={"L": [{"S": "too large"}]})]}, None)
+    seen: list[service.Progress] = []
+    sleeps: list[float] = []
+    ended = service.follow(
+        services(stubs), ARN, on_progress=seen.append, interval_s=2.0, timeout_s=60, sleep=sleeps.append
+    )
+    assert [(p.status, p.job_id, p.scanned) for p in seen] == [("IN_PROGRESS", JOB, 3)]
+    assert sleeps == [2.0]
+    assert (ended.code, ended.outcome) == (ExitCode.PARTIAL, "PARTIAL")
+    assert ended.record is not None and ended.record["failureReasons"] == ["too large"]
+
+
+def test_follow_gives_up_at_its_deadline_and_says_the_sync_goes_on(stubs: dict[str, Stubber]) -> None:
+    sfn, ddb = stubs["stepfunctions"], stubs["dynamodb"]
+    sfn.add_response("describe_execution", _execution("RUNNING"), {"executionArn": ARN})
+    ddb.add_response("query", {"Items": []}, None)
+    ticks = iter([0.0, 100.0])
+    with pytest.raises(CliError) as caught:
+        service.follow(
+            services(stubs),
+            ARN,
+            on_progress=lambda _p: None,
+            interval_s=1,
+            timeout_s=10,
+            sleep=lambda _s: None,
+            monotonic=lambda: next(ticks),
+        )
+    assert caught.value.code == ExitCode.WAIT_TIMEOUT
+    assert f"kbsync status --kb {KB} --ds {DS}" in caught.value.message
+
+
+def test_stop_with_nothing_running(stubs: dict[str, Stubber]) -> None:
+    expect_running_executions(stubs["stepfunctions"], [])
+    expect_running_records(stubs["dynamodb"], {})
+    stubs["bedrock-agent"].add_response("list_ingestion_jobs", {"ingestionJobSummaries": []}, {
+        "knowledgeBaseId": KB,
+        "dataSourceId": DS,
+        "filters": [{"attribute": "STATUS", "operator": "EQ", "values": ["STARTING", "IN_PROGRESS", "STOPPING"]}],
+        "sortBy": {"attribute": "STARTED_AT", "order": "DESCENDING"},
+    })  # fmt: skip
+    with pytest.raises(CliError) as caught:
+        service.stop(services(stubs), KB, DS)
+    assert caught.value.code == ExitCode.NOTHING_RUNNING
+    assert caught.value.message == (
+        f"nothing is running for knowledge base {KB} / data source {DS}: see `kbsync history --kb {KB} --ds {DS}`"
+    )
+
+
+def test_stop_stops_the_running_job_through_bedrock(stubs: dict[str, Stubber]) -> None:
+    expect_running_executions(stubs["stepfunctions"], [NAME])
+    expect_running_records(stubs["dynamodb"], {"IN_PROGRESS": [record_item("IN_PROGRESS")]})
+    bedrock = stubs["bedrock-agent"]
+    bedrock.add_response("get_ingestion_job", {"ingestionJob": _job("IN_PROGRESS")}, None)
+    bedrock.add_response(
+        "stop_ingestion_job",
+        {"ingestionJob": _job("STOPPING")},
+        {"knowledgeBaseId": KB, "dataSourceId": DS, "ingestionJobId": JOB},
+    )
+    plan = service.stop(services(stubs), KB, DS)
+    assert plan == service.StopPlan(JOB, ARN, "stopped job")
+
+
+def test_missing_stack_names_the_next_step() -> None:
+    cfn = _client("cloudformation")
+    with Stubber(cfn) as stub:
+        stub.add_client_error("describe_stacks", "ValidationError", "Stack with id kbsync does not exist", 400)
+        with pytest.raises(CliError) as caught:
+            load_stack(cfn, "kbsync", "us-east-1")
+    assert caught.value.code == ExitCode.NOT_FOUND
+    assert caught.value.message.startswith("stack 'kbsync' not found in us-east-1: deploy it (`sam deploy --guided`)")
+
+
+def test_stack_without_the_outputs_is_not_taken_for_kbsync() -> None:
+    cfn = _client("cloudformation")
+    with Stubber(cfn) as stub:
+        stub.add_response("describe_stacks", {"Stacks": [{
+            "StackName": "other", "CreationTime": T0, "StackStatus": "CREATE_COMPLETE",
+            "Outputs": [{"OutputKey": "JobsTableName", "OutputValue": "t"}],
+        }]})  # fmt: skip
+        with pytest.raises(CliError) as caught:
+            load_stack(cfn, "other", "us-east-1")
+    assert "has no output IngestionSyncStateMachineArn" in caught.value.message
+
+
+def _data_source() -> dict[str, Any]:
+    return {
+        "knowledgeBaseId": KB,
+        "dataSourceId": DS,
+        "name": "docs",
+        "status": "AVAILABLE",
+        "dataSourceConfiguration": {"type": "S3", "s3Configuration": {"bucketArn": "arn:aws:s3:::docs"}},
+        "createdAt": T0,
+        "updatedAt": T0,
+    }
+
+
+def _job(status: str, scanned: int = 0) -> dict[str, Any]:
+    return {
+        "knowledgeBaseId": KB,
+        "dataSourceId": DS,
+        "ingestionJobId": JOB,
+        "status": status,
+        "statistics": {"numberOfDocumentsScanned": scanned},
+        "startedAt": T0,
+        "updatedAt": T0,
+    }
+
+
+def _execution(status: str) -> dict[str, Any]:
+    described: dict[str, Any] = {
+        "executionArn": ARN,
+        "stateMachineArn": SM,
+        "name": NAME,
+        "status": status,
+        "startDate": T0,
+        "input": json.dumps({"knowledgeBaseId": KB, "dataSourceId": DS, "trigger": "manual"}),
+    }
+    if status != "RUNNING":
+        described["stopDate"] = T0
+    return described
