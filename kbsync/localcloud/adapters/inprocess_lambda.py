@@ -1,9 +1,376 @@
-"""Placeholder: filled in by its owner. See adapters/__init__.py for the contract."""
+"""Lambda invocations run the repo's own handler, in this process.
+
+moto 5.2.5 with ``{"lambda": {"use_docker": false}}`` answers every Invoke by echoing the input. This adapter
+replaces that with a real call of the function's handler, for the Invoke API and for Step Functions'
+``arn:aws:states:::lambda:invoke`` / plain function ARN tasks (both reach moto through ``lambda.invoke``):
+
+- code: the function's ``Code.S3Bucket``/``S3Key`` -> the source dir the deployer registered in
+  ``code_registry``; otherwise the function's zip is extracted to a temp dir. The handler file is loaded by
+  path under a unique module name (every function has ``app.py``: ``import app`` would mix them up) and cached.
+- environment: the function's ``Environment.Variables`` plus the variables the Lambda runtime sets
+  (AWS_LAMBDA_FUNCTION_NAME... read by Powertools) are applied for the call and restored afterwards.
+  ``os.environ`` is process-wide and executions run on threads, so invocations are serialized by a lock.
+  In server mode ``AWS_ENDPOINT_URL`` points the handler's boto3 at the moto server.
+- errors: an exception becomes what AWS returns, ``X-Amz-Function-Error: Unhandled`` with the payload
+  ``{"errorMessage", "errorType", "requestId", "stackTrace"}``, so Step Functions' Retry/Catch match the
+  exception's class name (``ValueError``, a custom exception) as on AWS.
+
+Not emulated: the function Timeout (handlers are not interrupted), concurrency limits, async retries
+(``InvocationType=Event`` runs synchronously and returns 202 with an empty body).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from kbsync.localcloud import code_registry
+from kbsync.localcloud.adapters import MotoInternalsChanged
+from kbsync.localcloud.adapters.scaled_time import check_fingerprints, mark_patch
+
+_INSTALL_LOCK = threading.Lock()
+_installed = False
+
+#: One invocation at a time: os.environ is process-wide. Re-entrant so a handler may invoke another function.
+INVOKE_LOCK = threading.RLock()
+
+EXPECTED_SOURCES: dict[str, str] = {
+    "LambdaSimpleBackend.invoke": "1b029265c71d5ae0",
+    "lambda_eval_utils.exec_lambda_function": "26ae15132de11b87",
+    "lambda_eval_utils._invoke_lambda_function": "0ebcddb746e422b0",
+}
+
+_MODULES: dict[tuple[str, float], ModuleType] = {}
+_EXTRACTED: dict[str, Path] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+# --------------------------------------------------------------------------- code
+
+
+def _extract_zip(code_bytes: bytes, digest: str) -> Path:
+    """Extract a function zip once per content digest (fallback when the deployer did not register it)."""
+    with _CACHE_LOCK:
+        target = _EXTRACTED.get(digest)
+        if target is None:
+            target = Path(tempfile.mkdtemp(prefix=f"kbsync-lambda-{digest[:12]}-"))
+            with zipfile.ZipFile(io.BytesIO(code_bytes)) as archive:
+                archive.extractall(target)
+            _EXTRACTED[digest] = target
+    return target
+
+
+def source_dir_of(fn: Any) -> Path:
+    """Where the code of moto's LambdaFunction `fn` is: the registered source dir, else its extracted zip."""
+    code = getattr(fn, "code", {}) or {}
+    registered = code_registry.source_dir_for(code.get("S3Bucket"), code.get("S3Key"))
+    if registered is not None:
+        return registered
+    code_bytes: bytes = getattr(fn, "code_bytes", b"") or b""
+    if not code_bytes:
+        raise RuntimeError(
+            f"Lambda {fn.function_name}: no code (S3 object missing and s3://{code.get('S3Bucket')}/"
+            f"{code.get('S3Key')} not registered with code_registry.register_code)"
+        )
+    return _extract_zip(code_bytes, hashlib.sha256(code_bytes).hexdigest())
+
+
+def _split_handler(handler: str) -> tuple[str, str]:
+    """'app.lambda_handler' -> ('app.py', 'lambda_handler'); 'pkg/mod.fn' and 'pkg.mod.fn' -> 'pkg/mod.py'."""
+    module_part, _, func_name = handler.rpartition(".")
+    if not module_part or not func_name:
+        raise ValueError(f"Bad handler {handler!r}: expected 'module.function'")
+    return module_part.replace(".", "/") + ".py", func_name
+
+
+def load_handler(source_dir: Path, handler: str) -> Callable[..., Any]:
+    """Load `<source_dir>/<module>.py` by file path under a unique module name; cached until the file changes."""
+    rel_file, func_name = _split_handler(handler)
+    path = (source_dir / rel_file).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"Lambda handler file {path} not found (handler {handler!r})")
+    cache_key = (str(path), path.stat().st_mtime)
+    with _CACHE_LOCK:
+        module = _MODULES.get(cache_key)
+    if module is None:
+        module = _load_module_by_path(path, source_dir)
+        with _CACHE_LOCK:
+            _MODULES[cache_key] = module
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise AttributeError(f"Lambda handler {handler!r}: {path} has no function {func_name!r}")
+    return func
+
+
+def _load_module_by_path(path: Path, source_dir: Path) -> ModuleType:
+    digest = hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:12]
+    name = f"kbsync_lambda_{digest}_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    sys.path.insert(0, str(source_dir))  # sibling modules of the handler, as in /var/task
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    finally:
+        sys.path.remove(str(source_dir))
+    return module
+
+
+# --------------------------------------------------------------------------- context and environment
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the Python runtime's context object that handlers and Powertools read."""
+
+    function_name: str
+    function_version: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str
+    log_group_name: str
+    log_stream_name: str
+    timeout_ms: int
+    _started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, self.timeout_ms - int((time.monotonic() - self._started) * 1000))
+
+
+def _server_endpoint() -> str | None:
+    from moto.core.models import botocore_stubber
+    from moto.settings import moto_server_port
+
+    return None if botocore_stubber.enabled else f"http://localhost:{moto_server_port()}"
+
+
+def runtime_environment(fn: Any, context: LambdaContext) -> dict[str, str]:
+    """The variables the Lambda runtime sets, then the function's own (which win, as on AWS for non-reserved)."""
+    env = {
+        "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+        "AWS_LAMBDA_FUNCTION_VERSION": context.function_version,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(context.memory_limit_in_mb),
+        "AWS_LAMBDA_LOG_GROUP_NAME": context.log_group_name,
+        "AWS_LAMBDA_LOG_STREAM_NAME": context.log_stream_name,
+        "AWS_REGION": fn.region,
+        "AWS_DEFAULT_REGION": fn.region,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time or 'python3.11'}",
+        "_HANDLER": fn.handler or "",
+        "LAMBDA_TASK_ROOT": "/var/task",
+        "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here; a function may still override it
+    }
+    env.update({str(k): str(v) for k, v in (fn.environment_vars or {}).items()})
+    endpoint = _server_endpoint()
+    if endpoint:
+        env["AWS_ENDPOINT_URL"] = endpoint
+    return env
+
+
+@contextmanager
+def applied_environment(variables: dict[str, str]) -> Iterator[None]:
+    """Set `variables` in os.environ for the block and restore exactly what was there before."""
+    saved = {key: os.environ.get(key) for key in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+# --------------------------------------------------------------------------- invocation
+
+
+@dataclass
+class InvocationResult:
+    payload: bytes
+    function_error: str | None
+    log_tail: str
+
+
+def error_payload(exc: BaseException, request_id: str) -> dict[str, Any]:
+    """The payload AWS's Python runtime returns for an unhandled exception."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "requestId": request_id,
+        "stackTrace": traceback.format_list(frames[1:] if len(frames) > 1 else frames),
+    }
+
+
+def _make_context(fn: Any, request_id: str) -> LambdaContext:
+    return LambdaContext(
+        function_name=fn.function_name,
+        function_version=str(fn.version),
+        invoked_function_arn=fn.function_arn,
+        memory_limit_in_mb=int(fn.memory_size),
+        aws_request_id=request_id,
+        log_group_name=f"/aws/lambda/{fn.function_name}",
+        log_stream_name=f"{time.strftime('%Y/%m/%d')}/[{fn.version}]{uuid.uuid4().hex}",
+        timeout_ms=int(fn.timeout) * 1000,
+    )
+
+
+def invoke_function(fn: Any, event: Any) -> InvocationResult:
+    """Run moto LambdaFunction `fn`'s handler on `event` under its environment; never raises for handler errors."""
+    request_id = str(uuid.uuid4())
+    context = _make_context(fn, request_id)
+    started = time.monotonic()
+    function_error: str | None = None
+    with INVOKE_LOCK, applied_environment(runtime_environment(fn, context)):
+        try:
+            handler = load_handler(source_dir_of(fn), fn.handler)
+            result = handler(event, context)
+        except Exception as exc:
+            return _finish(fn, request_id, started, json.dumps(error_payload(exc, request_id)).encode(), "Unhandled")
+    try:
+        payload = json.dumps(result).encode()
+    except (TypeError, ValueError) as exc:
+        marshal = {"errorMessage": f"Unable to marshal response: {exc}", "errorType": "Runtime.MarshalError"}
+        payload, function_error = json.dumps({**marshal, "requestId": request_id}).encode(), "Unhandled"
+    return _finish(fn, request_id, started, payload, function_error)
+
+
+def _finish(fn: Any, request_id: str, started: float, payload: bytes, function_error: str | None) -> InvocationResult:
+    duration_ms = (time.monotonic() - started) * 1000
+    log_tail = (
+        f"START RequestId: {request_id} Version: {fn.version}\n"
+        f"END RequestId: {request_id}\n"
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+        f"Memory Size: {fn.memory_size} MB\n"
+    )
+    return InvocationResult(payload=payload, function_error=function_error, log_tail=log_tail)
+
+
+def _header(headers: Any, name: str, default: str) -> str:
+    if not headers:
+        return default
+    for key in (name, name.lower()):
+        value = headers.get(key)
+        if value:
+            return str(value)
+    return default
+
+
+def _parse_event(body: Any) -> Any:
+    if body in (None, b"", ""):
+        return {}
+    if isinstance(body, bytes | bytearray):
+        body = bytes(body).decode("utf-8")
+    return json.loads(body) if isinstance(body, str) else body
+
+
+def _backend_invoke(
+    self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
+) -> bytes | None:
+    """Replacement for LambdaSimpleBackend.invoke: run the handler (moto's queued results still take priority)."""
+    fn = self.get_function(function_name, qualifier)
+    if self.lambda_simple_results_queue:
+        return str(self.lambda_simple_results_queue.pop(0)).encode()
+    invocation_type = _header(headers, "X-Amz-Invocation-Type", "RequestResponse")
+    if invocation_type == "DryRun":
+        return b""
+    result = invoke_function(fn, _parse_event(body))
+    if result.function_error:
+        response_headers["x-amz-function-error"] = result.function_error
+    response_headers["x-amz-executed-version"] = str(fn.version)
+    if invocation_type == "Event":
+        return b""
+    response_headers["x-amz-log-result"] = base64.b64encode(result.log_tail[-4096:].encode()).decode()
+    response_headers["Content-Length"] = str(len(result.payload))
+    return result.payload
+
+
+# --------------------------------------------------------------------------- Step Functions' lambda client
+
+
+_SFN_LAMBDA_CLIENTS: dict[tuple[str, str | None], Any] = {}
+
+
+def _cached_boto_client_for(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto builds a new boto3 client for every Lambda task (~20 ms); reuse one per region and endpoint."""
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (f"{service}:{region}", _server_endpoint())
+        with _CACHE_LOCK:
+            client = _SFN_LAMBDA_CLIENTS.get(key)
+        if client is None:
+            client = original(region=region, service=service, state_credentials=state_credentials)
+            with _CACHE_LOCK:
+                _SFN_LAMBDA_CLIENTS[key] = client
+        return client
+
+    return mark_patch(boto_client_for, original)
+
+
+# --------------------------------------------------------------------------- contract
+
+
+def _simple_backend_cls() -> Any:
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    return LambdaSimpleBackend
+
+
+def _lambda_eval_utils() -> Any:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    return lambda_eval_utils
+
+
+def _patched_targets() -> dict[str, Any]:
+    utils = _lambda_eval_utils()
+    return {
+        "LambdaSimpleBackend.invoke": _simple_backend_cls().invoke,
+        "lambda_eval_utils.exec_lambda_function": utils.exec_lambda_function,
+        "lambda_eval_utils._invoke_lambda_function": utils._invoke_lambda_function,
+    }
 
 
 def install() -> None:
-    return None
+    """Route moto's no-docker Lambda Invoke to the in-process handler (idempotent, process-wide)."""
+    global _installed
+    with _INSTALL_LOCK:
+        if _installed:
+            return
+        targets = _patched_targets()
+        _simple_backend_cls().invoke = mark_patch(_backend_invoke, targets["LambdaSimpleBackend.invoke"])
+        utils = _lambda_eval_utils()
+        utils.boto_client_for = _cached_boto_client_for(utils.boto_client_for)
+        _installed = True
 
 
 def verify_moto_internals() -> None:
-    return None
+    check_fingerprints("inprocess_lambda", _patched_targets(), EXPECTED_SOURCES)
+    from moto.awslambda.models import LambdaFunction
+
+    probe = LambdaFunction.__init__.__code__.co_names + LambdaFunction._set_function_code.__code__.co_names
+    missing = [name for name in ("code", "environment_vars", "handler", "code_bytes") if name not in probe]
+    if missing or not hasattr(_simple_backend_cls(), "get_function"):
+        raise MotoInternalsChanged(f"inprocess_lambda: moto's LambdaFunction no longer sets {missing}")

@@ -247,6 +247,10 @@ def _evaluate_with_timeout(self: Any, env: Any) -> None:
         self.assign_decl.eval(env=env)
     if self.result_selector:
         self.result_selector.eval(env=env)
+    if self.result_path:
+        self.result_path.eval(env)
+    else:
+        env.states.reset(input_value=env.stack.pop())
 
 
 def _scaled_or_none(virtual_seconds: float | None) -> float | None:
