@@ -1,0 +1,321 @@
+"""The catch-all: one EXECUTION_DIED alert for each kbsync execution that died outside its own error handling.
+
+Why a Lambda: the EventBridge rule ("Step Functions Execution Status Change", FAILED / TIMED_OUT / ABORTED, our state
+machines only) cannot tell "already alerted" from "died" by pattern alone, cannot release what the execution held,
+and cannot deduplicate EventBridge's at-least-once delivery. This function:
+
+1. ignores executions whose Fail error starts with ``KbSync.`` (they sent their own alert, or deliberately none);
+2. releases what the dead execution held: its data source's gate and its account job slot / start token
+   (TargetsTable items written by functions/targets), so the data source is syncable again at once;
+3. sends exactly one alert (schemas/alert.schema.json, runbook execution-died.md): a conditional marker item
+   per execution ARN makes a redelivered event a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import kbsync_contracts
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="kbsync")
+
+DIED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
+OWN_ERROR_PREFIX = "KbSync."
+RUNBOOK_FILE = "execution-died.md"
+#: Keep the once-only markers for 30 days (DynamoDB TTL on expiresAt): far longer than EventBridge redelivers.
+MARKER_TTL_SECONDS = 30 * 24 * 3600
+MAX_CAUSE_CHARS = 4000
+PACER_KEY = {"pk": "PACER", "sk": "ACCOUNT"}
+UNKNOWN = "n/a"
+
+_clients: dict[str, Any] = {}
+
+
+def client(service: str) -> Any:
+    if service not in _clients:
+        factory: Any = boto3.client  # any service name, resolved at run time
+        _clients[service] = factory(service)
+    return _clients[service]
+
+
+def targets_table() -> Any:
+    if "targets" not in _clients:
+        _clients["targets"] = boto3.resource("dynamodb").Table(os.environ["TARGETS_TABLE"])
+    return _clients["targets"]
+
+
+def jobs_table() -> Any | None:
+    name = os.environ.get("JOBS_TABLE")
+    if not name:
+        return None
+    if "jobs" not in _clients:
+        _clients["jobs"] = boto3.resource("dynamodb").Table(name)
+    return _clients["jobs"]
+
+
+def reset_clients() -> None:
+    _clients.clear()
+
+
+def is_condition_failure(error: ClientError) -> bool:
+    return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
+# --- reading the event ---------------------------------------------------------------------------------------------
+
+
+def ignore_reason(event: Any) -> str | None:
+    """Why this event needs no alert (None: it does)."""
+    if not isinstance(event, dict) or event.get("detail-type") != "Step Functions Execution Status Change":
+        return "not a Step Functions execution status change"
+    detail = event.get("detail")
+    if not isinstance(detail, dict) or not isinstance(detail.get("executionArn"), str):
+        return "detail.executionArn missing"
+    if detail.get("status") not in DIED_STATUSES:
+        return f"status {detail.get('status')!r} is not a death"
+    if str(detail.get("error") or "").startswith(OWN_ERROR_PREFIX):
+        return f"ended in its own error {detail['error']} (already alerted, or deliberately not)"
+    return None
+
+
+def execution_input(detail: dict[str, Any], sfn: Any) -> dict[str, Any]:
+    """The execution's input: from the event when included, else from DescribeExecution ({} if unreadable)."""
+    raw = detail.get("input")
+    if not isinstance(raw, str) or (detail.get("inputDetails") or {}).get("included") is False:
+        try:
+            raw = sfn.describe_execution(executionArn=detail["executionArn"]).get("input")
+        except ClientError:
+            logger.warning("cannot read the dead execution's input", extra={"executionArn": detail["executionArn"]})
+            raw = None
+    try:
+        parsed = json.loads(raw) if isinstance(raw, str) else {}
+    except ValueError:
+        parsed = {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def sync_request_of(execution_in: dict[str, Any]) -> dict[str, Any] | None:
+    """The sync request an execution worked on: the input itself (ingestion-sync) or input.request (sync gate)."""
+    for candidate in (execution_in, execution_in.get("request")):
+        if isinstance(candidate, dict) and "knowledgeBaseId" in candidate and "dataSourceId" in candidate:
+            return candidate
+    return None
+
+
+# --- releasing what the execution held ------------------------------------------------------------------------------
+
+
+def release_gate(table: Any, kb: str, ds: str, holder: str) -> bool:
+    """Delete the data source's gate if the dead execution holds it; True if it did."""
+    try:
+        table.delete_item(
+            Key={"pk": f"DS#{kb}#{ds}", "sk": "GATE"},
+            ConditionExpression="holder = :h",
+            ExpressionAttributeValues={":h": holder},
+        )
+        return True
+    except ClientError as error:
+        if is_condition_failure(error):
+            return False
+        raise
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def release_pacer(table: Any, holder: str) -> bool:
+    """Drop the dead execution's job slot and start token (versioned read-modify-write, as functions/targets)."""
+    for _ in range(10):
+        item = table.get_item(Key=PACER_KEY, ConsistentRead=True).get("Item")
+        if item is None:
+            return False
+        item = _plain(item)
+        slots = dict(item.get("slots", {}))
+        holds_token = item.get("startHolder") == holder
+        if holder not in slots and not holds_token:
+            return False
+        slots.pop(holder, None)
+        version = int(item.get("version", 0))
+        new_item = {**item, "slots": slots, "version": version + 1}
+        if holds_token:
+            new_item.pop("startHolder", None)
+            new_item.pop("startLeaseUntil", None)
+        try:
+            table.put_item(Item=new_item, ConditionExpression="version = :v", ExpressionAttributeValues={":v": version})
+            return True
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+    raise RuntimeError(f"pacer kept changing while releasing {holder}")
+
+
+# --- the alert -----------------------------------------------------------------------------------------------------
+
+
+def _when(millis: Any) -> str:
+    if isinstance(millis, int | float):
+        return datetime.fromtimestamp(millis / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(millis) if millis else UNKNOWN
+
+
+def ingestion_job_of(jobs: Any | None, kb: str, ds: str, execution_arn: str) -> str | None:
+    """The ingestion job the dead execution started, from its job record (newest first), if any."""
+    if jobs is None:
+        return None
+    page = jobs.query(
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": f"DS#{kb}#{ds}"},
+        ScanIndexForward=False,
+        Limit=25,
+    )
+    for record in page.get("Items", []):
+        if record.get("executionArn") == execution_arn and record.get("ingestionJobId"):
+            return str(record["ingestionJobId"])
+    return None
+
+
+def build_alert(
+    detail: dict[str, Any],
+    request: dict[str, Any] | None,
+    job_id: str | None,
+    runbook_base_url: str,
+    ingestion_sync_arn: str,
+) -> dict[str, Any]:
+    """The alert contract for one dead execution."""
+    kb = str((request or {}).get("knowledgeBaseId") or UNKNOWN)
+    ds = str((request or {}).get("dataSourceId") or UNKNOWN)
+    subject = f"[CRITICAL] kbsync EXECUTION_DIED: kb {kb} / ds {ds}"[:100]
+    error = str(detail.get("error") or ("(stopped by StopExecution)" if detail.get("status") == "ABORTED" else "-"))
+    cause = str(detail.get("cause") or "-")
+    if len(cause) > MAX_CAUSE_CHARS:
+        cause = cause[: MAX_CAUSE_CHARS - 3] + "..."
+    lines = [
+        f"A kbsync execution {detail.get('status')} outside its own error handling, so no other alert was sent.",
+        "",
+        f"Status:          {detail.get('status')}",
+        f"Execution:       {detail.get('executionArn')}",
+        f"State machine:   {detail.get('stateMachineArn', UNKNOWN)}",
+        f"Knowledge base:  {kb}",
+        f"Data source:     {ds}",
+        f"Ingestion job:   {job_id or 'unknown (none recorded for this execution)'}",
+        f"Started:         {_when(detail.get('startDate'))}",
+        f"Stopped:         {_when(detail.get('stopDate'))}",
+        f"Error:           {error}",
+        f"Cause:           {cause}",
+        "",
+        "What kbsync did: released the data source's sync gate and job slot held by this execution, so the next",
+        "upload, nightly run or manual sync starts normally. An ingestion job it started may still be running in",
+        "Bedrock (a new sync waits for it).",
+        "",
+        f"Runbook: {runbook_base_url.rstrip('/')}/{RUNBOOK_FILE}",
+    ]
+    if request is not None and kb != UNKNOWN:
+        rerun = {"knowledgeBaseId": kb, "dataSourceId": ds, "trigger": "manual", "reason": "rerun after EXECUTION_DIED"}
+        lines += ["", "Rerun:"]
+        if job_id:
+            lines.append(f"  kbsync rerun {job_id}")
+        lines.append(
+            f"  aws stepfunctions start-execution --state-machine-arn {ingestion_sync_arn}"
+            f" --name manual-{kb}-{ds}-$(date -u +%Y%m%dT%H%M%S)-rr01 --input '{json.dumps(rerun)}'"
+        )
+    attributes = {
+        "severity": "CRITICAL",
+        "alertType": "EXECUTION_DIED",
+        "knowledgeBaseId": kb,
+        "dataSourceId": ds,
+    }
+    return {
+        "subject": subject,
+        "message": "\n".join(lines),
+        "messageAttributes": {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+    }
+
+
+def claim_alert(table: Any, execution_arn: str, now: int) -> bool:
+    """Record that this execution's alert is being sent; False if it already was (a redelivered event)."""
+    try:
+        table.put_item(
+            Item={"pk": f"ALERT#{execution_arn}", "sk": "EXECUTION_DIED", "expiresAt": now + MARKER_TTL_SECONDS},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+        return True
+    except ClientError as error:
+        if is_condition_failure(error):
+            return False
+        raise
+
+
+def unclaim_alert(table: Any, execution_arn: str) -> None:
+    table.delete_item(Key={"pk": f"ALERT#{execution_arn}", "sk": "EXECUTION_DIED"})
+
+
+def handle(event: Any, now: int) -> dict[str, Any]:
+    """Ignore, or release + alert once. Returns what was done (logged, and handy in tests)."""
+    reason = ignore_reason(event)
+    if reason is not None:
+        return {"alerted": False, "ignored": reason}
+    detail = event["detail"]
+    execution_arn = detail["executionArn"]
+    holder = str(detail.get("name") or execution_arn.rsplit(":", 1)[-1])
+    request = sync_request_of(execution_input(detail, client("stepfunctions")))
+    table = targets_table()
+    released = {"gate": False, "pacer": release_pacer(table, holder)}
+    if request is not None:
+        kb, ds = str(request["knowledgeBaseId"]), str(request["dataSourceId"])
+        released["gate"] = release_gate(table, kb, ds, holder)
+    if not claim_alert(table, execution_arn, now):
+        return {"alerted": False, "ignored": "alert already sent for this execution", "released": released}
+    job_id = (
+        ingestion_job_of(jobs_table(), str(request["knowledgeBaseId"]), str(request["dataSourceId"]), execution_arn)
+        if request
+        else None
+    )
+    alert = build_alert(
+        detail,
+        request,
+        job_id,
+        os.environ.get("RUNBOOK_BASE_URL", "https://github.com/kbsync/kbsync/blob/main/runbooks"),
+        os.environ.get("INGESTION_SYNC_STATE_MACHINE_ARN", "<IngestionSyncStateMachineArn>"),
+    )
+    kbsync_contracts.validate("alert", alert)
+    try:
+        client("sns").publish(
+            TopicArn=os.environ["ALERTS_TOPIC_ARN"],
+            Subject=alert["subject"],
+            Message=alert["message"],
+            MessageAttributes=alert["messageAttributes"],
+        )
+    except Exception:
+        unclaim_alert(table, execution_arn)  # let EventBridge's retry send it
+        raise
+    return {"alerted": True, "executionArn": execution_arn, "released": released}
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = handle(event, int(time.time()))
+    if result["alerted"]:
+        metrics.add_metric(name="ExecutionsDied", unit=MetricUnit.Count, value=1)
+        logger.error("execution died: alert sent", extra=result)
+    else:
+        logger.info("execution status change needs no alert", extra=result)
+    return result

@@ -1,0 +1,616 @@
+"""Triggers: upload routing, the per-data-source sync gate, the account-wide start pacer and the nightly target list.
+
+Why one code package for all of it: the upload router, the sync-gate state machine and the nightly fan-out share one
+gate algorithm (create-or-count on a DynamoDB item) and one table layout; keeping them in one file means there is
+exactly one implementation of "who may start a job for this data source now". The template deploys this code twice
+(UploadRouterFunction, TargetsFunction) so each function gets only the permissions it needs.
+
+Table layout (TargetsTable, keys pk/sk):
+
+- ``DS#<kb>#<ds> / TARGET``: a registered sync target (written by ``kbsync targets add``, kbsync/targets.py).
+  ``bucketName`` feeds the sparse GSI ``byBucket`` that the router queries per S3 event.
+- ``DS#<kb>#<ds> / GATE``: exists while a gated sync of that data source is waiting or running. ``holder`` is the
+  sync-gate execution name, ``changeSeq`` counts requests (uploads) since it was created, ``leaseUntil`` (epoch s)
+  lets a crashed holder's gate be taken over even if the catch-all never released it.
+- ``PACER / ACCOUNT``: the account-wide ingestion-job slots (Bedrock: 5 concurrent jobs per account, 1 per knowledge
+  base) and the start token that spaces StartIngestionJob calls (Bedrock: 0.1 requests/s per account).
+
+Coalescing uses sequence numbers, never clock comparisons between events: a round captures ``changeSeq`` before
+its ingestion job starts and releases the gate with ``DeleteItem ... ConditionExpression changeSeq = :seen``; if
+that fails, something arrived after the job started and exactly one more round runs. Clocks are only used for
+leases (backstops measured in hours), where the local cloud's scaled time does not matter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="kbsync")
+
+#: How long a gate or a job slot survives a holder that vanished without the catch-all noticing (seconds). Must
+#: exceed the longest gated round: settle delay + slot wait + the ingestion-sync execution timeout.
+GATE_LEASE_SECONDS = int(os.environ.get("GATE_LEASE_SECONDS", "172800"))
+#: Bedrock allows 0.1 StartIngestionJob requests per second per account: one start per this many seconds.
+START_SPACING_SECONDS = int(os.environ.get("START_SPACING_SECONDS", "10"))
+#: Bedrock allows 5 concurrent ingestion jobs per account.
+JOB_SLOTS = int(os.environ.get("JOB_SLOTS", "5"))
+#: How long a round waits before asking again for a job slot / the start token (virtual seconds in the ASL Wait).
+SLOT_POLL_SECONDS = int(os.environ.get("SLOT_POLL_SECONDS", "5"))
+#: The start token is held for START_SPACING_SECONDS by a live holder; after this it is considered abandoned.
+START_TOKEN_LEASE_SECONDS = int(os.environ.get("START_TOKEN_LEASE_SECONDS", "900"))
+SETTLE_SECONDS = int(os.environ.get("SETTLE_SECONDS", "60"))
+#: How many job records per target the nightly ordering reads to find the previous job's duration.
+HISTORY_DEPTH = 10
+
+TRIGGERS = ("schedule", "s3", "manual")
+IF_BUSY = ("queue", "skip")
+S3_DETAIL_TYPES = ("Object Created", "Object Deleted")
+TERMINAL_JOB_STATUSES = ("COMPLETE", "PARTIAL", "FAILED", "STOPPED", "TIMED_OUT")
+_ID_CHARS = string.ascii_letters + string.digits
+_NAME_SUFFIX_CHARS = string.ascii_lowercase + string.digits
+
+PACER_KEY = {"pk": "PACER", "sk": "ACCOUNT"}
+
+
+class InvalidRequest(ValueError):
+    """A gate request or schedule payload is malformed: the state machine ends in KbSync.InvalidRequest, no alert."""
+
+
+class GateLost(RuntimeError):
+    """This execution no longer holds its data source's gate (its lease expired and someone took over)."""
+
+
+class GateContention(RuntimeError):
+    """The gate item changed under us on every attempt; raised so the caller retries later."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """The outcome of asking for a data source's gate."""
+
+    outcome: str  # ACQUIRED | QUEUED | NOT_STARTED
+    holder: str  # who holds the gate now
+    change_seq: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "heldBy": self.holder, "changeSeq": self.change_seq}
+
+
+# --- clients (created lazily so unit tests can point them at moto or fakes) ---------------------------------------
+
+_tables: dict[str, Any] = {}
+_sfn: Any = None
+
+
+def table(env_name: str = "TARGETS_TABLE") -> Any:
+    name = os.environ[env_name]
+    if name not in _tables:
+        _tables[name] = boto3.resource("dynamodb").Table(name)
+    return _tables[name]
+
+
+def stepfunctions() -> Any:
+    global _sfn
+    if _sfn is None:
+        _sfn = boto3.client("stepfunctions")
+    return _sfn
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests switch between mocked accounts)."""
+    global _sfn
+    _tables.clear()
+    _sfn = None
+
+
+# --- small pure helpers ----------------------------------------------------------------------------------------------
+
+
+def now_epoch() -> int:
+    return int(time.time())
+
+
+def is_bedrock_id(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 10 and all(c in _ID_CHARS for c in value)
+
+
+def ds_pk(kb: str, ds: str) -> str:
+    return f"DS#{kb}#{ds}"
+
+
+def gate_key(kb: str, ds: str) -> dict[str, str]:
+    return {"pk": ds_pk(kb, ds), "sk": "GATE"}
+
+
+def execution_name(trigger: str, kb: str, ds: str, at: datetime | None = None) -> str:
+    """`<trigger>-<kb>-<ds>-<UTC yyyymmddTHHMMSS>-<4 random [a-z0-9]>` (names.md): unique, sortable, <= 80 chars."""
+    stamp = (at or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
+    suffix = "".join(secrets.choice(_NAME_SUFFIX_CHARS) for _ in range(4))
+    return f"{trigger}-{kb}-{ds}-{stamp}-{suffix}"
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN StartExecution will give `name` (known before starting, so the gate can name its holder)."""
+    return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB resource values (Decimal, sets) as JSON-friendly Python values."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | set | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def is_condition_failure(error: ClientError) -> bool:
+    return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
+def prefix_matches(key: str, prefixes: list[str]) -> bool:
+    """Bedrock's S3 data source reads the whole bucket when it has no inclusion prefixes."""
+    return not prefixes or any(key.startswith(p) for p in prefixes)
+
+
+# --- the gate --------------------------------------------------------------------------------------------------------
+
+
+def enter_gate(
+    gates: Any, kb: str, ds: str, holder: str, holder_arn: str, trigger: str, if_busy: str, now: int
+) -> Entry:
+    """Take the data source's gate for `holder`, or (if busy) count one more change on it / report who holds it.
+
+    Atomic per step: the create is one conditional UpdateItem (free, already ours, or lease expired); the count is
+    one conditional ADD on an existing, live gate. If the gate disappears between the two, try again.
+    """
+    for _ in range(5):
+        try:
+            created = gates.update_item(
+                Key=gate_key(kb, ds),
+                UpdateExpression=(
+                    "SET holder = :h, holderArn = :a, leaseUntil = :l, acquiredAt = :now, #trigger = :t,"
+                    " knowledgeBaseId = :kb, dataSourceId = :ds ADD changeSeq :one"
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR holder = :h OR leaseUntil < :now",
+                ExpressionAttributeNames={"#trigger": "trigger"},
+                ExpressionAttributeValues={
+                    ":h": holder,
+                    ":a": holder_arn,
+                    ":l": now + GATE_LEASE_SECONDS,
+                    ":now": now,
+                    ":t": trigger,
+                    ":kb": kb,
+                    ":ds": ds,
+                    ":one": 1,
+                },
+                ReturnValues="ALL_NEW",
+            )
+            return Entry("ACQUIRED", holder, int(created["Attributes"]["changeSeq"]))
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+        if if_busy == "skip":
+            current = gates.get_item(Key=gate_key(kb, ds), ConsistentRead=True).get("Item")
+            if current is None:
+                continue
+            return Entry("NOT_STARTED", str(current["holder"]), int(current.get("changeSeq", 0)))
+        try:
+            counted = gates.update_item(
+                Key=gate_key(kb, ds),
+                UpdateExpression="ADD changeSeq :one",
+                ConditionExpression="attribute_exists(pk) AND leaseUntil >= :now AND holder <> :h",
+                ExpressionAttributeValues={":one": 1, ":now": now, ":h": holder},
+                ReturnValues="ALL_NEW",
+            )
+            return Entry("QUEUED", str(counted["Attributes"]["holder"]), int(counted["Attributes"]["changeSeq"]))
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+    raise GateContention(f"gate of {kb}/{ds} kept changing; try again")
+
+
+def begin_round(gates: Any, kb: str, ds: str, holder: str, now: int) -> dict[str, Any]:
+    """Capture changeSeq before this round's job starts, renew the lease, and name the round's ingestion-sync run."""
+    try:
+        updated = gates.update_item(
+            Key=gate_key(kb, ds),
+            UpdateExpression="SET leaseUntil = :l ADD rounds :one",
+            ConditionExpression="holder = :h",
+            ExpressionAttributeValues={":l": now + GATE_LEASE_SECONDS, ":h": holder, ":one": 1},
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as error:
+        if is_condition_failure(error):
+            raise GateLost(f"{holder} no longer holds the gate of {kb}/{ds}") from error
+        raise
+    item = updated["Attributes"]
+    return {"seen": int(item["changeSeq"]), "round": int(item["rounds"])}
+
+
+def release_gate(gates: Any, kb: str, ds: str, holder: str, seen: int) -> dict[str, Any]:
+    """Delete the gate if nothing arrived since `seen`; otherwise report dirty so the holder runs one more round."""
+    try:
+        gates.delete_item(
+            Key=gate_key(kb, ds),
+            ConditionExpression="holder = :h AND changeSeq = :seen",
+            ExpressionAttributeValues={":h": holder, ":seen": seen},
+        )
+        return {"released": True, "dirty": False}
+    except ClientError as error:
+        if not is_condition_failure(error):
+            raise
+    current = gates.get_item(Key=gate_key(kb, ds), ConsistentRead=True).get("Item")
+    if current is None or current.get("holder") != holder:
+        # Someone took over an expired lease (or the catch-all released it): their rounds cover what is left.
+        return {"released": True, "dirty": False, "lost": True}
+    return {"released": False, "dirty": True, "changeSeq": int(current["changeSeq"])}
+
+
+# --- the account-wide pacer (job slots + start token) ------------------------------------------------------------
+
+
+def _live_slots(slots: dict[str, Any], now: int) -> dict[str, Any]:
+    return {h: s for h, s in slots.items() if int(s.get("leaseUntil", 0)) >= now}
+
+
+def acquire_slot(pacer: Any, holder: str, kb: str, now: int) -> dict[str, Any]:
+    """Grant `holder` a job slot and the start token together, or say how long to wait before asking again.
+
+    Granted only when fewer than JOB_SLOTS live holders run jobs, none of them on the same knowledge base (Bedrock
+    allows one job per knowledge base) and nobody started a job in the last START_SPACING_SECONDS (the token).
+    Optimistic concurrency on `version` keeps the read-modify-write atomic.
+    """
+    item = pacer.get_item(Key=PACER_KEY, ConsistentRead=True).get("Item") or {}
+    version = int(item.get("version", 0))
+    slots = _live_slots(plain(item.get("slots", {})), now)
+    if holder in slots and item.get("startHolder") == holder:
+        return {"granted": True, "waitSeconds": 0, "spacingSeconds": START_SPACING_SECONDS}
+    token_busy = bool(item.get("startHolder")) and int(item.get("startLeaseUntil", 0)) >= now
+    if token_busy:
+        return {"granted": False, "waitSeconds": max(1, START_SPACING_SECONDS // 4), "reason": "start spacing"}
+    if holder not in slots:
+        if len(slots) >= JOB_SLOTS:
+            return {"granted": False, "waitSeconds": SLOT_POLL_SECONDS, "reason": "account job slots full"}
+        if any(s.get("knowledgeBaseId") == kb for s in slots.values()):
+            return {"granted": False, "waitSeconds": SLOT_POLL_SECONDS, "reason": "knowledge base busy"}
+        slots[holder] = {"knowledgeBaseId": kb, "leaseUntil": now + GATE_LEASE_SECONDS}
+    try:
+        pacer.put_item(
+            Item={
+                **PACER_KEY,
+                "slots": slots,
+                "startHolder": holder,
+                "startLeaseUntil": now + START_TOKEN_LEASE_SECONDS,
+                "version": version + 1,
+            },
+            ConditionExpression="attribute_not_exists(pk) OR version = :v",
+            ExpressionAttributeValues={":v": version},
+        )
+    except ClientError as error:
+        if is_condition_failure(error):
+            return {"granted": False, "waitSeconds": 1, "reason": "contention"}
+        raise
+    return {"granted": True, "waitSeconds": 0, "spacingSeconds": START_SPACING_SECONDS}
+
+
+def release_pacer(pacer: Any, holder: str, slot: bool, start_token: bool) -> dict[str, Any]:
+    """Give back `holder`'s start token and/or job slot; idempotent (releasing what one does not hold is a no-op)."""
+    for _ in range(10):
+        item = pacer.get_item(Key=PACER_KEY, ConsistentRead=True).get("Item")
+        if item is None:
+            return {"released": True}
+        version = int(item.get("version", 0))
+        slots = plain(item.get("slots", {}))
+        drop_token = start_token and item.get("startHolder") == holder
+        drop_slot = slot and holder in slots
+        if not (drop_token or drop_slot):
+            return {"released": True}
+        if drop_slot:
+            del slots[holder]
+        new_item = {**plain(item), "slots": slots, "version": version + 1}
+        if drop_token:
+            new_item.pop("startHolder", None)
+            new_item.pop("startLeaseUntil", None)
+        try:
+            pacer.put_item(Item=new_item, ConditionExpression="version = :v", ExpressionAttributeValues={":v": version})
+            return {"released": True}
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+    raise GateContention(f"pacer kept changing while releasing {holder}")
+
+
+# --- nightly ------------------------------------------------------------------------------------------------------
+
+
+def check_schedule_payload(payload: Any) -> dict[str, Any]:
+    """The schedule's input (eventbridge/nightly-schedule-input.json); raise InvalidRequest naming the bad field."""
+    if not isinstance(payload, dict):
+        raise InvalidRequest("schedule payload: expected a JSON object")
+    if payload.get("trigger") != "schedule":
+        raise InvalidRequest("schedule payload: field 'trigger' must be 'schedule'")
+    requested_by = payload.get("requestedBy")
+    if not isinstance(requested_by, str) or not requested_by or len(requested_by) > 200:
+        raise InvalidRequest("schedule payload: field 'requestedBy' must be a non-empty string (<= 200 chars)")
+    return payload
+
+
+def nightly_targets(targets_table: Any) -> list[dict[str, Any]]:
+    """Every registered target with nightly on (the whole registry, page by page)."""
+    found: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {
+        "FilterExpression": "sk = :target AND nightly = :on",
+        "ExpressionAttributeValues": {":target": "TARGET", ":on": True},
+    }
+    while True:
+        page = targets_table.scan(**kwargs)
+        found.extend(plain(item) for item in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return found
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _seconds_between(start: Any, end: Any) -> float | None:
+    try:
+        return (datetime.fromisoformat(str(end)) - datetime.fromisoformat(str(start))).total_seconds()
+    except ValueError:
+        return None
+
+
+def previous_duration(jobs_table: Any, kb: str, ds: str) -> float | None:
+    """Seconds the data source's newest finished job took (job records: startedAt -> updatedAt), None if none."""
+    page = jobs_table.query(
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": ds_pk(kb, ds)},
+        ScanIndexForward=False,
+        Limit=HISTORY_DEPTH,
+    )
+    for record in page.get("Items", []):
+        if record.get("status") in TERMINAL_JOB_STATUSES:
+            seconds = _seconds_between(record.get("startedAt"), record.get("updatedAt"))
+            if seconds is not None and seconds >= 0:
+                return seconds
+    return None
+
+
+def longest_first(targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Longest expected job first (LPT): with 5 parallel lanes this keeps the night close to its lower bound.
+
+    Targets never synced before come first: their first job is a full scan, usually the longest of all.
+    """
+    return sorted(
+        targets,
+        key=lambda t: (t["expectedSeconds"] is not None, -(t["expectedSeconds"] or 0.0), t["pk"]),
+    )
+
+
+def spread_knowledge_bases(targets: list[dict[str, Any]], lanes: int = JOB_SLOTS) -> list[dict[str, Any]]:
+    """Keep the order, but avoid two targets of one knowledge base within `lanes` consecutive places when possible.
+
+    Bedrock runs one job per knowledge base: two neighbours of the same knowledge base would make one of the
+    fan-out's lanes wait for the other instead of syncing something else.
+    """
+    remaining = list(targets)
+    ordered: list[dict[str, Any]] = []
+    while remaining:
+        recent = {t["kb"] for t in ordered[-(lanes - 1) :]} if lanes > 1 else set()
+        pick = next((t for t in remaining if t["kb"] not in recent), remaining[0])
+        remaining.remove(pick)
+        ordered.append(pick)
+    return ordered
+
+
+def plan_night(payload: Any, targets_table: Any, jobs_table: Any | None) -> dict[str, Any]:
+    """The fan-out's work list: one gate request per nightly target, longest expected job first."""
+    checked = check_schedule_payload(payload)
+    targets = []
+    for target in nightly_targets(targets_table):
+        kb, ds = target["knowledgeBaseId"], target["dataSourceId"]
+        expected = previous_duration(jobs_table, kb, ds) if jobs_table is not None else None
+        targets.append({"pk": target["pk"], "kb": kb, "ds": ds, "expectedSeconds": expected})
+    items = []
+    for t in spread_knowledge_bases(longest_first(targets)):
+        request = {"knowledgeBaseId": t["kb"], "dataSourceId": t["ds"], "trigger": "schedule"}
+        request["requestedBy"] = checked["requestedBy"]
+        if isinstance(checked.get("reason"), str):
+            request["reason"] = checked["reason"][:500]
+        items.append(
+            {
+                "executionName": execution_name("schedule", t["kb"], t["ds"]),
+                "gateInput": {"request": request, "settleSeconds": 0, "ifBusy": "skip"},
+            }
+        )
+    return {"count": len(items), "targets": items}
+
+
+# --- gate requests (the sync-gate state machine's input) -----------------------------------------------------------
+
+
+def check_gate_input(event: Any) -> dict[str, Any]:
+    """Validate the sync-gate input {request, settleSeconds, ifBusy}; the request is the sync-request contract."""
+    if not isinstance(event, dict) or not isinstance(event.get("request"), dict):
+        raise InvalidRequest("gate input: field 'request' must be a sync request object")
+    request = event["request"]
+    problems = []
+    for field in ("knowledgeBaseId", "dataSourceId"):
+        if not is_bedrock_id(request.get(field)):
+            problems.append(f"request.{field}: must match [0-9a-zA-Z]{{10}}")
+    if request.get("trigger") not in TRIGGERS:
+        problems.append(f"request.trigger: must be one of {', '.join(TRIGGERS)}")
+    extra = sorted(set(request) - {"knowledgeBaseId", "dataSourceId", "trigger", "reason", "requestedBy"})
+    if extra:
+        problems.append(f"request: unexpected field(s) {', '.join(map(repr, extra))}")
+    settle = event.get("settleSeconds", 0)
+    if not isinstance(settle, int) or isinstance(settle, bool) or not 0 <= settle <= 3600:
+        problems.append("settleSeconds: must be an integer between 0 and 3600")
+    if event.get("ifBusy", "queue") not in IF_BUSY:
+        problems.append(f"ifBusy: must be one of {', '.join(IF_BUSY)}")
+    if problems:
+        raise InvalidRequest("invalid gate input: " + "; ".join(problems))
+    return {"request": request, "settleSeconds": settle, "ifBusy": event.get("ifBusy", "queue")}
+
+
+# --- upload routing ------------------------------------------------------------------------------------------------
+
+
+def parse_s3_event(event: Any) -> tuple[str, str, str]:
+    """(detail-type, bucket, key) of an EventBridge S3 event; raise InvalidRequest naming what is wrong."""
+    if not isinstance(event, dict):
+        raise InvalidRequest("S3 event: expected a JSON object")
+    if event.get("source") != "aws.s3":
+        raise InvalidRequest(f"S3 event: source must be 'aws.s3', got {event.get('source')!r}")
+    detail_type = event.get("detail-type")
+    if detail_type not in S3_DETAIL_TYPES:
+        raise InvalidRequest(f"S3 event: detail-type must be one of {S3_DETAIL_TYPES}, got {detail_type!r}")
+    detail = event.get("detail")
+    bucket = detail.get("bucket", {}).get("name") if isinstance(detail, dict) else None
+    key = detail.get("object", {}).get("key") if isinstance(detail, dict) else None
+    if not isinstance(bucket, str) or not bucket:
+        raise InvalidRequest("S3 event: detail.bucket.name missing")
+    if not isinstance(key, str) or not key:
+        raise InvalidRequest("S3 event: detail.object.key missing")
+    return detail_type, bucket, key
+
+
+def targets_for_object(targets_table: Any, bucket: str, key: str) -> list[dict[str, Any]]:
+    """Registered targets whose bucket and inclusion prefixes cover s3://bucket/key (GSI byBucket, paginated)."""
+    matched = []
+    kwargs: dict[str, Any] = {
+        "IndexName": "byBucket",
+        "KeyConditionExpression": "bucketName = :b",
+        "ExpressionAttributeValues": {":b": bucket},
+    }
+    while True:
+        page = targets_table.query(**kwargs)
+        for item in page.get("Items", []):
+            target = plain(item)
+            if prefix_matches(key, list(target.get("inclusionPrefixes") or [])):
+                matched.append(target)
+        if "LastEvaluatedKey" not in page:
+            return matched
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def route_upload(event: Any, targets_table: Any, sfn: Any, gate_sm_arn: str, now: int) -> dict[str, Any]:
+    """Count the upload on each matching target's gate; start a gated sync only where this event created the gate."""
+    detail_type, bucket, key = parse_s3_event(event)
+    started, queued = [], []
+    for target in targets_for_object(targets_table, bucket, key):
+        kb, ds = target["knowledgeBaseId"], target["dataSourceId"]
+        name = execution_name("s3", kb, ds)
+        arn = execution_arn(gate_sm_arn, name)
+        entry = enter_gate(targets_table, kb, ds, name, arn, "s3", "queue", now)
+        if entry.outcome != "ACQUIRED":
+            queued.append({"knowledgeBaseId": kb, "dataSourceId": ds, "heldBy": entry.holder})
+            continue
+        request = {
+            "knowledgeBaseId": kb,
+            "dataSourceId": ds,
+            "trigger": "s3",
+            "requestedBy": "s3-upload",
+            "reason": f"{detail_type}: s3://{bucket}/{key}"[:500],
+        }
+        gate_input = {"request": request, "settleSeconds": SETTLE_SECONDS, "ifBusy": "queue"}
+        try:
+            sfn.start_execution(stateMachineArn=gate_sm_arn, name=name, input=json.dumps(gate_input))
+        except Exception:
+            # Nothing half-held: give the gate back so the retried event (or the next upload) can start the sync.
+            release_holder_gate(targets_table, kb, ds, name)
+            raise
+        started.append({"knowledgeBaseId": kb, "dataSourceId": ds, "executionArn": arn})
+    return {"bucket": bucket, "key": key, "started": started, "queued": queued}
+
+
+def release_holder_gate(gates: Any, kb: str, ds: str, holder: str) -> None:
+    """Delete the gate only if `holder` still holds it."""
+    try:
+        gates.delete_item(
+            Key=gate_key(kb, ds), ConditionExpression="holder = :h", ExpressionAttributeValues={":h": holder}
+        )
+    except ClientError as error:
+        if not is_condition_failure(error):
+            raise
+
+
+# --- the state machines' steps -----------------------------------------------------------------------------------
+
+
+def gate_step(event: dict[str, Any], now: int) -> dict[str, Any]:
+    """One step of the sync-gate or fan-out state machine, chosen by event['action']."""
+    action = event.get("action")
+    if action == "planNight":
+        jobs = table("JOBS_TABLE") if os.environ.get("JOBS_TABLE") else None
+        return plan_night(event.get("payload"), table(), jobs)
+    holder = str(event.get("holder", ""))
+    if action == "enter":
+        gate_input = check_gate_input(event.get("input"))
+        request = gate_input["request"]
+        entry = enter_gate(
+            table(),
+            request["knowledgeBaseId"],
+            request["dataSourceId"],
+            holder,
+            str(event.get("holderArn", "")),
+            request["trigger"],
+            gate_input["ifBusy"],
+            now,
+        )
+        return entry.as_dict()
+    kb, ds = str(event.get("knowledgeBaseId", "")), str(event.get("dataSourceId", ""))
+    if action == "beginRound":
+        result = begin_round(table(), kb, ds, holder, now)
+        result["childName"] = execution_name(str(event.get("trigger", "manual")), kb, ds)
+        return result
+    if action == "acquireSlot":
+        return acquire_slot(table(), holder, kb, now)
+    if action == "releaseStart":
+        return release_pacer(table(), holder, slot=False, start_token=True)
+    if action == "releaseSlot":
+        return release_pacer(table(), holder, slot=True, start_token=True)
+    if action == "releaseGate":
+        return release_gate(table(), kb, ds, holder, int(event.get("seen", -1)))
+    raise InvalidRequest(f"unknown action {action!r}")
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """S3 events from EventBridge (the upload router) or {action: ...} steps from the trigger state machines."""
+    if isinstance(event, dict) and "detail-type" in event:
+        try:
+            routed = route_upload(event, table(), stepfunctions(), os.environ["GATE_STATE_MACHINE_ARN"], now_epoch())
+        except InvalidRequest as bad:
+            # Rejected, not failed: raising would only retry a malformed event into the dead-letter queue.
+            logger.warning("S3 event rejected", extra={"reason": str(bad)})
+            metrics.add_metric(name="RejectedUploadEvents", unit=MetricUnit.Count, value=1)
+            return {"rejected": str(bad)}
+        metrics.add_metric(name="UploadSyncsStarted", unit=MetricUnit.Count, value=len(routed["started"]))
+        metrics.add_metric(name="UploadsCoalesced", unit=MetricUnit.Count, value=len(routed["queued"]))
+        logger.info("upload routed", extra=routed)
+        return routed
+    try:
+        result = gate_step(event, now_epoch())
+    except InvalidRequest as bad:
+        logger.warning("trigger request rejected", extra={"reason": str(bad)})
+        raise
+    logger.info("trigger step", extra={"action": event.get("action"), "result": result})
+    return result
