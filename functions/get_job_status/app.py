@@ -1,0 +1,123 @@
+"""Poll one ingestion job and plan the next poll.
+
+Why a Lambda and not the aws-sdk integration: GetIngestionJob can return 2,048 failureReasons of 2,048 characters
+(about 4 MB), far over Step Functions' 256 KB payload limit, and a task result over the limit fails the execution
+with ``States.DataLimitExceeded`` *before* any ResultSelector could trim it (and no Catch can catch that). This
+function returns only what the workflow needs: status, the eight statistics, the first few reasons (trimmed) with
+the total count, the same values already marshalled for the DynamoDB integration, and the next poll (count, growing
+wait bounded by the maximum, budget exhausted or not) — which keeps the poll loop at three states per poll.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="kbsync")
+
+STATISTICS = (
+    "numberOfDocumentsScanned",
+    "numberOfMetadataDocumentsScanned",
+    "numberOfNewDocumentsIndexed",
+    "numberOfModifiedDocumentsIndexed",
+    "numberOfMetadataDocumentsModified",
+    "numberOfDocumentsDeleted",
+    "numberOfDocumentsFailed",
+    "numberOfDocumentsSkipped",
+)
+#: How many reasons enter the state and the job record (schemas/job-record.schema.json: maxItems 25, maxLength 1024).
+MAX_REASONS = int(os.environ.get("MAX_FAILURE_REASONS", "25"))
+MAX_REASON_CHARS = 1024
+#: Each poll waits this much longer than the previous one, up to the maximum interval.
+WAIT_GROWTH = float(os.environ.get("POLL_WAIT_GROWTH", "1.5"))
+
+_client: Any = None
+
+
+def bedrock_agent() -> Any:
+    """One client per container (created lazily so unit tests can replace it)."""
+    global _client
+    if _client is None:
+        _client = boto3.client("bedrock-agent")
+    return _client
+
+
+def trimmed_reasons(reasons: list[str]) -> list[str]:
+    """The first MAX_REASONS reasons, each cut to MAX_REASON_CHARS (with an ellipsis when cut)."""
+    return [r if len(r) <= MAX_REASON_CHARS else r[: MAX_REASON_CHARS - 3] + "..." for r in reasons[:MAX_REASONS]]
+
+
+def statistics_of(job: dict[str, Any]) -> dict[str, int]:
+    """All eight statistics, 0 when Bedrock has not reported them yet (STARTING jobs carry none)."""
+    given = job.get("statistics") or {}
+    return {name: int(given.get(name, 0)) for name in STATISTICS}
+
+
+def dynamodb_attributes(statistics: dict[str, int], reasons: list[str], total: int) -> dict[str, Any]:
+    """The same values as DynamoDB attribute values, because ASL's JSONPath cannot map a list into {"S": ...}."""
+    return {
+        "statistics": {"M": {name: {"N": str(value)} for name, value in statistics.items()}},
+        "failureReasons": {"L": [{"S": reason} for reason in reasons]},
+        "failureReasonsTotal": {"N": str(total)},
+    }
+
+
+def next_poll(poll: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """Count this poll and plan the next wait: grows by WAIT_GROWTH per poll, never above the maximum interval."""
+    count = int(poll.get("count", 0)) + 1
+    maximum = int(config["maxPollIntervalSeconds"])
+    current = int(poll.get("waitSeconds", config["pollIntervalSeconds"]))
+    wait = min(maximum, max(1, math.ceil(current * WAIT_GROWTH)))
+    return {"count": count, "waitSeconds": wait, "exhausted": count >= int(config["pollBudget"])}
+
+
+def job_status(job: dict[str, Any]) -> dict[str, Any]:
+    """The small view of a GetIngestionJob result that may enter the state (far below 256 KB)."""
+    reasons = list(job.get("failureReasons") or [])
+    statistics = statistics_of(job)
+    kept = trimmed_reasons(reasons)
+    return {
+        "ingestionJobId": job["ingestionJobId"],
+        "status": job["status"],
+        "statistics": statistics,
+        "failureReasons": kept,
+        "failureReasonsTotal": len(reasons),
+        "dynamodb": dynamodb_attributes(statistics, kept, len(reasons)),
+    }
+
+
+def poll_job(event: dict[str, Any]) -> dict[str, Any]:
+    """Fetch the job (errors propagate so the state machine's Retry sees them) and plan the next poll.
+
+    The event is ``{"request": sync request, "job": the previous poll's result (or the start's), "config": ...}``.
+    """
+    request, previous = event["request"], event["job"]
+    response = bedrock_agent().get_ingestion_job(
+        knowledgeBaseId=request["knowledgeBaseId"],
+        dataSourceId=request["dataSourceId"],
+        ingestionJobId=previous["ingestionJobId"],
+    )
+    result = job_status(response["ingestionJob"])
+    result["poll"] = next_poll(previous.get("poll") or {}, event["config"])
+    return result
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = poll_job(event)
+    metrics.add_metric(name="IngestionJobPolls", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "polled ingestion job",
+        extra={"ingestionJobId": result["ingestionJobId"], "status": result["status"], "poll": result["poll"]},
+    )
+    return result

@@ -1,0 +1,400 @@
+"""Format and publish the one alert of a failed, partial, timed-out, stopped or never-started ingestion job.
+
+Why the function publishes itself instead of returning the message to an SNS task: the full failureReasons of a job
+(up to 2,048 x 2,048 chars, ~4 MB) must never enter the state machine's 256 KB payload. The function fetches the full
+job from Bedrock, groups and truncates the reasons to fit SNS's 256 KB, publishes, and returns only the MessageId.
+
+Exactly once: the job record's ``alertSent`` flag is read before publishing and set (conditionally) after. A task
+retry after a successful run finds the flag and returns the stored MessageId without publishing again. The only
+window for a duplicate is a crash between Publish and the flag update, where re-publishing is the lesser evil
+(at-least-once) compared with losing the alert.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import string
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import kbsync_contracts
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="kbsync")
+
+SEVERITY = {
+    "FAILED": "CRITICAL",
+    "START_FAILED": "CRITICAL",
+    "TIMED_OUT": "CRITICAL",
+    "EXECUTION_DIED": "CRITICAL",
+    "PARTIAL": "WARNING",
+    "STOPPED": "WARNING",
+}
+RUNBOOK = {
+    "FAILED": "sync-failed.md",
+    "START_FAILED": "sync-failed.md",
+    "PARTIAL": "sync-partial.md",
+    "TIMED_OUT": "sync-timed-out.md",
+    "STOPPED": "sync-stopped.md",
+    "EXECUTION_DIED": "execution-died.md",
+}
+HEADLINE = {
+    "FAILED": "the ingestion job FAILED after every allowed attempt",
+    "START_FAILED": "StartIngestionJob was refused; no ingestion job ran",
+    "PARTIAL": "the ingestion job completed but some documents failed",
+    "TIMED_OUT": "the ingestion job ran past the poll budget; kbsync stopped it",
+    "STOPPED": "the ingestion job was stopped by someone else",
+    "EXECUTION_DIED": "the sync execution died outside its own error handling",
+}
+STATISTICS = (
+    "numberOfDocumentsScanned",
+    "numberOfMetadataDocumentsScanned",
+    "numberOfNewDocumentsIndexed",
+    "numberOfModifiedDocumentsIndexed",
+    "numberOfMetadataDocumentsModified",
+    "numberOfDocumentsDeleted",
+    "numberOfDocumentsFailed",
+    "numberOfDocumentsSkipped",
+)
+#: SNS allows 262,144 bytes for message + attributes + subject; keep clear of it (and of alert.schema's maxLength).
+MESSAGE_BUDGET_BYTES = 240_000
+#: Room kept for the "... omitted" line and the footer (runbook, rerun commands) while reasons are added.
+FOOTER_RESERVE_BYTES = 4_000
+MAX_LINE_CHARS = 2_400
+EXAMPLES_PER_GROUP = 3
+#: An S3 URI inside a reason, without the sentence's closing punctuation.
+_S3_URI = re.compile(r"s3://[^\s,;\]\)\"']*[^\s,;\]\)\"'.:]")
+_NUMBER = re.compile(r"\d+")
+_NAME_ALPHABET = string.ascii_lowercase + string.digits
+
+
+@dataclass
+class ReasonGroup:
+    """Reasons that differ only in the file they name (and numbers), shown as one line with a count and examples."""
+
+    text: str
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AlertFacts:
+    """Everything an alert says, gathered from the workflow state and (for jobs) the full Bedrock job."""
+
+    alert_type: str
+    knowledge_base_id: str
+    data_source_id: str
+    execution_arn: str
+    trigger: str = "manual"
+    reason: str = ""
+    requested_by: str = ""
+    ingestion_job_id: str | None = None
+    status: str | None = None
+    attempt: int = 1
+    max_attempts: int = 1
+    statistics: dict[str, int] = field(default_factory=dict)
+    failure_reasons: list[str] = field(default_factory=list)
+    error: str | None = None
+    cause: str | None = None
+
+
+# ---------------------------------------------------------------- failure reasons
+
+
+def group_reasons(reasons: Iterable[str]) -> list[ReasonGroup]:
+    """Group reasons by their text with S3 URIs and numbers blanked out, biggest group first (stable)."""
+    groups: dict[str, ReasonGroup] = {}
+    for reason in reasons:
+        key = _NUMBER.sub("#", _S3_URI.sub("<file>", reason))
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = ReasonGroup(text=_S3_URI.sub("<file>", reason))
+        group.count += 1
+        if len(group.examples) < EXAMPLES_PER_GROUP:
+            group.examples.extend(_S3_URI.findall(reason)[: EXAMPLES_PER_GROUP - len(group.examples)])
+    return sorted(groups.values(), key=lambda g: -g.count)
+
+
+def group_line(group: ReasonGroup) -> str:
+    """One line per group: '- [N x] reason (e.g. s3://a, s3://b; +K more)', cut to MAX_LINE_CHARS."""
+    line = f"- [{group.count} x] {group.text}" if group.count > 1 else f"- {group.text}"
+    if group.examples and group.count > 1:
+        more = group.count - len(group.examples)
+        line += f" (e.g. {', '.join(group.examples)}{f'; +{more} more' if more > 0 else ''})"
+    return line if len(line) <= MAX_LINE_CHARS else line[: MAX_LINE_CHARS - 3] + "..."
+
+
+def reason_lines(reasons: list[str], budget_bytes: int) -> list[str]:
+    """Grouped reason lines that fit `budget_bytes`, plus a line saying how many reasons were omitted."""
+    groups = group_reasons(reasons)
+    lines: list[str] = []
+    used = 0
+    shown_reasons = 0
+    for index, group in enumerate(groups):
+        line = group_line(group)
+        size = len(line.encode("utf-8")) + 1
+        if used + size > budget_bytes:
+            omitted_groups = len(groups) - index
+            lines.append(
+                f"... {len(reasons) - shown_reasons} more failure reason(s) in {omitted_groups} group(s) omitted "
+                "to stay under the SNS 256 KB limit (see the job in Bedrock for all of them)"
+            )
+            break
+        lines.append(line)
+        used += size
+        shown_reasons += group.count
+    return lines
+
+
+# ---------------------------------------------------------------- message
+
+
+def new_execution_name(facts: AlertFacts, now: datetime) -> str:
+    """A fresh execution name in the team's format: manual-<kb>-<ds>-<UTC yyyymmddTHHMMSS>-<4 random>."""
+    suffix = "".join(secrets.choice(_NAME_ALPHABET) for _ in range(4))
+    return f"manual-{facts.knowledge_base_id}-{facts.data_source_id}-{now:%Y%m%dT%H%M%S}-{suffix}"
+
+
+def state_machine_arn(execution_arn: str) -> str:
+    """arn:aws:states:r:a:execution:<machine>:<name> -> arn:aws:states:r:a:stateMachine:<machine>."""
+    parts = execution_arn.split(":")
+    if len(parts) < 8 or parts[5] != "execution":
+        return "<IngestionSyncStateMachineArn>"
+    return ":".join([*parts[:5], "stateMachine", parts[6]])
+
+
+def rerun_commands(facts: AlertFacts, now: datetime) -> list[str]:
+    """The exact commands an on-call engineer runs to sync this data source again."""
+    request = {
+        "knowledgeBaseId": facts.knowledge_base_id,
+        "dataSourceId": facts.data_source_id,
+        "trigger": "manual",
+        "reason": f"rerun of ingestion job {facts.ingestion_job_id}"
+        if facts.ingestion_job_id
+        else f"rerun of execution {facts.execution_arn.split(':')[-1]}",
+    }
+    aws = (
+        f"aws stepfunctions start-execution --state-machine-arn {state_machine_arn(facts.execution_arn)} "
+        f"--name {new_execution_name(facts, now)} --input '{json.dumps(request, separators=(',', ':'))}'"
+    )
+    commands = [f"kbsync rerun {facts.ingestion_job_id}"] if facts.ingestion_job_id else []
+    return [*commands, aws]
+
+
+def subject_of(facts: AlertFacts) -> str:
+    """'[CRITICAL] kbsync FAILED: kb <id> / ds <id>' — at most 100 chars, one line (SNS rules)."""
+    subject = (
+        f"[{SEVERITY[facts.alert_type]}] kbsync {facts.alert_type}: "
+        f"kb {facts.knowledge_base_id} / ds {facts.data_source_id}"
+    )
+    return subject[:100]
+
+
+def header_lines(facts: AlertFacts) -> list[str]:
+    lines = [
+        f"kbsync {facts.alert_type} ({SEVERITY[facts.alert_type]}): {HEADLINE[facts.alert_type]}.",
+        "",
+        f"Knowledge base: {facts.knowledge_base_id}",
+        f"Data source:    {facts.data_source_id}",
+    ]
+    if facts.ingestion_job_id:
+        lines.append(f"Ingestion job:  {facts.ingestion_job_id} (attempt {facts.attempt} of {facts.max_attempts})")
+    if facts.status:
+        lines.append(f"Job status:     {facts.status}")
+    lines.append(f"Trigger:        {facts.trigger}" + (f" ({facts.reason})" if facts.reason else ""))
+    if facts.requested_by:
+        lines.append(f"Requested by:   {facts.requested_by}")
+    lines.append(f"Execution:      {facts.execution_arn}")
+    if facts.error:
+        lines.append(f"Error:          {facts.error}")
+    if facts.cause:
+        cause = facts.cause if len(facts.cause) <= MAX_LINE_CHARS else facts.cause[: MAX_LINE_CHARS - 3] + "..."
+        lines.append(f"Cause:          {cause}")
+    if facts.statistics:
+        lines += ["", "Statistics:"] + [f"  {name}: {facts.statistics.get(name, 0)}" for name in STATISTICS]
+    return lines
+
+
+def footer_lines(facts: AlertFacts, runbook_base_url: str, now: datetime) -> list[str]:
+    return [
+        "",
+        f"Runbook: {runbook_base_url.rstrip('/')}/{RUNBOOK[facts.alert_type]}",
+        "",
+        "Rerun:",
+        *(f"  {command}" for command in rerun_commands(facts, now)),
+    ]
+
+
+def message_of(facts: AlertFacts, runbook_base_url: str, now: datetime) -> str:
+    """The plain-text body: header, grouped reasons that fit the byte budget, runbook and rerun commands."""
+    head = "\n".join(header_lines(facts))
+    foot = "\n".join(footer_lines(facts, runbook_base_url, now))
+    parts = [head]
+    if facts.failure_reasons:
+        budget = MESSAGE_BUDGET_BYTES - FOOTER_RESERVE_BYTES - len(head.encode()) - len(foot.encode())
+        groups = group_reasons(facts.failure_reasons)
+        parts.append(
+            f"\nFailure reasons ({len(facts.failure_reasons)} reported, {len(groups)} distinct):\n"
+            + "\n".join(reason_lines(facts.failure_reasons, budget))
+        )
+    parts.append(foot)
+    return "\n".join(parts)
+
+
+def build_alert(facts: AlertFacts, runbook_base_url: str, now: datetime) -> dict[str, Any]:
+    """The alert contract (schemas/alert.schema.json): subject, message, messageAttributes; validated."""
+    attributes = {
+        "severity": SEVERITY[facts.alert_type],
+        "alertType": facts.alert_type,
+        "knowledgeBaseId": facts.knowledge_base_id,
+        "dataSourceId": facts.data_source_id,
+    }
+    if facts.ingestion_job_id:
+        attributes["ingestionJobId"] = facts.ingestion_job_id
+    alert = {
+        "subject": subject_of(facts),
+        "message": message_of(facts, runbook_base_url, now),
+        "messageAttributes": {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+    }
+    kbsync_contracts.validate("alert", alert)
+    return alert
+
+
+# ---------------------------------------------------------------- facts from the workflow state
+
+
+def facts_from_state(event: dict[str, Any]) -> AlertFacts:
+    """Read the workflow state (the whole JSONPath state, passed as ``state``) into AlertFacts."""
+    state = event["state"]
+    request, outcome = state["request"], state["outcome"]
+    counters, config = state.get("counters", {}), state.get("config", {})
+    alert_type = outcome["alertType"]
+    facts = AlertFacts(
+        alert_type=alert_type,
+        knowledge_base_id=request["knowledgeBaseId"],
+        data_source_id=request["dataSourceId"],
+        execution_arn=event["executionArn"],
+        trigger=request.get("trigger", "manual"),
+        reason=request.get("reason", ""),
+        requested_by=request.get("requestedBy", ""),
+        attempt=int(counters.get("attempt", 1)),
+        max_attempts=int(config.get("maxStartAttempts", 1)),
+    )
+    if alert_type == "START_FAILED":
+        error = state.get("startError") or {}
+        facts.error, facts.cause = error.get("Error"), error.get("Cause")
+        return facts
+    job = state.get("job") or {}
+    facts.ingestion_job_id = job.get("ingestionJobId")
+    facts.status = job.get("status")
+    facts.statistics = dict(job.get("statistics") or {})
+    facts.failure_reasons = list(job.get("failureReasons") or [])
+    if alert_type == "TIMED_OUT":
+        facts.error = "KbSync.JobTimedOut"
+        facts.cause = f"still {facts.status} after {job.get('poll', {}).get('count', '?')} polls"
+    return facts
+
+
+def with_full_job(facts: AlertFacts, agent: Any) -> AlertFacts:
+    """Replace the trimmed reasons with the job's full failureReasons (best effort: the trimmed view stays on error)."""
+    if not facts.ingestion_job_id:
+        return facts
+    try:
+        job = agent.get_ingestion_job(
+            knowledgeBaseId=facts.knowledge_base_id,
+            dataSourceId=facts.data_source_id,
+            ingestionJobId=facts.ingestion_job_id,
+        )["ingestionJob"]
+    except ClientError as error:
+        logger.warning("could not fetch the full job; alerting with the trimmed reasons", extra={"error": str(error)})
+        return facts
+    facts.failure_reasons = list(job.get("failureReasons") or [])
+    facts.statistics = {name: int((job.get("statistics") or {}).get(name, 0)) for name in STATISTICS}
+    facts.status = job.get("status", facts.status)
+    return facts
+
+
+# ---------------------------------------------------------------- exactly once
+
+
+def record_key(state: dict[str, Any]) -> dict[str, Any]:
+    return {"pk": {"S": state["record"]["pk"]}, "sk": {"S": state["record"]["sk"]}}
+
+
+def already_sent(dynamodb: Any, table: str, key: dict[str, Any]) -> str | None:
+    """The MessageId of an alert already published for this record, or None."""
+    item = dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item") or {}
+    if item.get("alertSent", {}).get("BOOL"):
+        return str(item.get("alertMessageId", {}).get("S", "unknown"))
+    return None
+
+
+def mark_sent(dynamodb: Any, table: str, key: dict[str, Any], message_id: str) -> None:
+    """Set alertSent (only on an existing record: a record is written before its alert is sent)."""
+    dynamodb.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET alertSent = :true, alertMessageId = :id",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeValues={":true": {"BOOL": True}, ":id": {"S": message_id}},
+    )
+
+
+def publish(sns: Any, topic_arn: str, alert: dict[str, Any]) -> str:
+    response = sns.publish(
+        TopicArn=topic_arn,
+        Subject=alert["subject"],
+        Message=alert["message"],
+        MessageAttributes=alert["messageAttributes"],
+    )
+    return str(response["MessageId"])
+
+
+def send_alert(event: dict[str, Any], clients: dict[str, Any], env: dict[str, str], now: datetime) -> dict[str, Any]:
+    """Publish the alert for this workflow state once; return {messageId, alertType, duplicate}."""
+    key = record_key(event["state"])
+    table = env["JOBS_TABLE_NAME"]
+    sent = already_sent(clients["dynamodb"], table, key)
+    alert_type = event["state"]["outcome"]["alertType"]
+    if sent is not None:
+        logger.info("alert already sent for this record; not publishing again", extra={"messageId": sent})
+        return {"messageId": sent, "alertType": alert_type, "duplicate": True}
+    facts = with_full_job(facts_from_state(event), clients["bedrock-agent"])
+    alert = build_alert(facts, env.get("RUNBOOK_BASE_URL", ""), now)
+    message_id = publish(clients["sns"], env["ALERTS_TOPIC_ARN"], alert)
+    mark_sent(clients["dynamodb"], table, key, message_id)
+    return {"messageId": message_id, "alertType": alert_type, "duplicate": False}
+
+
+_clients: dict[str, Any] = {}
+
+
+def aws_clients() -> dict[str, Any]:
+    """One set of clients per container."""
+    for service in ("dynamodb", "sns", "bedrock-agent"):
+        if service not in _clients:
+            _clients[service] = boto3.client(service)
+    return _clients
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = send_alert(event, aws_clients(), dict(os.environ), datetime.now(UTC))
+    if not result["duplicate"]:
+        metrics.add_dimension(name="alertType", value=result["alertType"])
+        metrics.add_metric(name="AlertsSent", unit=MetricUnit.Count, value=1)
+    logger.info("alert handled", extra=result)
+    return result

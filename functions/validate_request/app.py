@@ -1,0 +1,52 @@
+"""Validate a sync request before anything starts.
+
+Why a Lambda: the sync request is a JSON Schema contract (schemas/sync-request.schema.json) and the only faithful
+check is the schema itself, shared with the CLI through the Contracts layer. The function never raises for a bad
+request: it returns ``valid: false`` with a message naming every bad field, and the state machine ends in
+``KbSync.InvalidRequest`` with that message as the Cause — so no job starts, no record is written, no alert is sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kbsync_contracts
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="kbsync")
+
+#: Optional request fields that the job record always carries (empty when absent), so the state machine's
+#: DynamoDB PutItem can name them unconditionally.
+OPTIONAL_TEXT_FIELDS = ("reason", "requestedBy")
+
+
+def normalized(request: dict[str, Any]) -> dict[str, Any]:
+    """The valid request with every optional text field present (empty string when the caller gave none)."""
+    result = dict(request)
+    for field in OPTIONAL_TEXT_FIELDS:
+        result.setdefault(field, "")
+    return result
+
+
+def check_request(request: Any) -> dict[str, Any]:
+    """The validation verdict for the state machine: valid + normalized request, or the problems, field by field."""
+    found = kbsync_contracts.problems("sync-request", request)
+    if found:
+        return {"valid": False, "problems": found, "message": "invalid sync request: " + "; ".join(found)}
+    return {"valid": True, "request": normalized(request)}
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    verdict = check_request(event.get("request") if isinstance(event, dict) else None)
+    metrics.add_metric(name="SyncRequests", unit=MetricUnit.Count, value=1)
+    if not verdict["valid"]:
+        logger.warning("sync request rejected", extra={"problems": verdict["problems"]})
+        metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
+    return verdict

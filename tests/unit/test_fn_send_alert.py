@@ -1,0 +1,274 @@
+"""functions/send_alert: the alert contract, grouped and truncated reasons, rerun commands, exactly-once publishing."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import kbsync_contracts
+import pytest
+from botocore.stub import ANY, Stubber
+
+from tests.helpers.functions import load_function
+
+fn = load_function("send_alert")
+NOW = datetime(2026, 11, 22, 5, 30, 0, tzinfo=UTC)
+EXECUTION_ARN = "arn:aws:states:us-east-1:123456789012:execution:kbsync-IngestionSync:schedule-KB12345678-x"
+BASE_URL = "https://github.com/kbsync/kbsync/blob/main/runbooks"
+ENV = {
+    "JOBS_TABLE_NAME": "jobs",
+    "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
+    "RUNBOOK_BASE_URL": BASE_URL,
+}
+KEY = {"pk": {"S": "DS#KB12345678#DS12345678"}, "sk": {"S": "JOB#2026-11-22T05:00:00Z#JOB1234567"}}
+
+
+def facts(alert_type: str = "FAILED", **overrides: Any) -> Any:
+    values: dict[str, Any] = {
+        "alert_type": alert_type,
+        "knowledge_base_id": "KB12345678",
+        "data_source_id": "DS12345678",
+        "execution_arn": EXECUTION_ARN,
+        "trigger": "schedule",
+        "ingestion_job_id": "JOB1234567",
+        "status": "FAILED",
+        "attempt": 3,
+        "max_attempts": 3,
+        "statistics": dict.fromkeys(fn.STATISTICS, 0),
+    }
+    values.update(overrides)
+    return fn.AlertFacts(**values)
+
+
+# ------------------------------------------------------------------ grouping and truncation
+
+
+def test_same_reason_for_many_files_is_one_line_with_count_and_examples() -> None:
+    reasons = [f"Unsupported file type for s3://docs/a/file{i}.xyz. Supported: .txt .md" for i in range(40)]
+    reasons.append("The bucket was not found")
+    groups = fn.group_reasons(reasons)
+    assert [g.count for g in groups] == [40, 1]
+    line = fn.group_line(groups[0])
+    assert line.startswith("- [40 x] Unsupported file type for <file>.")
+    assert "s3://docs/a/file0.xyz, s3://docs/a/file1.xyz, s3://docs/a/file2.xyz; +37 more" in line
+    assert fn.group_line(groups[1]) == "- The bucket was not found"
+
+
+def test_reasons_differing_only_in_numbers_group_together() -> None:
+    reasons = ["File s3://b/x.pdf is 52428801 bytes, over 50 MB", "File s3://b/y.pdf is 60000000 bytes, over 50 MB"]
+    assert len(fn.group_reasons(reasons)) == 1
+
+
+def test_lines_beyond_the_budget_are_counted_as_omitted() -> None:
+    reasons = [f"distinct failure number {'abcdefghij'[i % 10]}{chr(65 + i % 26)}{i // 260}" for i in range(500)]
+    lines = fn.reason_lines(reasons, budget_bytes=2_000)
+    assert sum(len(line.encode()) + 1 for line in lines[:-1]) <= 2_000
+    omitted = re.search(r"\.\.\. (\d+) more failure reason\(s\) in (\d+) group\(s\) omitted", lines[-1])
+    assert omitted is not None
+    groups = fn.group_reasons(reasons)
+    shown = len(lines) - 1
+    assert int(omitted.group(1)) == 500 - sum(g.count for g in groups[:shown])
+    assert int(omitted.group(2)) == len(groups) - shown
+
+
+def test_2048_reasons_of_2048_chars_fit_sns_with_the_omitted_number() -> None:
+    reasons = [
+        f"Error {i}: " + chr(97 + i % 26) * 7 + f" s3://bkt/{i}.doc " + "y" * 2000 + chr(97 + i // 26 % 26)
+        for i in range(2048)
+    ]
+    alert = fn.build_alert(facts(failure_reasons=reasons), BASE_URL, NOW)
+    size = len(alert["message"].encode()) + len(alert["subject"].encode())
+    size += sum(len(k) + len(v["StringValue"]) + len(v["DataType"]) for k, v in alert["messageAttributes"].items())
+    assert size <= 256 * 1024
+    assert len(alert["message"].encode()) <= fn.MESSAGE_BUDGET_BYTES
+    assert "more failure reason(s)" in alert["message"] and "omitted" in alert["message"]
+    assert "2048 reported" in alert["message"]
+
+
+def test_multibyte_reasons_are_budgeted_in_bytes() -> None:
+    reasons = [f"échec {i} " + "é" * 2000 + chr(0x4E00 + i) for i in range(2048)]
+    alert = fn.build_alert(facts(failure_reasons=reasons), BASE_URL, NOW)
+    assert len(alert["message"].encode()) <= fn.MESSAGE_BUDGET_BYTES
+
+
+# ------------------------------------------------------------------ the alert contract
+
+
+@pytest.mark.parametrize(
+    ("alert_type", "severity", "runbook"),
+    [
+        ("FAILED", "CRITICAL", "sync-failed.md"),
+        ("START_FAILED", "CRITICAL", "sync-failed.md"),
+        ("TIMED_OUT", "CRITICAL", "sync-timed-out.md"),
+        ("PARTIAL", "WARNING", "sync-partial.md"),
+        ("STOPPED", "WARNING", "sync-stopped.md"),
+    ],
+)
+def test_alert_has_severity_runbook_and_attributes(alert_type: str, severity: str, runbook: str) -> None:
+    alert = fn.build_alert(facts(alert_type), BASE_URL, NOW)
+    kbsync_contracts.validate("alert", alert)
+    assert alert["subject"] == f"[{severity}] kbsync {alert_type}: kb KB12345678 / ds DS12345678"
+    assert len(alert["subject"]) <= 100
+    assert f"Runbook: {BASE_URL}/{runbook}" in alert["message"]
+    attributes = {k: v["StringValue"] for k, v in alert["messageAttributes"].items()}
+    assert attributes == {
+        "severity": severity,
+        "alertType": alert_type,
+        "knowledgeBaseId": "KB12345678",
+        "dataSourceId": "DS12345678",
+        "ingestionJobId": "JOB1234567",
+    }
+
+
+def test_rerun_commands_are_exact_and_their_input_is_a_valid_sync_request() -> None:
+    commands = fn.rerun_commands(facts(), NOW)
+    assert commands[0] == "kbsync rerun JOB1234567"
+    argv = shlex.split(commands[1])
+    assert argv[:3] == ["aws", "stepfunctions", "start-execution"]
+    options = dict(zip(argv[3::2], argv[4::2], strict=True))
+    assert options["--state-machine-arn"] == "arn:aws:states:us-east-1:123456789012:stateMachine:kbsync-IngestionSync"
+    assert re.fullmatch(r"manual-KB12345678-DS12345678-20261122T053000-[a-z0-9]{4}", options["--name"])
+    assert len(options["--name"]) <= 80
+    request = json.loads(options["--input"])
+    kbsync_contracts.validate("sync-request", request)
+    assert request["trigger"] == "manual" and "JOB1234567" in request["reason"]
+
+
+def test_start_failed_alert_has_the_error_and_no_job_rerun() -> None:
+    start_failed = facts(
+        "START_FAILED",
+        ingestion_job_id=None,
+        status=None,
+        statistics={},
+        error="BedrockAgent.AccessDeniedException",
+        cause="User is not authorized to perform: bedrock:StartIngestionJob",
+    )
+    alert = fn.build_alert(start_failed, BASE_URL, NOW)
+    assert "Error:          BedrockAgent.AccessDeniedException" in alert["message"]
+    assert "kbsync rerun" not in alert["message"]
+    assert "aws stepfunctions start-execution" in alert["message"]
+    assert "ingestionJobId" not in alert["messageAttributes"]
+
+
+# ------------------------------------------------------------------ from the workflow state, exactly once
+
+
+def workflow_state(alert_type: str = "PARTIAL") -> dict[str, Any]:
+    return {
+        "request": {
+            "knowledgeBaseId": "KB12345678",
+            "dataSourceId": "DS12345678",
+            "trigger": "s3",
+            "reason": "",
+            "requestedBy": "",
+        },
+        "config": {"maxStartAttempts": 3},
+        "counters": {"attempt": 1, "conflictWaits": 0},
+        "record": {"pk": KEY["pk"]["S"], "sk": KEY["sk"]["S"], "startedAt": "2026-11-22T05:00:00Z"},
+        "job": {
+            "ingestionJobId": "JOB1234567",
+            "status": "COMPLETE",
+            "failureReasons": ["trimmed"],
+            "statistics": {"numberOfDocumentsFailed": 2},
+            "poll": {"count": 3},
+        },
+        "outcome": {"status": alert_type, "alertType": alert_type},
+    }
+
+
+@pytest.fixture
+def stubs() -> Any:
+    def client(service: str) -> Any:
+        return boto3.client(
+            service, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
+
+    clients = {name: client(name) for name in ("dynamodb", "sns", "bedrock-agent")}
+    stubbers = {name: Stubber(c) for name, c in clients.items()}
+    for stubber in stubbers.values():
+        stubber.activate()
+    yield clients, stubbers
+    for stubber in stubbers.values():
+        stubber.assert_no_pending_responses()
+        stubber.deactivate()
+
+
+def full_job() -> dict[str, Any]:
+    reasons = [f"Unsupported file type for s3://docs/{i}.xyz" for i in range(2)]
+    return {
+        "ingestionJob": {
+            "knowledgeBaseId": "KB12345678",
+            "dataSourceId": "DS12345678",
+            "ingestionJobId": "JOB1234567",
+            "status": "COMPLETE",
+            "statistics": {"numberOfDocumentsScanned": 10, "numberOfDocumentsFailed": 2},
+            "failureReasons": reasons,
+            "startedAt": NOW,
+            "updatedAt": NOW,
+        }
+    }
+
+
+def test_publishes_once_with_the_full_reasons_and_marks_the_record(stubs: Any) -> None:
+    clients, stubbers = stubs
+    stubbers["dynamodb"].add_response(
+        "get_item", {"Item": {"pk": KEY["pk"]}}, {"TableName": "jobs", "Key": KEY, "ConsistentRead": True}
+    )
+    stubbers["bedrock-agent"].add_response("get_ingestion_job", full_job())
+    stubbers["sns"].add_response(
+        "publish",
+        {"MessageId": "11111111-2222-3333-4444-555555555555"},
+        {
+            "TopicArn": ENV["ALERTS_TOPIC_ARN"],
+            "Subject": "[WARNING] kbsync PARTIAL: kb KB12345678 / ds DS12345678",
+            "Message": ANY,
+            "MessageAttributes": ANY,
+        },
+    )
+    stubbers["dynamodb"].add_response("update_item", {})
+    result = fn.send_alert({"state": workflow_state(), "executionArn": EXECUTION_ARN}, clients, ENV, NOW)
+    assert result == {"messageId": "11111111-2222-3333-4444-555555555555", "alertType": "PARTIAL", "duplicate": False}
+
+
+def test_a_retried_alert_after_success_does_not_publish_again(stubs: Any) -> None:
+    clients, stubbers = stubs
+    item = {"pk": KEY["pk"], "alertSent": {"BOOL": True}, "alertMessageId": {"S": "first-message"}}
+    stubbers["dynamodb"].add_response("get_item", {"Item": item})
+    result = fn.send_alert({"state": workflow_state(), "executionArn": EXECUTION_ARN}, clients, ENV, NOW)
+    assert result == {"messageId": "first-message", "alertType": "PARTIAL", "duplicate": True}
+
+
+def test_a_failed_publish_leaves_the_record_unmarked_so_the_retry_publishes(stubs: Any) -> None:
+    clients, stubbers = stubs
+    stubbers["dynamodb"].add_response("get_item", {"Item": {"pk": KEY["pk"]}})
+    stubbers["bedrock-agent"].add_response("get_ingestion_job", full_job())
+    stubbers["sns"].add_client_error("publish", "KMSThrottling", "Rate exceeded", 400)
+    with pytest.raises(clients["sns"].exceptions.KMSThrottlingException):
+        fn.send_alert({"state": workflow_state(), "executionArn": EXECUTION_ARN}, clients, ENV, NOW)
+
+
+def test_bedrock_unavailable_falls_back_to_the_trimmed_reasons(stubs: Any) -> None:
+    clients, stubbers = stubs
+    stubbers["dynamodb"].add_response("get_item", {})
+    stubbers["bedrock-agent"].add_client_error("get_ingestion_job", "ThrottlingException", "Rate exceeded", 429)
+    stubbers["sns"].add_response("publish", {"MessageId": "m-2"})
+    stubbers["dynamodb"].add_response("update_item", {})
+    result = fn.send_alert({"state": workflow_state(), "executionArn": EXECUTION_ARN}, clients, ENV, NOW)
+    assert result["messageId"] == "m-2"
+
+
+def test_facts_of_a_start_failure_carry_the_error() -> None:
+    state = workflow_state("START_FAILED")
+    del state["job"]
+    state["startError"] = {"Error": "BedrockAgent.ResourceNotFoundException", "Cause": "Data source not found"}
+    got = fn.facts_from_state({"state": state, "executionArn": EXECUTION_ARN})
+    assert got.ingestion_job_id is None
+    assert (got.error, got.cause) == ("BedrockAgent.ResourceNotFoundException", "Data source not found")
+
+
+def test_state_machine_arn_of_an_unexpected_arn_is_a_placeholder() -> None:
+    assert fn.state_machine_arn("not-an-arn") == "<IngestionSyncStateMachineArn>"
