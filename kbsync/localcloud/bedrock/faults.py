@@ -1,0 +1,225 @@
+"""Fault injection for what has no natural cause in a local cloud.
+
+Realistic faults come from realistic causes (an unsupported file, a missing bucket, a second job on a
+busy data source). What cannot happen naturally here — throttling storms, internal errors, a denied
+knowledge base, a job that never ends — is switched on through this control, one per moto
+account/region backend, so moto's reset (``mock_aws`` start, ``POST /moto-api/reset``) clears it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from kbsync.localcloud.bedrock.errors import ERRORS_BY_CODE, ThrottlingException
+from kbsync.localcloud.bedrock.shapes import error_codes
+
+#: StartIngestionJob quota: 0.1 requests per second per account (AWS, not adjustable).
+DEFAULT_START_RATE_PER_SECOND = 0.1
+DEFAULT_START_BURST = 1
+
+
+@dataclass
+class _InjectedError:
+    code: str
+    message: str
+    remaining: int
+
+
+@dataclass
+class TokenBucket:
+    """Rate limit measured on the virtual clock: `rate` tokens per second, at most `burst` saved."""
+
+    rate: float
+    burst: int
+    tokens: float = -1.0
+    last: float | None = None
+
+    def take(self, now: float) -> bool:
+        if self.last is None:
+            self.tokens, self.last = float(self.burst), now
+        self.tokens = min(float(self.burst), self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+@dataclass
+class JobPlan:
+    """What fault injection decides for the next started job."""
+
+    duration: float | None = None
+    never_finishes: bool = False
+    failure_reasons: list[str] | None = None
+
+
+@dataclass
+class Faults:
+    """The fault-injection control of one account/region. Thread-safe; every method is documented API."""
+
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _throttle_starts: int = 0
+    _errors: dict[str, deque[_InjectedError]] = field(default_factory=dict)
+    _denied: set[str] = field(default_factory=set)
+    _hang_jobs: int = 0
+    _duration: float | None = None
+    _duration_jobs: int | None = None
+    _failing_jobs: deque[list[str]] = field(default_factory=deque)
+    conflict_as_validation: bool = False
+    _rate: TokenBucket | None = field(
+        default_factory=lambda: TokenBucket(DEFAULT_START_RATE_PER_SECOND, DEFAULT_START_BURST)
+    )
+
+    # -- switches -------------------------------------------------------------------------------------
+
+    def throttle_next_starts(self, count: int = 1) -> None:
+        """The next `count` StartIngestionJob calls raise ThrottlingException (a throttling storm)."""
+        with self._lock:
+            self._throttle_starts = _count(count)
+
+    def fail_next_calls(
+        self, operation: str, count: int = 1, error: str = "InternalServerException", message: str | None = None
+    ) -> None:
+        """The next `count` calls of `operation` (e.g. "GetIngestionJob") raise `error`.
+
+        `error` must be one the model lists for the operation (InternalServerException, ThrottlingException,
+        AccessDeniedException, ...), so an injected fault is still one the real API can return.
+        """
+        if error not in error_codes(operation) or error not in ERRORS_BY_CODE:
+            raise ValueError(f"{operation} cannot return {error}; it returns {sorted(error_codes(operation))}")
+        text = message or _DEFAULT_MESSAGES.get(error, error)
+        with self._lock:
+            self._errors.setdefault(operation, deque()).append(_InjectedError(error, text, _count(count)))
+
+    def deny_knowledge_base(self, knowledge_base_id: str, denied: bool = True) -> None:
+        """Every call naming this knowledge base raises AccessDeniedException (a missing IAM grant)."""
+        with self._lock:
+            if denied:
+                self._denied.add(knowledge_base_id)
+            else:
+                self._denied.discard(knowledge_base_id)
+
+    def hang_next_jobs(self, count: int = 1) -> None:
+        """The next `count` started jobs never finish: they stay IN_PROGRESS until stopped."""
+        with self._lock:
+            self._hang_jobs = _count(count)
+
+    def force_job_duration(self, seconds: float, count: int | None = None) -> None:
+        """The next `count` jobs (every job while None) take `seconds` virtual seconds, whatever the work."""
+        if not seconds > 0:
+            raise ValueError("a job duration must be > 0 virtual seconds")
+        with self._lock:
+            self._duration, self._duration_jobs = float(seconds), None if count is None else _count(count)
+
+    def fail_next_jobs(self, reasons: list[str], count: int = 1) -> None:
+        """The next `count` started jobs end FAILED with these failureReasons (e.g. an embedding-model error)."""
+        if not reasons or not all(isinstance(reason, str) for reason in reasons):
+            raise ValueError("reasons must be a non-empty list of strings")
+        with self._lock:
+            for _ in range(_count(count)):
+                self._failing_jobs.append(list(reasons))
+
+    def report_conflicts_as_validation(self, enabled: bool = True) -> None:
+        """Report a busy data source/knowledge base as ValidationException (as some accounts see it)."""
+        with self._lock:
+            self.conflict_as_validation = bool(enabled)
+
+    def set_start_rate_limit(
+        self, per_second: float | None = DEFAULT_START_RATE_PER_SECOND, burst: int = DEFAULT_START_BURST
+    ) -> None:
+        """StartIngestionJob rate limit per account in virtual time; None disables it (default: AWS's 0.1/s)."""
+        with self._lock:
+            self._rate = None if per_second is None else TokenBucket(float(per_second), max(1, int(burst)))
+
+    def reset(self) -> None:
+        """Back to no faults and the AWS rate limit."""
+        with self._lock:
+            fresh = Faults()
+            for name in ("_throttle_starts", "_errors", "_denied", "_hang_jobs", "_duration", "_duration_jobs"):
+                setattr(self, name, getattr(fresh, name))
+            self._failing_jobs = fresh._failing_jobs
+            self.conflict_as_validation = False
+            self._rate = fresh._rate
+
+    def describe(self) -> dict[str, Any]:
+        """The current switches, JSON-ready (the server route's GET answer)."""
+        with self._lock:
+            return {
+                "throttleNextStarts": self._throttle_starts,
+                "failNextCalls": {
+                    op: [{"error": e.code, "remaining": e.remaining} for e in queue if e.remaining]
+                    for op, queue in self._errors.items()
+                },
+                "deniedKnowledgeBases": sorted(self._denied),
+                "hangNextJobs": self._hang_jobs,
+                "forcedJobDuration": self._duration,
+                "forcedJobDurationJobs": self._duration_jobs,
+                "failNextJobs": len(self._failing_jobs),
+                "conflictAsValidation": self.conflict_as_validation,
+                "startRateLimit": None
+                if self._rate is None
+                else {"perSecond": self._rate.rate, "burst": self._rate.burst},
+            }
+
+    # -- consumed by the emulator ---------------------------------------------------------------------
+
+    def raise_injected(self, operation: str) -> None:
+        with self._lock:
+            queue = self._errors.get(operation)
+            while queue and queue[0].remaining <= 0:
+                queue.popleft()
+            if not queue:
+                return
+            injected = queue[0]
+            injected.remaining -= 1
+            raise ERRORS_BY_CODE[injected.code](injected.message)
+
+    def is_denied(self, knowledge_base_id: str) -> bool:
+        with self._lock:
+            return knowledge_base_id in self._denied
+
+    def admit_start(self, now: float) -> None:
+        """Throttle a StartIngestionJob call (injected storm first, then the rate limit)."""
+        with self._lock:
+            if self._throttle_starts > 0:
+                self._throttle_starts -= 1
+                raise ThrottlingException(_DEFAULT_MESSAGES["ThrottlingException"])
+            if self._rate is not None and not self._rate.take(now):
+                raise ThrottlingException(_DEFAULT_MESSAGES["ThrottlingException"])
+
+    def plan_job(self) -> JobPlan:
+        with self._lock:
+            plan = JobPlan()
+            if self._duration is not None:
+                plan.duration = self._duration
+                if self._duration_jobs is not None:
+                    self._duration_jobs -= 1
+                    if self._duration_jobs <= 0:
+                        self._duration, self._duration_jobs = None, None
+            if self._hang_jobs > 0:
+                self._hang_jobs -= 1
+                plan.never_finishes = True
+            if self._failing_jobs:
+                plan.failure_reasons = self._failing_jobs.popleft()
+            return plan
+
+
+_DEFAULT_MESSAGES = {
+    "ThrottlingException": "Rate exceeded",
+    "InternalServerException": "The server encountered an internal error while processing the request.",
+    "AccessDeniedException": "You do not have sufficient access to perform this action.",
+    "ServiceQuotaExceededException": "The request exceeds a service quota.",
+    "ValidationException": "Input validation failed. Check your request parameters and retry the request.",
+    "ConflictException": "There was a conflict performing an operation.",
+    "ResourceNotFoundException": "The specified resource was not found.",
+}
+
+
+def _count(count: int) -> int:
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"count must be a non-negative integer, got {count!r}")
+    return count

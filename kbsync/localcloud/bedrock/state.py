@@ -1,0 +1,477 @@
+"""Data sources and ingestion jobs of one moto account/region, stored on moto's own backend.
+
+The state lives as an attribute of moto's ``AgentsforBedrockBackend`` instance, next to moto's knowledge
+bases: decorator mode, server mode and direct boto3 calls all reach the same object, and moto's reset
+(which wipes each backend's ``__dict__``) clears it together with everything else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.bedrockagent.models import AgentsforBedrockBackend, bedrockagent_backends
+from moto.moto_api._internal import mock_random
+
+from kbsync.localcloud.bedrock.documents import IndexedDocument, ScanResult, empty_statistics, scan
+from kbsync.localcloud.bedrock.errors import (
+    AccessDeniedException,
+    ConflictException,
+    ResourceNotFoundException,
+    ServiceQuotaExceededException,
+    ValidationException,
+)
+from kbsync.localcloud.bedrock.faults import Faults, JobPlan
+from kbsync.localcloud.bedrock.jobs import IngestionJob, planned_duration
+from kbsync.localcloud.bedrock.s3source import BucketMissing, bucket_name_from_arn, list_current_objects
+from kbsync.localcloud.bedrock.shapes import input_violations
+from kbsync.localcloud.clock import CLOCK
+
+_STATE_ATTRIBUTE = "_kbsync_ingestion_state"
+_STATE_LOCK = threading.Lock()
+
+#: AWS quotas (June 2025, not adjustable).
+MAX_CONCURRENT_JOBS_PER_ACCOUNT = 5
+MAX_DATA_SOURCES_PER_KNOWLEDGE_BASE = 5
+DEFAULT_MAX_RESULTS = 1000
+
+
+def ingestion_state(backend: AgentsforBedrockBackend) -> IngestionState:
+    """The emulator state of one moto bedrock-agent backend, created on first use."""
+    state = backend.__dict__.get(_STATE_ATTRIBUTE)
+    if state is None:
+        with _STATE_LOCK:
+            state = backend.__dict__.get(_STATE_ATTRIBUTE)
+            if state is None:
+                state = IngestionState(backend)
+                backend.__dict__[_STATE_ATTRIBUTE] = state
+    return state
+
+
+def state_for(account_id: str, region: str) -> IngestionState:
+    return ingestion_state(bedrockagent_backends[account_id][region])
+
+
+def new_id() -> str:
+    """A Bedrock-style id: 10 upper-case letters and digits (pattern [0-9a-zA-Z]{10})."""
+    return mock_random.get_random_string(length=10, include_digits=True).upper()
+
+
+@dataclass
+class DataSource:
+    knowledge_base_id: str
+    data_source_id: str
+    name: str
+    configuration: dict[str, Any]
+    created_at: float
+    description: str | None = None
+    deletion_policy: str = "DELETE"
+    vector_ingestion_configuration: dict[str, Any] | None = None
+    server_side_encryption_configuration: dict[str, Any] | None = None
+    status: str = "AVAILABLE"
+
+    @property
+    def bucket(self) -> str:
+        return bucket_name_from_arn(self.configuration["s3Configuration"]["bucketArn"])
+
+    @property
+    def prefix(self) -> str:
+        prefixes = self.configuration["s3Configuration"].get("inclusionPrefixes") or [""]
+        return str(prefixes[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "knowledgeBaseId": self.knowledge_base_id,
+            "dataSourceId": self.data_source_id,
+            "name": self.name,
+            "status": self.status,
+            "description": self.description,
+            "dataSourceConfiguration": self.configuration,
+            "dataDeletionPolicy": self.deletion_policy,
+            "vectorIngestionConfiguration": self.vector_ingestion_configuration,
+            "serverSideEncryptionConfiguration": self.server_side_encryption_configuration,
+            "createdAt": self.created_at,
+            "updatedAt": self.created_at,
+        }
+        return {key: value for key, value in body.items() if value is not None}
+
+    def summary(self) -> dict[str, Any]:
+        body = {key: self.to_dict()[key] for key in ("knowledgeBaseId", "dataSourceId", "name", "status", "updatedAt")}
+        if self.description:
+            body["description"] = self.description
+        return body
+
+
+@dataclass
+class _TokenUse:
+    operation: str
+    request: tuple[Any, ...]
+    resource_id: str
+
+
+@dataclass
+class IngestionState:
+    """Everything the emulator adds to one account/region. All public methods take request params."""
+
+    backend: AgentsforBedrockBackend
+    faults: Faults = field(default_factory=Faults)
+    data_sources: dict[str, DataSource] = field(default_factory=dict)
+    jobs: dict[str, IngestionJob] = field(default_factory=dict)
+    _tokens: dict[str, _TokenUse] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _sequence: int = 0
+
+    @property
+    def account_id(self) -> str:
+        return str(self.backend.account_id)
+
+    @property
+    def region(self) -> str:
+        return str(self.backend.region_name)
+
+    # -- dispatch ---------------------------------------------------------------------------------------
+
+    def call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Run one API operation: injected faults, model validation, then the operation itself."""
+        handler: Callable[[Mapping[str, Any]], dict[str, Any]] = getattr(self, _HANDLERS[operation])
+        self.faults.raise_injected(operation)
+        violations = input_violations(operation, params)
+        if violations:
+            raise ValidationException.from_violations(violations)
+        with self._lock:
+            return handler(params)
+
+    # -- lookups ----------------------------------------------------------------------------------------
+
+    def _knowledge_base(self, knowledge_base_id: str, operation: str) -> None:
+        if knowledge_base_id not in self.backend.knowledge_bases:
+            raise ResourceNotFoundException(f"Knowledge base with id {knowledge_base_id} does not exist")
+        if self.faults.is_denied(knowledge_base_id):
+            arn = self.backend.knowledge_bases[knowledge_base_id].knowledge_base_arn
+            raise AccessDeniedException(
+                f"User: arn:aws:sts::{self.account_id}:assumed-role/kbsync/local is not authorized to perform: "
+                f"bedrock:{operation} on resource: {arn} because no identity-based policy allows the "
+                f"bedrock:{operation} action"
+            )
+
+    def _data_source(self, params: Mapping[str, Any], operation: str) -> DataSource:
+        self._knowledge_base(params["knowledgeBaseId"], operation)
+        source = self.data_sources.get(params["dataSourceId"])
+        if source is None or source.knowledge_base_id != params["knowledgeBaseId"]:
+            raise ResourceNotFoundException(
+                f"Data source with id {params['dataSourceId']} does not exist in knowledge base "
+                f"{params['knowledgeBaseId']}"
+            )
+        return source
+
+    def _job(self, params: Mapping[str, Any], operation: str) -> IngestionJob:
+        source = self._data_source(params, operation)
+        job = self.jobs.get(params["ingestionJobId"])
+        if job is None or job.data_source_id != source.data_source_id:
+            raise ResourceNotFoundException(
+                f"Ingestion job with id {params['ingestionJobId']} does not exist for data source "
+                f"{source.data_source_id}"
+            )
+        return job
+
+    def _replayed(self, token: str | None, operation: str, request: tuple[Any, ...]) -> str | None:
+        """The resource a repeated clientToken already created, or None for a first use."""
+        if token is None:
+            return None
+        used = self._tokens.get(token)
+        if used is None:
+            return None
+        if used.operation != operation or used.request != request:
+            raise ConflictException(
+                f"The clientToken {token} was already used with different parameters. "
+                "Use a new clientToken for a different request."
+            )
+        return used.resource_id
+
+    # -- data sources -----------------------------------------------------------------------------------
+
+    def create_data_source(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        kb_id = params["knowledgeBaseId"]
+        self._knowledge_base(kb_id, "CreateDataSource")
+        request = (kb_id, params["name"], json.dumps(params["dataSourceConfiguration"], sort_keys=True))
+        replayed = self._replayed(params.get("clientToken"), "CreateDataSource", request)
+        if replayed is not None and replayed in self.data_sources:
+            return {"dataSource": self.data_sources[replayed].to_dict()}
+        _check_s3_configuration(params["dataSourceConfiguration"])
+        siblings = [s for s in self.data_sources.values() if s.knowledge_base_id == kb_id]
+        if any(s.name == params["name"] for s in siblings):
+            raise ConflictException(
+                f"A data source with name {params['name']} already exists in knowledge base {kb_id}"
+            )
+        if len(siblings) >= MAX_DATA_SOURCES_PER_KNOWLEDGE_BASE:
+            raise ServiceQuotaExceededException(
+                f"Knowledge base {kb_id} already has {MAX_DATA_SOURCES_PER_KNOWLEDGE_BASE} data sources, "
+                "the maximum number of data sources per knowledge base."
+            )
+        source = DataSource(
+            knowledge_base_id=kb_id,
+            data_source_id=new_id(),
+            name=params["name"],
+            configuration=dict(params["dataSourceConfiguration"]),
+            created_at=CLOCK.now(),
+            description=params.get("description"),
+            deletion_policy=params.get("dataDeletionPolicy") or "DELETE",
+            vector_ingestion_configuration=params.get("vectorIngestionConfiguration"),
+            server_side_encryption_configuration=params.get("serverSideEncryptionConfiguration"),
+        )
+        self.data_sources[source.data_source_id] = source
+        if params.get("clientToken"):
+            self._tokens[params["clientToken"]] = _TokenUse("CreateDataSource", request, source.data_source_id)
+        return {"dataSource": source.to_dict()}
+
+    def get_data_source(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {"dataSource": self._data_source(params, "GetDataSource").to_dict()}
+
+    def list_data_sources(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        kb_id = params["knowledgeBaseId"]
+        self._knowledge_base(kb_id, "ListDataSources")
+        sources = sorted(
+            (s for s in self.data_sources.values() if s.knowledge_base_id == kb_id),
+            key=lambda s: (s.created_at, s.data_source_id),
+        )
+        page, token = _paginate([s.summary() for s in sources], params, f"ds:{kb_id}")
+        return _with_token({"dataSourceSummaries": page}, token)
+
+    def delete_data_source(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        source = self._data_source(params, "DeleteDataSource")
+        now = CLOCK.now()
+        running = [j for j in self.jobs.values() if j.data_source_id == source.data_source_id and j.is_running(now)]
+        if running:
+            raise ConflictException(
+                f"Data source {source.data_source_id} has an ongoing ingestion job {running[0].job_id}. "
+                "Stop the ingestion job or wait for it to finish before deleting the data source."
+            )
+        del self.data_sources[source.data_source_id]
+        return {
+            "knowledgeBaseId": source.knowledge_base_id,
+            "dataSourceId": source.data_source_id,
+            "status": "DELETING",
+        }
+
+    # -- ingestion jobs ---------------------------------------------------------------------------------
+
+    def start_ingestion_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        source = self._data_source(params, "StartIngestionJob")
+        now = CLOCK.now()
+        token = params.get("clientToken")
+        request = (source.knowledge_base_id, source.data_source_id, params.get("description"))
+        replayed = self._replayed(token, "StartIngestionJob", request)
+        if replayed is not None:
+            return {"ingestionJob": self.jobs[replayed].to_dict(now)}
+        self.faults.admit_start(now)
+        self._check_concurrency(source, now)
+        job = self._new_job(source, params.get("description"), now)
+        if token:
+            self._tokens[token] = _TokenUse("StartIngestionJob", request, job.job_id)
+        return {"ingestionJob": job.to_dict(now)}
+
+    def _check_concurrency(self, source: DataSource, now: float) -> None:
+        running = [job for job in self.jobs.values() if job.is_running(now)]
+        busy = [job for job in running if job.data_source_id == source.data_source_id] or [
+            job for job in running if job.knowledge_base_id == source.knowledge_base_id
+        ]
+        if busy:
+            self._raise_busy(source, busy[0])
+        if len(running) >= MAX_CONCURRENT_JOBS_PER_ACCOUNT:
+            raise ServiceQuotaExceededException(
+                f"The number of concurrent ingestion jobs in this account has reached the limit of "
+                f"{MAX_CONCURRENT_JOBS_PER_ACCOUNT}. Wait for an ongoing ingestion job to finish and try again."
+            )
+
+    def _raise_busy(self, source: DataSource, busy: IngestionJob) -> None:
+        if busy.data_source_id == source.data_source_id:
+            scope = f"data source {source.data_source_id}"
+        else:
+            scope = f"knowledge base {source.knowledge_base_id}"
+        if self.faults.conflict_as_validation:
+            raise ValidationException(
+                f"There is already an ongoing ingestion job ({busy.job_id}) for {scope}. "
+                "Wait for the ongoing ingestion job to complete before starting a new one."
+            )
+        raise ConflictException(
+            f"Unable to start ingestion job because {scope} already has an ongoing ingestion job "
+            f"{busy.job_id}. Only one ingestion job can run at a time per data source and per knowledge base."
+        )
+
+    def _new_job(self, source: DataSource, description: str | None, now: float) -> IngestionJob:
+        plan = self.faults.plan_job()
+        result, outcome = self._scan(source, plan)
+        self._sequence += 1
+        job = IngestionJob(
+            job_id=new_id(),
+            knowledge_base_id=source.knowledge_base_id,
+            data_source_id=source.data_source_id,
+            started_at=now,
+            duration=plan.duration if plan.duration is not None else planned_duration(result.work_units),
+            outcome=outcome,
+            statistics=result.statistics,
+            failure_reasons=result.failure_reasons,
+            snapshot=result.snapshot if outcome == "COMPLETE" else None,
+            description=description,
+            never_finishes=plan.never_finishes,
+            sequence=self._sequence,
+        )
+        self.jobs[job.job_id] = job
+        return job
+
+    def _scan(self, source: DataSource, plan: JobPlan) -> tuple[ScanResult, str]:
+        try:
+            objects = list_current_objects(self.account_id, self.region, source.bucket, source.prefix)
+        except BucketMissing:
+            reason = (
+                f"Encountered error: Unable to access the data source bucket {source.bucket}: The specified "
+                "bucket does not exist (Service: S3, Status Code: 404, Error Code: NoSuchBucket). Check that "
+                "the bucket exists and that the knowledge base role can read it."
+            )
+            return ScanResult(empty_statistics(), [reason], {}), "FAILED"
+        result = scan(source.bucket, objects, self._baseline(source))
+        if plan.failure_reasons is not None:
+            partial = empty_statistics()
+            partial["numberOfDocumentsScanned"] = result.statistics["numberOfDocumentsScanned"]
+            partial["numberOfMetadataDocumentsScanned"] = result.statistics["numberOfMetadataDocumentsScanned"]
+            return ScanResult(partial, list(plan.failure_reasons), {}), "FAILED"
+        return result, "COMPLETE"
+
+    def _baseline(self, source: DataSource) -> dict[str, IndexedDocument]:
+        """The index left by the data source's latest COMPLETE job (empty before the first one)."""
+        now = CLOCK.now()
+        finished = [
+            job
+            for job in self.jobs.values()
+            if job.data_source_id == source.data_source_id and job.status_at(now) == "COMPLETE"
+        ]
+        if not finished:
+            return {}
+        latest = max(finished, key=lambda job: job.sequence)
+        return dict(latest.snapshot or {})
+
+    def get_ingestion_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {"ingestionJob": self._job(params, "GetIngestionJob").to_dict(CLOCK.now())}
+
+    def stop_ingestion_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        job = self._job(params, "StopIngestionJob")
+        now = CLOCK.now()
+        status = job.status_at(now)
+        if status not in ("STARTING", "IN_PROGRESS"):
+            raise ConflictException(
+                f"Ingestion job {job.job_id} cannot be stopped because its status is {status}. "
+                "Only STARTING or IN_PROGRESS ingestion jobs can be stopped."
+            )
+        job.stop_requested_at = now
+        return {"ingestionJob": job.to_dict(now)}
+
+    def list_ingestion_jobs(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        source = self._data_source(params, "ListIngestionJobs")
+        now = CLOCK.now()
+        jobs = [job for job in self.jobs.values() if job.data_source_id == source.data_source_id]
+        wanted = _status_filter(params.get("filters"))
+        summaries = [job.summary(now) for job in jobs]
+        if wanted is not None:
+            summaries = [s for s in summaries if s["status"] in wanted]
+        summaries = _sorted_jobs(summaries, params.get("sortBy"))
+        query = json.dumps([source.data_source_id, params.get("filters"), params.get("sortBy")], sort_keys=True)
+        page, token = _paginate(summaries, params, query)
+        return _with_token({"ingestionJobSummaries": page}, token)
+
+
+_HANDLERS = {
+    "CreateDataSource": "create_data_source",
+    "GetDataSource": "get_data_source",
+    "ListDataSources": "list_data_sources",
+    "DeleteDataSource": "delete_data_source",
+    "StartIngestionJob": "start_ingestion_job",
+    "GetIngestionJob": "get_ingestion_job",
+    "ListIngestionJobs": "list_ingestion_jobs",
+    "StopIngestionJob": "stop_ingestion_job",
+}
+OPERATIONS: tuple[str, ...] = tuple(_HANDLERS)
+
+
+def _check_s3_configuration(configuration: Mapping[str, Any]) -> None:
+    if configuration.get("type") != "S3":
+        raise ValidationException(
+            f"The local Bedrock emulator supports data sources of type S3 only, got {configuration.get('type')}."
+        )
+    if not isinstance(configuration.get("s3Configuration"), Mapping):
+        raise ValidationException.from_violations(
+            [
+                "Value null at 'dataSourceConfiguration.s3Configuration' failed to satisfy constraint: "
+                "Member must not be null for a data source of type S3"
+            ]
+        )
+
+
+def _status_filter(filters: list[Mapping[str, Any]] | None) -> set[str] | None:
+    if not filters:
+        return None
+    wanted: set[str] = set()
+    for entry in filters:
+        values = set(entry.get("values") or [])
+        unknown = values - _JOB_STATUSES
+        if unknown:
+            raise ValidationException.from_violations(
+                [
+                    f"Value '{sorted(unknown)[0]}' at 'filters.1.member.values' failed to satisfy constraint: "
+                    f"Member must satisfy enum value set: [{', '.join(sorted(_JOB_STATUSES))}]"
+                ]
+            )
+        wanted |= values
+    return wanted
+
+
+_JOB_STATUSES = frozenset({"STARTING", "IN_PROGRESS", "COMPLETE", "FAILED", "STOPPING", "STOPPED"})
+
+
+def _sorted_jobs(summaries: list[dict[str, Any]], sort_by: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Default order: newest first (STARTED_AT DESCENDING); ties broken by job id for stable pages."""
+    attribute = (sort_by or {}).get("attribute", "STARTED_AT")
+    descending = (sort_by or {}).get("order", "DESCENDING") == "DESCENDING"
+    if attribute == "STATUS":
+        ordered = sorted(summaries, key=lambda s: (s["status"], s["startedAt"], s["ingestionJobId"]))
+        return list(reversed(ordered)) if descending else ordered
+    ordered = sorted(summaries, key=lambda s: (s["startedAt"], s["ingestionJobId"]))
+    return list(reversed(ordered)) if descending else ordered
+
+
+def _paginate(
+    items: list[dict[str, Any]], params: Mapping[str, Any], query: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    limit = int(params.get("maxResults") or DEFAULT_MAX_RESULTS)
+    offset = _decode_token(params.get("nextToken"), query)
+    page = items[offset : offset + limit]
+    following = offset + limit
+    return page, _encode_token(following, query) if following < len(items) else None
+
+
+def _encode_token(offset: int, query: str) -> str:
+    raw = json.dumps({"offset": offset, "query": query}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str | None, query: str) -> int:
+    if not token:
+        return 0
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if decoded["query"] != query or int(decoded["offset"]) < 0:
+            raise ValueError("token belongs to another request")
+        return int(decoded["offset"])
+    except (ValueError, KeyError, TypeError, binascii.Error) as error:
+        raise ValidationException("Invalid pagination token. Use the nextToken of the previous response.") from error
+
+
+def _with_token(body: dict[str, Any], token: str | None) -> dict[str, Any]:
+    if token is not None:
+        body["nextToken"] = token
+    return body
