@@ -1,9 +1,10 @@
-"""EventBridge rule targets of type state machine (and Lambda), delivered as EventBridge does.
+"""EventBridge rule targets of type state machine (and Lambda, SQS), delivered as EventBridge does.
 
 moto 5.2.5's ``Rule.send_to_targets`` raises NotImplementedError for ``arn:aws:states:...`` and
 ``arn:aws:lambda:...`` targets, delivers to DISABLED rules, lets a schedule-only rule (no pattern) match every
-event, and has its own take on InputTransformer. This adapter wraps it: state machine and Lambda targets are
-handled here, every other target type is left to moto (called with just that target).
+event, and has its own take on InputTransformer (its default template drops ``account``, even for SQS). This
+adapter wraps it: state machine, Lambda and SQS targets are handled here, every other target type (log groups,
+archives, other buses, API destinations) is left to moto (called with just that target).
 
 For each matching ENABLED rule and each of our targets:
 
@@ -11,7 +12,8 @@ For each matching ENABLED rule and each of our targets:
   event) or ``InputTransformer`` (``InputPathsMap`` + ``InputTemplate`` with ``<var>`` placeholders, quoted or
   bare, plus the predefined ``aws.events.*`` variables), else the whole event (``time`` as ISO-8601);
 - a state machine target gets ``StartExecution`` with a unique ``name`` (moto leaves ``$$.Execution.Name``
-  null otherwise); a Lambda target an asynchronous invoke;
+  null otherwise); a Lambda target an asynchronous invoke; an SQS target the payload as message body
+  (``SqsParameters.MessageGroupId`` for FIFO queues);
 - when the invocation fails (bad input, missing target), and the target has ``DeadLetterConfig``, the event
   goes to that SQS queue with EventBridge's DLQ message attributes (RULE_ARN, TARGET_ARN, ERROR_CODE,
   ERROR_MESSAGE, EXHAUSTED_RETRY_CONDITION, RETRY_ATTEMPTS). ``RetryPolicy`` is accepted; the local failures
@@ -36,7 +38,7 @@ LOG = logging.getLogger(__name__)
 
 Rule = events_models.Rule
 _INSTALLED_MARK = "_kbsync_eventbridge_targets"
-_HANDLED_SERVICES = ("states", "lambda")
+_HANDLED_SERVICES = ("states", "lambda", "sqs")
 _MOTO_ONLY_KEYS = ("ingestion-time",)
 
 
@@ -209,6 +211,18 @@ def _invoke_lambda(arn: str, payload: str) -> None:
         raise TargetInvocationError(code, str(error)) from error
 
 
+def _send_to_queue(arn: str, payload: str, target: Mapping[str, Any]) -> None:
+    from moto.sqs.models import sqs_backends
+
+    _, region, account = _arn_parts(arn)
+    group_id = (target.get("SqsParameters") or {}).get("MessageGroupId")
+    try:
+        sqs_backends[account][region].send_message(arn.split(":")[-1], payload, group_id=group_id)
+    except Exception as error:
+        code = "RESOURCE_NOT_FOUND" if "does not exist" in str(error).lower() else "SDK_CLIENT_ERROR"
+        raise TargetInvocationError(code, str(error)) from error
+
+
 def _send_to_dlq(rule: Any, target: Mapping[str, Any], event: Mapping[str, Any], error: TargetInvocationError) -> None:
     from moto.sqs.models import sqs_backends
 
@@ -245,7 +259,10 @@ def deliver(rule: Any, target: Mapping[str, Any], event: Mapping[str, Any]) -> s
         payload = target_input(rule, target, event)
         if service == "states":
             return _start_execution(arn, payload, execution_name(rule, target))
-        _invoke_lambda(arn, payload)
+        if service == "sqs":
+            _send_to_queue(arn, payload, target)
+        else:
+            _invoke_lambda(arn, payload)
         return None
     except TargetInvocationError as error:
         _send_to_dlq(rule, target, event, error)

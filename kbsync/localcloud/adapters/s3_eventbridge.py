@@ -53,6 +53,9 @@ _EVENT_SHAPES: dict[str, tuple[str, str]] = {
 
 _sequence = itertools.count(1)
 _sequence_lock = threading.Lock()
+#: moto's complete_multipart_upload stores the object through put_object, which notifies a PutObject too;
+#: S3 sends only CompleteMultipartUpload. Set while a completion runs on this thread.
+_completing = threading.local()
 
 
 def _sequencer() -> str:
@@ -65,9 +68,13 @@ def _request_id() -> str:
     return secrets.token_hex(8).upper()
 
 
+def _event_value(event_name: Any) -> str:
+    return str(getattr(event_name, "value", event_name))  # a str Enum's str() is "S3NotificationEvent.X"
+
+
 def s3_event_detail(bucket: Any, key: Any, event_name: str, account_id: str) -> tuple[str, dict[str, Any]] | None:
     """(detail-type, detail) for a created/deleted object, or None for events this adapter does not emit."""
-    name = str(getattr(event_name, "value", event_name))  # a str Enum's str() is "S3NotificationEvent.X"
+    name = _event_value(event_name)
     shape = _EVENT_SHAPES.get(name)
     if shape is None:
         return None
@@ -102,6 +109,8 @@ def _send_event_bridge_message(account_id: str, bucket: Any, event_name: str, ke
     """Replacement for moto's: the real shape, on the default bus, through put_events."""
     from moto.events.models import events_backends
 
+    if getattr(_completing, "active", False) and _event_value(event_name) == Event.OBJECT_CREATED_PUT_EVENT.value:
+        return
     shaped = s3_event_detail(bucket, key, event_name, account_id)
     if shaped is None:
         return
@@ -170,10 +179,22 @@ def _update(
     return bucket
 
 
+_original_complete = s3_models.S3Backend.complete_multipart_upload
+
+
+def _complete_multipart_upload(self: Any, *args: Any, **kwargs: Any) -> Any:
+    _completing.active = True
+    try:
+        return _original_complete(self, *args, **kwargs)
+    finally:
+        _completing.active = False
+
+
 def install() -> None:
     """Idempotently patch moto's S3 EventBridge sender and the bucket's CloudFormation hooks."""
     if getattr(FakeBucket, _INSTALLED_MARK, False):
         return
+    s3_models.S3Backend.complete_multipart_upload = _complete_multipart_upload  # type: ignore[method-assign]
     notifications._send_event_bridge_message = _send_event_bridge_message
     FakeBucket.create_from_cloudformation_json = classmethod(_create)  # type: ignore[assignment,method-assign]
     FakeBucket.update_from_cloudformation_json = classmethod(_update)  # type: ignore[assignment,method-assign]
@@ -189,6 +210,9 @@ def verify_moto_internals() -> None:
     for name in _EVENT_SHAPES:
         if name not in Event.events():
             raise MotoInternalsChanged(f"moto S3NotificationEvent lost {name}")
+    completion_calls = _original_complete.__code__.co_names
+    if "put_object" not in completion_calls or "send_event" not in completion_calls:
+        raise MotoInternalsChanged("moto S3Backend.complete_multipart_upload no longer put_object + send_event")
     if not callable(getattr(FakeBucket, "set_notification_configuration", None)):
         raise MotoInternalsChanged("moto FakeBucket.set_notification_configuration is gone")
     configuration = s3_models.NotificationConfiguration(event_bridge={})

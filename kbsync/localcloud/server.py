@@ -1,0 +1,255 @@
+"""``kbsync local up``: the local cloud as a long-running HTTP server any AWS client can use.
+
+    run_server(port=4566, time_scale=0.01, template=Path("template.yaml"), stack_name="kbsync", seed=True)
+
+moto's ThreadedMotoServer on 127.0.0.1 with the same adapters and config as the in-process LocalCloud
+(``install_all()``, executing Step Functions, Lambda without Docker), plus:
+
+- the sample data (seed.py) and the template deployed as a stack (deploy.py; template parameters named like
+  the seeded ids — KnowledgeBaseId, DataSourceId, DocumentBucketName — are filled from the seed);
+- ``POST /_kbsync/schedules/<group>/<name>/fire[?force=true]``: fire a schedule now (scheduler.py), for
+  ``kbsync local fire-schedule`` (``scheduler.fire_schedule_remote``);
+- ``GET /_kbsync/info``: the endpoint, stack outputs and seeded ids, as printed at start-up.
+
+``start_server`` returns a handle (for tests and embedding); ``run_server`` prints the endpoint and ids and
+blocks until SIGINT/SIGTERM, then stops cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from moto.moto_server import threaded_moto_server
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+from kbsync.localcloud import scheduler
+from kbsync.localcloud.adapters import MotoInternalsChanged, install_all
+from kbsync.localcloud.clock import CLOCK
+from kbsync.localcloud.cloud import MOTO_CONFIG, REGION
+from kbsync.localcloud.deploy import deploy_stack
+from kbsync.localcloud.sam import load_template
+from kbsync.localcloud.seed import SeededData, seed_local_cloud
+
+HOST = "127.0.0.1"
+ROUTE_PREFIX = "/_kbsync/"
+_FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+@dataclass
+class LocalServer:
+    """A running local cloud server."""
+
+    endpoint: str
+    outputs: dict[str, str] = field(default_factory=dict)
+    seeded: SeededData | None = None
+    stack_name: str | None = None
+    _server: ThreadedMotoServer | None = None
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "region": REGION,
+            "stackName": self.stack_name,
+            "outputs": self.outputs,
+            "seeded": self.seeded.to_dict() if self.seeded else None,
+        }
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+# --- the /_kbsync routes ------------------------------------------------------------------------------------
+
+
+def _json_response(start_response: Callable[..., Any], status: str, body: Mapping[str, Any]) -> list[bytes]:
+    payload = json.dumps(body, default=str).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+    return [payload]
+
+
+def _fire_route(path: str, query: str) -> tuple[str, dict[str, Any]]:
+    parts = path[len(ROUTE_PREFIX) :].split("/")
+    if len(parts) != 4 or parts[0] != "schedules" or parts[3] != "fire":
+        return "404 Not Found", {"message": f"no route {path}"}
+    group, name = (urllib.parse.unquote(part) for part in parts[1:3])
+    force = urllib.parse.parse_qs(query).get("force", ["false"])[0].lower() == "true"
+    try:
+        result = scheduler.fire_schedule(name, group, force=force)
+    except scheduler.ScheduleDisabled as error:
+        return "409 Conflict", {"code": "ScheduleDisabled", "message": str(error)}
+    except scheduler.UnsupportedScheduleTarget as error:
+        return "400 Bad Request", {"code": "UnsupportedTarget", "message": str(error)}
+    except Exception as error:  # moto's ResourceNotFound & co.; the CLI shows the message
+        status = "404 Not Found" if "not found" in str(error).lower() else "500 Internal Server Error"
+        return status, {"code": type(error).__name__, "message": str(error)}
+    return "200 OK", result.to_dict()
+
+
+def kbsync_routes(app: WsgiApp, info: Callable[[], Mapping[str, Any]]) -> WsgiApp:
+    """WSGI middleware: ``/_kbsync/*`` handled here, everything else by moto."""
+
+    def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(ROUTE_PREFIX):
+            return app(environ, start_response)
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == ROUTE_PREFIX + "info" and method == "GET":
+            return _json_response(start_response, "200 OK", info())
+        if path.startswith(ROUTE_PREFIX + "schedules/") and method == "POST":
+            status, body = _fire_route(path, environ.get("QUERY_STRING", ""))
+            return _json_response(start_response, status, body)
+        return _json_response(start_response, "404 Not Found", {"message": f"no route {method} {path}"})
+
+    return middleware
+
+
+class _KbsyncMotoServer(ThreadedMotoServer):
+    """ThreadedMotoServer whose WSGI app is wrapped with the ``/_kbsync`` routes."""
+
+    def __init__(self, port: int, info: Callable[[], Mapping[str, Any]]) -> None:
+        super().__init__(ip_address=HOST, port=port, verbose=False)
+        self._info = info
+
+    def _server_entry(self) -> None:
+        app = threaded_moto_server.DomainDispatcherApplication(threaded_moto_server.create_backend_app)
+        self._server = threaded_moto_server.make_server(
+            self._ip_address,
+            self._port,
+            kbsync_routes(app, self._info),
+            True,
+            request_handler=threaded_moto_server.MotoRequestHandler,
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+def verify_moto_internals() -> None:
+    """What ``_KbsyncMotoServer`` relies on in moto 5.2.5's ThreadedMotoServer."""
+    for name in ("DomainDispatcherApplication", "create_backend_app", "make_server", "MotoRequestHandler"):
+        if not hasattr(threaded_moto_server, name):
+            raise MotoInternalsChanged(f"moto.moto_server.threaded_moto_server.{name} is gone")
+    probe = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+    for attribute in ("_ip_address", "_port", "_server", "_server_ready_event"):
+        if not hasattr(probe, attribute):
+            raise MotoInternalsChanged(f"ThreadedMotoServer no longer has {attribute}")
+    if not callable(getattr(ThreadedMotoServer, "_server_entry", None)):
+        raise MotoInternalsChanged("ThreadedMotoServer._server_entry is gone")
+
+
+# --- start / run --------------------------------------------------------------------------------------------
+
+
+def _configure_process(time_scale: float) -> None:
+    """Same adapters and moto config as LocalCloud, process-wide (server mode has no mock context)."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    for key, value in _FAKE_CREDENTIALS.items():
+        os.environ.setdefault(key, value)
+    CLOCK.set_scale(time_scale)
+    install_all()
+    scheduler.install()
+    moto_api_backend.set_config({key: MOTO_CONFIG[key] for key in ("stepfunctions", "lambda")})
+
+
+def template_parameters(template: Path, seeded: SeededData | None, extra: Mapping[str, str] | None) -> dict[str, str]:
+    """Parameters for the stack: the template's declared parameters that the seed (or ``extra``) can fill."""
+    declared = load_template(template).get("Parameters", {}) or {}
+    available = dict(seeded.as_parameters() if seeded else {})
+    available.update(extra or {})
+    return {name: available[name] for name in declared if name in available}
+
+
+def start_server(
+    port: int = 0,
+    time_scale: float = 0.01,
+    template: Path | None = None,
+    stack_name: str = "kbsync",
+    seed: bool = True,
+    parameters: Mapping[str, str] | None = None,
+) -> LocalServer:
+    """Start the server (port 0 = any free port), seed, deploy; return once it is ready."""
+    _configure_process(time_scale)
+    handle = LocalServer(endpoint="")
+    server = _KbsyncMotoServer(port, handle.info)
+    server.start()
+    host, bound_port = server.get_host_and_port()
+    handle.endpoint = f"http://{host}:{bound_port}"
+    handle._server = server
+    # moto's Step Functions tasks (and the aws-sdk/Lambda adapters) call back into the server on MOTO_PORT.
+    os.environ["MOTO_PORT"] = str(bound_port)
+    try:
+        if seed:
+            handle.seeded = seed_local_cloud(handle.endpoint)
+        if template is not None:
+            handle.stack_name = stack_name
+            stack_parameters = template_parameters(Path(template), handle.seeded, parameters)
+            handle.outputs = deploy_stack(Path(template), stack_name, stack_parameters, endpoint_url=handle.endpoint)
+    except BaseException:
+        handle.stop()
+        raise
+    return handle
+
+
+def describe(handle: LocalServer) -> str:
+    """What ``kbsync local up`` prints once ready."""
+    lines = [f"kbsync local cloud ready at {handle.endpoint} (region {REGION})"]
+    lines.append(f"  export AWS_ENDPOINT_URL={handle.endpoint}")
+    if handle.seeded:
+        lines.append(f"  knowledge base: {handle.seeded.knowledge_base_id}")
+        lines.append(f"  data source:    {handle.seeded.data_source_id}")
+        lines.append(
+            f"  documents:      s3://{handle.seeded.bucket}/{handle.seeded.prefix} ({len(handle.seeded.documents)})"
+        )
+    if handle.stack_name:
+        lines.append(f"  stack {handle.stack_name}:")
+        lines.extend(f"    {key} = {value}" for key, value in sorted(handle.outputs.items()))
+    lines.append("Press Ctrl-C to stop.")
+    return "\n".join(lines)
+
+
+def run_server(
+    port: int,
+    time_scale: float,
+    template: Path | None,
+    stack_name: str,
+    seed: bool,
+    parameters: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """Start, print the endpoint and ids, serve until SIGINT/SIGTERM, stop cleanly; the exit code (0)."""
+    stream = out or sys.stdout
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        handle = start_server(port, time_scale, template, stack_name, seed, parameters)
+        print(describe(handle), file=stream, flush=True)
+        while not stop.wait(0.5):
+            pass
+        print("kbsync local cloud stopping", file=stream, flush=True)
+        handle.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
