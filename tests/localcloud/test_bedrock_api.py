@@ -458,3 +458,10 @@ def test_moto_reset_clears_faults_and_jobs(source: bedrock.SeededSource, agent: 
     requests.post("http://motoapi.amazonaws.com/moto-api/reset", timeout=5)
     assert bedrock.faults().describe()["throttleNextStarts"] == 0
     assert error_of(agent.get_data_source, **ids(source))[0] == "ResourceNotFoundException"
+
+
+def test_control_route_in_decorator_mode(agent: Any, source: bedrock.SeededSource) -> None:
+    url = f"https://bedrock-agent.us-east-1.amazonaws.com{bedrock.CONTROL_PATH}"
+    answer = requests.post(url, json={"action": "throttle_next_starts", "count": 1}, timeout=5).json()
+    assert answer["throttleNextStarts"] == 1
+    assert error_of(agent.start_ingestion_job, **ids(source))[0] == "ThrottlingException"

@@ -10,6 +10,7 @@ status) and gives moto's bedrock-agent errors the HTTP status of botocore's mode
 
 from __future__ import annotations
 
+import functools
 import inspect
 import threading
 from typing import Any
@@ -65,6 +66,7 @@ def _route_control_path_in_server() -> None:
 
     original = DomainDispatcherApplication.get_application
 
+    @functools.wraps(original)
     def get_application(self: Any, environ: dict[str, Any]) -> Any:
         if str(environ.get("PATH_INFO", "")).startswith(CONTROL_PATH):
             with self.lock:
@@ -86,6 +88,7 @@ def _make_knowledge_bases_bedrock_like() -> None:
 
     original_init = KnowledgeBase.__init__
 
+    @functools.wraps(original_init)
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
         self.knowledge_base_id = new_id()
