@@ -1,0 +1,328 @@
+"""The registry of sync targets and manual syncs through the sync gate (what `kbsync targets ...` / `kbsync sync` call).
+
+A target is one Bedrock data source kbsync keeps in sync: knowledge base id, data source id, and what Bedrock says it
+reads — S3 bucket and inclusion prefixes — discovered with bedrock-agent GetDataSource, never typed by hand, plus
+`nightly` on/off. Targets live in the stack's TargetsTable (output ``TargetsTableName``) as
+``pk = DS#<kb>#<ds>, sk = TARGET``; the upload router finds them by bucket (GSI ``byBucket``), the nightly fan-out
+scans those with nightly on.
+
+Guarantees: adding is idempotent (the same target twice = one item, ``changed=False``); an unknown knowledge base
+or data source, or a data source that is not S3, raises :class:`TargetError` with a clear message and writes
+nothing; the item is written in one PutItem after discovery succeeded, so nothing is ever half-registered.
+
+Every function takes its boto3 clients/resources as arguments (no globals), so the CLI, the runbooks' tests and the
+local cloud all call the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import string
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+ID_PATTERN = re.compile(r"^[0-9a-zA-Z]{10}$")
+TARGET_SK = "TARGET"
+_SUFFIX_CHARS = string.ascii_lowercase + string.digits
+
+
+class TargetError(ValueError):
+    """The target cannot be registered or found; the message says why and what to check."""
+
+
+@dataclass(frozen=True)
+class Target:
+    knowledge_base_id: str
+    data_source_id: str
+    bucket_name: str
+    inclusion_prefixes: tuple[str, ...] = ()
+    nightly: bool = True
+    data_source_name: str = ""
+    registered_at: str = ""
+
+    @property
+    def pk(self) -> str:
+        return f"DS#{self.knowledge_base_id}#{self.data_source_id}"
+
+    def covers(self, bucket: str, key: str) -> bool:
+        """Whether an upload to s3://bucket/key changes what this data source indexes."""
+        if bucket != self.bucket_name:
+            return False
+        return not self.inclusion_prefixes or any(key.startswith(p) for p in self.inclusion_prefixes)
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            "pk": self.pk,
+            "sk": TARGET_SK,
+            "knowledgeBaseId": self.knowledge_base_id,
+            "dataSourceId": self.data_source_id,
+            "dataSourceName": self.data_source_name,
+            "bucketName": self.bucket_name,
+            "inclusionPrefixes": list(self.inclusion_prefixes),
+            "nightly": self.nightly,
+            "registeredAt": self.registered_at,
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Target:
+        return cls(
+            knowledge_base_id=str(item["knowledgeBaseId"]),
+            data_source_id=str(item["dataSourceId"]),
+            bucket_name=str(item["bucketName"]),
+            inclusion_prefixes=tuple(str(p) for p in item.get("inclusionPrefixes") or ()),
+            nightly=bool(item.get("nightly", True)),
+            data_source_name=str(item.get("dataSourceName", "")),
+            registered_at=str(item.get("registeredAt", "")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON view for `kbsync targets list --json`."""
+        return {
+            "knowledgeBaseId": self.knowledge_base_id,
+            "dataSourceId": self.data_source_id,
+            "dataSourceName": self.data_source_name,
+            "bucketName": self.bucket_name,
+            "inclusionPrefixes": list(self.inclusion_prefixes),
+            "nightly": self.nightly,
+            "registeredAt": self.registered_at,
+        }
+
+
+@dataclass(frozen=True)
+class AddResult:
+    target: Target
+    created: bool  # a new target
+    changed: bool  # the item was written (new, or its nightly flag / discovered bucket/prefixes changed)
+
+
+def _check_ids(kb: str, ds: str) -> None:
+    bad = [
+        f"{name} {value!r}"
+        for name, value in (("knowledge base id", kb), ("data source id", ds))
+        if not ID_PATTERN.match(value or "")
+    ]
+    if bad:
+        raise TargetError(f"invalid {' and '.join(bad)}: Bedrock ids are 10 letters or digits")
+
+
+def bucket_of(bucket_arn: str) -> str:
+    """`arn:aws:s3:::my-bucket` -> `my-bucket`."""
+    if not bucket_arn.startswith("arn:") or ":::" not in bucket_arn:
+        raise TargetError(f"data source bucket ARN {bucket_arn!r} is not an S3 bucket ARN")
+    return bucket_arn.split(":::", 1)[1]
+
+
+def discover(bedrock_agent: Any, kb: str, ds: str, nightly: bool = True) -> Target:
+    """Ask Bedrock what the data source reads (GetDataSource). Unknown ids or non-S3 sources raise TargetError."""
+    _check_ids(kb, ds)
+    try:
+        source = bedrock_agent.get_data_source(knowledgeBaseId=kb, dataSourceId=ds)["dataSource"]
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        message = error.response.get("Error", {}).get("Message", str(error))
+        if code in ("ResourceNotFoundException", "ValidationException"):
+            raise TargetError(
+                f"knowledge base {kb} has no data source {ds} in this account/region ({code}: {message}); "
+                "check the ids with `aws bedrock-agent list-data-sources --knowledge-base-id " + kb + "`"
+            ) from error
+        if code == "AccessDeniedException":
+            raise TargetError(
+                f"not allowed to read data source {kb}/{ds} (bedrock:GetDataSource): {message}"
+            ) from error
+        raise
+    config = source.get("dataSourceConfiguration") or {}
+    if config.get("type") != "S3" or "s3Configuration" not in config:
+        raise TargetError(f"data source {kb}/{ds} is of type {config.get('type')!r}: kbsync syncs S3 data sources only")
+    s3 = config["s3Configuration"]
+    return Target(
+        knowledge_base_id=kb,
+        data_source_id=ds,
+        bucket_name=bucket_of(str(s3["bucketArn"])),
+        inclusion_prefixes=tuple(str(p) for p in s3.get("inclusionPrefixes") or ()),
+        nightly=nightly,
+        data_source_name=str(source.get("name", "")),
+    )
+
+
+def get_target(table: Any, kb: str, ds: str) -> Target | None:
+    item = table.get_item(Key={"pk": f"DS#{kb}#{ds}", "sk": TARGET_SK}, ConsistentRead=True).get("Item")
+    return Target.from_item(item) if item else None
+
+
+def _same_registration(a: Target, b: Target) -> bool:
+    return (a.bucket_name, a.inclusion_prefixes, a.nightly, a.data_source_name) == (
+        b.bucket_name,
+        b.inclusion_prefixes,
+        b.nightly,
+        b.data_source_name,
+    )
+
+
+def add_target(
+    table: Any,
+    bedrock_agent: Any,
+    kb: str,
+    ds: str,
+    *,
+    nightly: bool = True,
+    s3: Any | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> AddResult:
+    """Register (or refresh) a target from what Bedrock says; idempotent.
+
+    With `s3`, also turns on the bucket's EventBridge notifications (needed for on-upload syncs) before writing.
+    """
+    discovered = discover(bedrock_agent, kb, ds, nightly)
+    existing = get_target(table, kb, ds)
+    if existing is not None and _same_registration(existing, discovered):
+        return AddResult(existing, created=False, changed=False)
+    if s3 is not None:
+        enable_bucket_events(s3, discovered.bucket_name)
+    registered_at = existing.registered_at if existing else now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    target = Target(**{**discovered.__dict__, "registered_at": registered_at})
+    table.put_item(Item=target.to_item())
+    return AddResult(target, created=existing is None, changed=True)
+
+
+def remove_target(table: Any, kb: str, ds: str) -> bool:
+    """Unregister; True if it was registered. A sync already running finishes; no new one starts for it."""
+    _check_ids(kb, ds)
+    gone = table.delete_item(Key={"pk": f"DS#{kb}#{ds}", "sk": TARGET_SK}, ReturnValues="ALL_OLD")
+    return "Attributes" in gone
+
+
+def set_nightly(table: Any, kb: str, ds: str, nightly: bool) -> Target:
+    """Turn the nightly sync of a registered target on or off."""
+    _check_ids(kb, ds)
+    try:
+        updated = table.update_item(
+            Key={"pk": f"DS#{kb}#{ds}", "sk": TARGET_SK},
+            UpdateExpression="SET nightly = :n",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":n": nightly},
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            raise TargetError(f"{kb}/{ds} is not a registered target (kbsync targets add {kb} {ds})") from error
+        raise
+    return Target.from_item(updated["Attributes"])
+
+
+def list_targets(table: Any) -> list[Target]:
+    """Every registered target, sorted by knowledge base then data source (all pages)."""
+    found: list[Target] = []
+    kwargs: dict[str, Any] = {
+        "FilterExpression": "sk = :t",
+        "ExpressionAttributeValues": {":t": TARGET_SK},
+    }
+    while True:
+        page = table.scan(**kwargs)
+        found.extend(Target.from_item(item) for item in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return sorted(found, key=lambda t: (t.knowledge_base_id, t.data_source_id))
+
+
+def enable_bucket_events(s3: Any, bucket: str) -> None:
+    """Turn on S3 -> EventBridge notifications for the bucket, keeping its other notification settings."""
+    current = s3.get_bucket_notification_configuration(Bucket=bucket)
+    current.pop("ResponseMetadata", None)
+    if "EventBridgeConfiguration" in current:
+        return
+    current["EventBridgeConfiguration"] = {}
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=current)
+
+
+# --- manual syncs through the gate -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncAnswer:
+    """What `kbsync sync` prints: STARTED (this execution syncs now), QUEUED (one more round after the running sync)
+    or NOT_STARTED (a sync is running and the caller asked not to queue)."""
+
+    outcome: str
+    execution_arn: str
+    held_by: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def message(self) -> str:
+        if self.outcome == "STARTED":
+            return f"sync started: {self.execution_arn}"
+        verb = "queued: it runs once more after the current sync" if self.outcome == "QUEUED" else "not started"
+        return f"a sync of this data source is already running ({self.held_by}); {verb}"
+
+
+def sync_execution_name(kb: str, ds: str, trigger: str = "manual") -> str:
+    """`<trigger>-<kb>-<ds>-<UTC yyyymmddTHHMMSS>-<4 random [a-z0-9]>` (names.md)."""
+    suffix = "".join(secrets.choice(_SUFFIX_CHARS) for _ in range(4))
+    return f"{trigger}-{kb}-{ds}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{suffix}"
+
+
+def request_sync(
+    sfn: Any,
+    gate_state_machine_arn: str,
+    kb: str,
+    ds: str,
+    *,
+    reason: str | None = None,
+    requested_by: str | None = None,
+    queue: bool = True,
+    timeout_s: float = 30.0,
+    poll_s: float = 0.2,
+) -> SyncAnswer:
+    """Start a manual sync through the sync gate and report what the gate decided.
+
+    The gate execution's first state decides: it takes the gate (STARTED), or another execution holds it and this
+    one ends at once with the holder named (QUEUED when `queue`, else NOT_STARTED). We wait until the execution
+    either ended or got past that first state.
+    """
+    _check_ids(kb, ds)
+    request: dict[str, Any] = {"knowledgeBaseId": kb, "dataSourceId": ds, "trigger": "manual"}
+    if reason:
+        request["reason"] = reason[:500]
+    if requested_by:
+        request["requestedBy"] = requested_by[:200]
+    gate_input = {"request": request, "settleSeconds": 0, "ifBusy": "queue" if queue else "skip"}
+    started = sfn.start_execution(
+        stateMachineArn=gate_state_machine_arn, name=sync_execution_name(kb, ds), input=json.dumps(gate_input)
+    )
+    arn = started["executionArn"]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        entry = _gate_entry(sfn, arn)
+        if entry is not None:
+            if entry.get("outcome") == "ACQUIRED":
+                return SyncAnswer("STARTED", arn, details=entry)
+            return SyncAnswer(str(entry.get("outcome")), arn, held_by=str(entry.get("heldBy", "")), details=entry)
+        time.sleep(poll_s)
+    raise TimeoutError(f"the sync gate did not decide within {timeout_s} s; see execution {arn}")
+
+
+def _gate_entry(sfn: Any, execution_arn: str) -> dict[str, Any] | None:
+    """The EnterGate step's result, from the execution's output or history; None while undecided."""
+    described = sfn.describe_execution(executionArn=execution_arn)
+    if described["status"] == "SUCCEEDED" and described.get("output"):
+        entry = json.loads(described["output"]).get("gate", {}).get("entry")
+        return entry if isinstance(entry, dict) else None
+    if described["status"] in ("FAILED", "TIMED_OUT", "ABORTED"):
+        raise TargetError(
+            f"the sync gate execution {execution_arn} ended {described['status']}: "
+            f"{described.get('error', '')} {described.get('cause', '')}".strip()
+        )
+    history = sfn.get_execution_history(executionArn=execution_arn, reverseOrder=False, maxResults=50)
+    for event in history.get("events", []):
+        exited = event.get("stateExitedEventDetails")
+        if exited and exited.get("name") == "EnterGate":
+            entry = json.loads(exited.get("output") or "{}").get("gate", {}).get("entry")
+            return entry if isinstance(entry, dict) else None
+    return None

@@ -1,0 +1,135 @@
+"""Shared helpers of the trigger tests: the TargetsTable layout in moto's in-memory DynamoDB, fakes for clients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+REGION = "us-east-1"
+KB = "KBAAAAAAA1"
+KB2 = "KBAAAAAAA2"
+DS = "DSAAAAAAA1"
+DS2 = "DSAAAAAAA2"
+GATE_SM_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:kbsync-SyncGate"
+
+
+def create_targets_table(name: str = "targets") -> Any:
+    """The TargetsTable of template.yaml (keys pk/sk, sparse GSI byBucket on bucketName/pk)."""
+    ddb = boto3.resource("dynamodb", region_name=REGION)
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "bucketName", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "byBucket",
+                "KeySchema": [
+                    {"AttributeName": "bucketName", "KeyType": "HASH"},
+                    {"AttributeName": "pk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    return ddb.Table(name)
+
+
+def create_jobs_table(name: str = "jobs") -> Any:
+    """The JobsTable key layout (pk = DS#<kb>#<ds>, sk = JOB#<startedAt>#<job>)."""
+    ddb = boto3.resource("dynamodb", region_name=REGION)
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    )
+    return ddb.Table(name)
+
+
+@contextmanager
+def aws(monkeypatch: Any) -> Iterator[None]:
+    """moto's in-memory AWS (no network, no threads) with fake credentials."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield
+
+
+def register(
+    table: Any, kb: str, ds: str, bucket: str, prefixes: list[str] | None = None, nightly: bool = True
+) -> None:
+    """A TARGET item as kbsync/targets.py writes it."""
+    table.put_item(
+        Item={
+            "pk": f"DS#{kb}#{ds}",
+            "sk": "TARGET",
+            "knowledgeBaseId": kb,
+            "dataSourceId": ds,
+            "dataSourceName": f"{kb}-{ds}",
+            "bucketName": bucket,
+            "inclusionPrefixes": prefixes or [],
+            "nightly": nightly,
+            "registeredAt": "2026-11-22T00:00:00Z",
+        }
+    )
+
+
+def s3_event(bucket: str, key: str, detail_type: str = "Object Created") -> dict[str, Any]:
+    """An S3 event as EventBridge delivers it (eventbridge/samples/s3-object-created.json)."""
+    return {
+        "version": "0",
+        "id": "17793124-05d4-b198-2fde-7ededc63b103",
+        "detail-type": detail_type,
+        "source": "aws.s3",
+        "account": "123456789012",
+        "time": "2026-11-22T05:00:00Z",
+        "region": REGION,
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": {
+                "key": key,
+                "size": 5,
+                "etag": "b1946ac92492d2347c6235b4d2611184",
+                "sequencer": "00617F08299329D189",
+            },
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": "123456789012",
+            "source-ip-address": "1.2.3.4",
+            "reason": "PutObject" if detail_type == "Object Created" else "DeleteObject",
+        },
+    }
+
+
+class RecordingStepFunctions:
+    """Records StartExecution calls; answers like the real API (executionArn, startDate)."""
+
+    def __init__(self, fail_with: Exception | None = None) -> None:
+        self.started: list[dict[str, Any]] = []
+        self.fail_with = fail_with
+
+    def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, Any]:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.started.append({"stateMachineArn": stateMachineArn, "name": name, "input": input})
+        arn = stateMachineArn.replace(":stateMachine:", ":execution:") + ":" + name
+        return {"executionArn": arn, "startDate": "2026-11-22T05:00:00Z"}
