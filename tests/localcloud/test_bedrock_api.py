@@ -16,12 +16,14 @@ import pytest
 import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from moto.s3.models import s3_backends
 
 from kbsync.localcloud import bedrock
 from kbsync.localcloud.bedrock.fidelity import WireRecorder
+from kbsync.localcloud.bedrock.jobs import IngestionJob
 from kbsync.localcloud.bedrock.state import OPERATIONS
 from kbsync.localcloud.clock import CLOCK
-from kbsync.localcloud.cloud import LocalCloud
+from kbsync.localcloud.cloud import ACCOUNT_ID, LocalCloud
 
 SCALE = 0.0005  # 1 virtual second = 0.5 ms: a default 15 s job takes ~8 ms
 BUCKET = "kb-docs"
@@ -44,9 +46,20 @@ def recorder() -> WireRecorder:
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 
+#: One session for the module: clients share its loaded service models (a fresh session costs ~0.5 s).
+SESSION = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+
+
+@pytest.fixture(autouse=True)
+def _restore_clock_scale() -> Iterator[None]:
+    scale = CLOCK.scale
+    yield
+    CLOCK.set_scale(scale)
+
+
 @pytest.fixture
 def agent(cloud: LocalCloud, recorder: WireRecorder) -> Iterator[Any]:
-    client = recorder.attach(boto3.client("bedrock-agent", region_name=cloud.region, config=NO_RETRIES))
+    client = recorder.attach(SESSION.client("bedrock-agent", config=NO_RETRIES))
     yield client
     assert recorder.responses, "the test made no emulator call"
     assert recorder.problems() == []
@@ -54,7 +67,7 @@ def agent(cloud: LocalCloud, recorder: WireRecorder) -> Iterator[Any]:
 
 @pytest.fixture
 def s3(cloud: LocalCloud) -> Any:
-    client = cloud.client("s3")
+    client = SESSION.client("s3")
     client.create_bucket(Bucket=BUCKET)
     return client
 
@@ -185,7 +198,8 @@ def test_document_failure_reasons(
 
 
 def test_document_over_50_mb_fails(agent: Any, s3: Any, source: bedrock.SeededSource) -> None:
-    put(s3, "docs/big.pdf", b"\0" * (bedrock.MAX_DOCUMENT_BYTES + 1))  # the exact boundary: test_bedrock_documents
+    # Written through moto's S3 backend: the same object an upload makes, without pushing 50 MB through HTTP.
+    s3_backends[ACCOUNT_ID]["aws"].put_object(BUCKET, "docs/big.pdf", b"\0" * (bedrock.MAX_DOCUMENT_BYTES + 1))
     put(s3, "docs/small.pdf")
     job = run_job(agent, source)
     assert job["status"] == "COMPLETE"
@@ -347,7 +361,7 @@ def test_invalid_client_token(
     cloud: LocalCloud, recorder: WireRecorder, source: bedrock.SeededSource, token: str
 ) -> None:
     config = NO_RETRIES.merge(Config(parameter_validation=False))
-    raw = recorder.attach(boto3.client("bedrock-agent", region_name=cloud.region, config=config))
+    raw = recorder.attach(SESSION.client("bedrock-agent", config=config))
     code, message = error_of(raw.start_ingestion_job, **ids(source), clientToken=token)
     assert code == "ValidationException"
     assert "at 'clientToken' failed to satisfy constraint" in message
@@ -465,3 +479,74 @@ def test_control_route_in_decorator_mode(agent: Any, source: bedrock.SeededSourc
     answer = requests.post(url, json={"action": "throttle_next_starts", "count": 1}, timeout=5).json()
     assert answer["throttleNextStarts"] == 1
     assert error_of(agent.start_ingestion_job, **ids(source))[0] == "ThrottlingException"
+
+
+def test_fidelity_covers_every_operation_and_every_error(
+    agent: Any, s3: Any, source: bedrock.SeededSource, recorder: WireRecorder
+) -> None:
+    """Every operation succeeds once and every error code is produced once; the fixture validates them all."""
+    put(s3, "docs/a.txt")
+    put(s3, "docs/a.txt.metadata.json", b'{"metadataAttributes": {"k": "v"}}')
+    put(s3, "docs/b.zip")
+    agent.get_data_source(**ids(source))
+    agent.list_data_sources(knowledgeBaseId=source.knowledge_base_id, maxResults=1)
+    finished = run_job(agent, source)
+    assert finished["failureReasons"]
+    bedrock.faults().hang_next_jobs()
+    running = start(agent, source, description="nightly sync")
+    agent.list_ingestion_jobs(**ids(source), maxResults=1)
+    errors = [
+        (agent.start_ingestion_job, ids(source)),  # ConflictException
+        (agent.get_ingestion_job, {**ids(source), "ingestionJobId": "nope"}),  # ValidationException
+        (agent.get_ingestion_job, {**ids(source), "ingestionJobId": "ZZZZZZZZZZ"}),  # ResourceNotFoundException
+    ]
+    for call, kwargs in errors:
+        error_of(call, **kwargs)
+    agent.stop_ingestion_job(**ids(source), ingestionJobId=running["ingestionJobId"])
+    bedrock.faults().fail_next_calls("ListIngestionJobs", error="ThrottlingException")
+    bedrock.faults().fail_next_calls("GetDataSource", error="InternalServerException")
+    error_of(agent.list_ingestion_jobs, **ids(source))
+    error_of(agent.get_data_source, **ids(source))
+    bedrock.faults().deny_knowledge_base(source.knowledge_base_id)
+    error_of(agent.list_data_sources, knowledgeBaseId=source.knowledge_base_id)
+    bedrock.faults().deny_knowledge_base(source.knowledge_base_id, denied=False)
+    for index in range(4):
+        bedrock.seed_data_source(source.knowledge_base_id, BUCKET, f"p{index}/", agent, name=f"more{index}")
+    error_of(
+        bedrock.seed_data_source, knowledge_base_id=source.knowledge_base_id, bucket=BUCKET, client=agent, name="x"
+    )
+    newest = agent.list_data_sources(knowledgeBaseId=source.knowledge_base_id)["dataSourceSummaries"][-1]
+    agent.delete_data_source(knowledgeBaseId=source.knowledge_base_id, dataSourceId=newest["dataSourceId"])
+
+    succeeded = {r.operation for r in recorder.responses if r.status < 300}
+    failed = {r.error_code for r in recorder.responses if r.status >= 300}
+    assert succeeded == set(OPERATIONS)
+    assert failed == {
+        "ConflictException",
+        "ValidationException",
+        "ResourceNotFoundException",
+        "ThrottlingException",
+        "InternalServerException",
+        "AccessDeniedException",
+        "ServiceQuotaExceededException",
+    }
+
+
+def test_fidelity_check_catches_an_unfaithful_response(
+    cloud: LocalCloud, s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recorder is not a rubber stamp: a status the API never returns and an invented member are caught."""
+    recorder = WireRecorder(operations=frozenset(OPERATIONS))
+    client = recorder.attach(SESSION.client("bedrock-agent", config=NO_RETRIES))
+    kb = bedrock.seed_knowledge_base(client)
+    ds = bedrock.seed_data_source(kb, BUCKET, "docs/", client)
+    original = IngestionJob.to_dict
+
+    def unfaithful(self: IngestionJob, now: float) -> dict[str, Any]:
+        return {**original(self, now), "status": "RUNNING", "failureReason": "x"}
+
+    monkeypatch.setattr(IngestionJob, "to_dict", unfaithful)
+    client.start_ingestion_job(knowledgeBaseId=kb, dataSourceId=ds)
+    problems = recorder.problems()
+    assert any("'RUNNING' is not one of" in problem for problem in problems)
+    assert any("failureReason: not a member" in problem for problem in problems)

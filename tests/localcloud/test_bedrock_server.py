@@ -38,10 +38,12 @@ def endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def fresh(endpoint: str) -> str:
+def fresh(endpoint: str) -> Iterator[str]:
+    scale = CLOCK.scale
     CLOCK.set_scale(0.0005)
     requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
-    return endpoint
+    yield endpoint
+    CLOCK.set_scale(scale)
 
 
 def control(endpoint: str, **body: Any) -> dict[str, Any]:
