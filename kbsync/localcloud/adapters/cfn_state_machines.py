@@ -57,8 +57,33 @@ def _definition(properties: Mapping[str, Any]) -> str:
     return substitute_definition(text, properties.get("DefinitionSubstitutions"))
 
 
+def api_casing(value: Any) -> Any:
+    """CloudFormation spells these configurations in PascalCase, the Step Functions API in camelCase."""
+    if isinstance(value, Mapping):
+        return {key[:1].lower() + key[1:]: api_casing(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [api_casing(item) for item in value]
+    return value
+
+
+def _configuration(properties: Mapping[str, Any], name: str) -> Any:
+    value = properties.get(name)
+    return None if value is None else api_casing(value)
+
+
 def _tags(properties: Mapping[str, Any]) -> list[dict[str, str]]:
     return [{"key": tag["Key"], "value": str(tag["Value"])} for tag in properties.get("Tags", [])]
+
+
+def _as_stack_error(logical_name: str, error: Exception) -> Exception:
+    """moto lets resource errors escape create_stack as a non-XML body; CloudFormation reports them as a
+    failure naming the resource. A ValidationError is the closest moto can answer synchronously."""
+    from moto.cloudformation.exceptions import ValidationError
+
+    message = getattr(error, "message", None) or str(error)
+    if type(error).__name__ == "InvalidDefinition":
+        message = f"Invalid State Machine Definition: {message}"
+    return ValidationError(message=f"AWS::StepFunctions::StateMachine {logical_name}: {message}")
 
 
 def _create(
@@ -66,16 +91,20 @@ def _create(
 ) -> Any:
     properties = cloudformation_json["Properties"]
     backend = sfn_responses.get_backend(account_id, region_name)
-    return backend.create_state_machine(
-        name=properties.get("StateMachineName", resource_name),
-        definition=_definition(properties),
-        roleArn=properties.get("RoleArn", ""),
-        tags=_tags(properties) or None,
-        loggingConfiguration=properties.get("LoggingConfiguration"),
-        tracingConfiguration=properties.get("TracingConfiguration"),
-        encryptionConfiguration=properties.get("EncryptionConfiguration"),
-        sm_type=properties.get("StateMachineType", "STANDARD"),
-    )
+    name = properties.get("StateMachineName", resource_name)
+    try:
+        return backend.create_state_machine(
+            name=name,
+            definition=_definition(properties),
+            roleArn=properties.get("RoleArn", ""),
+            tags=_tags(properties) or None,
+            loggingConfiguration=_configuration(properties, "LoggingConfiguration"),
+            tracingConfiguration=_configuration(properties, "TracingConfiguration"),
+            encryptionConfiguration=_configuration(properties, "EncryptionConfiguration"),
+            sm_type=properties.get("StateMachineType", "STANDARD"),
+        )
+    except Exception as error:
+        raise _as_stack_error(name, error) from error
 
 
 def _delete(cls: type, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str) -> None:
@@ -102,15 +131,27 @@ def _update(
         _delete(cls, original_resource.arn, cloudformation_json, account_id, region_name)
         return created
     backend = sfn_responses.get_backend(account_id, region_name)
-    machine = backend.update_state_machine(
-        original_resource.arn,
-        definition=_definition(properties),
-        role_arn=properties.get("RoleArn"),
-        logging_configuration=properties.get("LoggingConfiguration"),
-        tracing_configuration=properties.get("TracingConfiguration"),
-    )
+    definition = _definition(properties)
+    try:
+        _validate(backend, definition)
+        machine = backend.update_state_machine(
+            original_resource.arn,
+            definition=definition,
+            role_arn=properties.get("RoleArn"),
+            logging_configuration=_configuration(properties, "LoggingConfiguration"),
+            tracing_configuration=_configuration(properties, "TracingConfiguration"),
+        )
+    except Exception as error:
+        raise _as_stack_error(name, error) from error
     backend.tagger.tag_resource(machine.arn, _tags(properties))
     return machine
+
+
+def _validate(backend: Any, definition: str) -> None:
+    """The executing backend validates definitions on create only; CloudFormation validates updates too."""
+    validate = getattr(backend, "_validate_definition", None)
+    if validate is not None:
+        validate(definition=definition)
 
 
 def _has_cfn_attr(cls: type, attribute: str) -> bool:
