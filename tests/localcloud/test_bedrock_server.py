@@ -102,3 +102,12 @@ def _wait(agent: Any, ids: dict[str, str], job: dict[str, Any]) -> dict[str, Any
     return bedrock.wait_for_ingestion_job(
         ids["knowledgeBaseId"], ids["dataSourceId"], job["ingestionJobId"], agent, timeout=10
     )
+
+
+def test_control_route_accepts_curl_style_bodies(fresh: str) -> None:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}  # what `curl -d '{...}'` sends
+    body = '{"action": "hang_next_jobs", "count": 2, "region": "eu-west-1"}'
+    response = requests.post(f"{fresh}{bedrock.CONTROL_PATH}", data=body, headers=form, timeout=10)
+    assert response.status_code == 200, response.text
+    assert (response.json()["region"], response.json()["hangNextJobs"]) == ("eu-west-1", 2)
+    assert bedrock.faults(region="eu-west-1").describe()["hangNextJobs"] == 2

@@ -106,7 +106,10 @@ def _apply(faults: Any, body: dict[str, Any]) -> None:
 
 
 def _control_body(request: Any) -> dict[str, Any]:
-    raw = request.data
+    """The JSON body, whatever Content-Type the client sent (``curl -d`` says form-urlencoded)."""
+    raw = request.get_data(cache=True, parse_form_data=False)
+    if not raw and len(request.form) == 1 and not next(iter(request.form.values())):
+        raw = next(iter(request.form))  # already parsed as a form: the JSON text became the only key
     if not raw:
         return {}
     decoded = json.loads(raw)
