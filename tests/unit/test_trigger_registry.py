@@ -1,0 +1,146 @@
+"""kbsync/targets.py: targets discovered from Bedrock, registered idempotently, never half-registered."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from kbsync import targets
+from tests.triggers.support import DS, DS2, KB, aws, create_targets_table
+
+
+class FakeBedrockAgent:
+    """GetDataSource answering with Bedrock's real response shape (and its real errors for unknown ids)."""
+
+    def __init__(self) -> None:
+        self.sources: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add_s3(self, kb: str, ds: str, bucket: str, prefixes: list[str] | None = None) -> None:
+        s3_config: dict[str, Any] = {"bucketArn": f"arn:aws:s3:::{bucket}"}
+        if prefixes:
+            s3_config["inclusionPrefixes"] = prefixes
+        self.sources[(kb, ds)] = {
+            "knowledgeBaseId": kb,
+            "dataSourceId": ds,
+            "name": f"docs-{ds.lower()}",
+            "status": "AVAILABLE",
+            "dataSourceConfiguration": {"type": "S3", "s3Configuration": s3_config},
+            "dataDeletionPolicy": "DELETE",
+            "createdAt": "2026-11-01T00:00:00Z",
+            "updatedAt": "2026-11-01T00:00:00Z",
+        }
+
+    def get_data_source(self, knowledgeBaseId: str, dataSourceId: str) -> dict[str, Any]:
+        found = self.sources.get((knowledgeBaseId, dataSourceId))
+        if found is None:
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "ResourceNotFoundException",
+                        "Message": f"DataSource {dataSourceId} is not found",
+                    },
+                    "ResponseMetadata": {"HTTPStatusCode": 404},
+                },
+                "GetDataSource",
+            )
+        return {"dataSource": found}
+
+
+@pytest.fixture
+def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    with aws(monkeypatch):
+        yield create_targets_table()
+
+
+@pytest.fixture
+def bedrock() -> FakeBedrockAgent:
+    agent = FakeBedrockAgent()
+    agent.add_s3(KB, DS, "docs", ["tenant-a/"])
+    agent.add_s3(KB, DS2, "docs")
+    return agent
+
+
+def test_bucket_and_prefixes_are_discovered_not_typed(table: Any, bedrock: FakeBedrockAgent) -> None:
+    added = targets.add_target(table, bedrock, KB, DS)
+    assert (added.created, added.changed) == (True, True)
+    assert added.target.bucket_name == "docs"
+    assert added.target.inclusion_prefixes == ("tenant-a/",)
+    assert added.target.covers("docs", "tenant-a/x.pdf") and not added.target.covers("docs", "tenant-b/x.pdf")
+    assert targets.add_target(table, bedrock, KB, DS2).target.covers("docs", "anything")
+
+
+def test_registering_twice_is_one_target(table: Any, bedrock: FakeBedrockAgent) -> None:
+    first = targets.add_target(table, bedrock, KB, DS)
+    again = targets.add_target(table, bedrock, KB, DS)
+    assert (again.created, again.changed) == (False, False)
+    assert again.target == first.target
+    assert [t.data_source_id for t in targets.list_targets(table)] == [DS]
+
+
+def test_re_adding_refreshes_what_bedrock_now_says(table: Any, bedrock: FakeBedrockAgent) -> None:
+    first = targets.add_target(table, bedrock, KB, DS)
+    bedrock.add_s3(KB, DS, "docs", ["tenant-a/v2/"])
+    again = targets.add_target(table, bedrock, KB, DS, nightly=False)
+    assert (again.created, again.changed) == (False, True)
+    assert again.target.inclusion_prefixes == ("tenant-a/v2/",) and again.target.nightly is False
+    assert again.target.registered_at == first.target.registered_at
+    assert len(targets.list_targets(table)) == 1
+
+
+@pytest.mark.parametrize(
+    ("kb", "ds", "message"),
+    [
+        (KB, "DSUNKNOWN1", "has no data source DSUNKNOWN1"),
+        ("bad-id", DS, "invalid knowledge base id 'bad-id'"),
+        (KB, "x", "invalid data source id 'x'"),
+    ],
+)
+def test_an_unknown_or_invalid_target_fails_clearly_and_writes_nothing(
+    table: Any, bedrock: FakeBedrockAgent, kb: str, ds: str, message: str
+) -> None:
+    with pytest.raises(targets.TargetError, match=message):
+        targets.add_target(table, bedrock, kb, ds)
+    assert table.scan()["Count"] == 0
+
+
+def test_a_non_s3_data_source_is_refused(table: Any, bedrock: FakeBedrockAgent) -> None:
+    bedrock.sources[(KB, DS)]["dataSourceConfiguration"] = {"type": "WEB", "webConfiguration": {}}
+    with pytest.raises(targets.TargetError, match="S3 data sources only"):
+        targets.add_target(table, bedrock, KB, DS)
+    assert table.scan()["Count"] == 0
+
+
+def test_nightly_switch_and_remove(table: Any, bedrock: FakeBedrockAgent) -> None:
+    targets.add_target(table, bedrock, KB, DS)
+    assert targets.set_nightly(table, KB, DS, False).nightly is False
+    assert targets.remove_target(table, KB, DS) is True
+    assert targets.remove_target(table, KB, DS) is False
+    with pytest.raises(targets.TargetError, match="not a registered target"):
+        targets.set_nightly(table, KB, DS, True)
+
+
+class RecordingS3:
+    """Get/PutBucketNotificationConfiguration as S3 answers them (moto 5.2.5 drops EventBridgeConfiguration)."""
+
+    def __init__(self, current: dict[str, Any]) -> None:
+        self.current = current
+        self.puts: list[dict[str, Any]] = []
+
+    def get_bucket_notification_configuration(self, Bucket: str) -> dict[str, Any]:
+        return {**self.current, "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    def put_bucket_notification_configuration(self, Bucket: str, NotificationConfiguration: dict[str, Any]) -> None:
+        self.puts.append({"Bucket": Bucket, **NotificationConfiguration})
+        self.current = NotificationConfiguration
+
+
+def test_bucket_event_notifications_are_enabled_keeping_existing_ones(table: Any, bedrock: FakeBedrockAgent) -> None:
+    queue = {"QueueArn": "arn:aws:sqs:us-east-1:123456789012:existing", "Events": ["s3:ObjectCreated:*"]}
+    s3 = RecordingS3({"QueueConfigurations": [queue]})
+    targets.add_target(table, bedrock, KB, DS, s3=s3)
+    assert s3.puts == [{"Bucket": "docs", "QueueConfigurations": [queue], "EventBridgeConfiguration": {}}]
+    targets.add_target(table, bedrock, KB, DS2, s3=s3)  # already on: not written again
+    assert len(s3.puts) == 1
