@@ -15,7 +15,7 @@ A fault-injected duration replaces the formula; a "never finishes" job stays IN_
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from kbsync.localcloud.bedrock.documents import IndexedDocument, empty_statistics
@@ -48,7 +48,6 @@ class IngestionJob:
     never_finishes: bool = False
     stop_requested_at: float | None = None
     sequence: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def starting_seconds(self) -> float:
