@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -81,6 +82,12 @@ def positive_seconds(value: str) -> float:
     if not seconds > 0:
         raise argparse.ArgumentTypeError(f"must be > 0 seconds: {value!r}")
     return seconds
+
+
+def port_number(value: str) -> int:
+    if not value.isdigit() or int(value) > 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}")
+    return int(value)
 
 
 def positive_int(value: str) -> int:
@@ -187,7 +194,7 @@ def _local_commands(
     up = sub.add_parser(
         "up", parents=[common], help="run the local cloud on 127.0.0.1 with the stack deployed (Ctrl-C stops it)"
     )
-    up.add_argument("--port", type=positive_int, default=5000, help="port (default 5000)")
+    up.add_argument("--port", type=port_number, default=5000, help="port (default 5000; 0 = any free port)")
     up.add_argument("--time-scale", type=positive_seconds, default=0.01, help="real seconds per virtual second")
     up.add_argument("--template", default="template.yaml", help="SAM template to deploy (default template.yaml)")
     up.add_argument("--no-seed", action="store_true", help="do not create the sample knowledge base and documents")
@@ -329,15 +336,22 @@ def cmd_stop(args: argparse.Namespace, io: Io) -> ExitCode:
 
 
 def cmd_local_up(args: argparse.Namespace, io: Io) -> ExitCode:
+    """Serve until Ctrl-C / SIGTERM (prints the endpoint and the seeded ids once ready)."""
+    template = Path(args.template)
+    if not template.is_file():
+        raise CliError(
+            f"template {template} not found: run from the kbsync checkout or pass --template", ExitCode.USAGE
+        )
     from kbsync.localcloud.server import run_server  # lazily: the rest of the CLI never imports the local cloud
 
-    run_server(args.port, args.time_scale, args.template, args.stack_name, not args.no_seed)
-    return ExitCode.OK
+    return ExitCode(run_server(args.port, args.time_scale, template, args.stack_name, not args.no_seed, out=io.out))
 
 
 def cmd_local_fire_schedule(args: argparse.Namespace, io: Io) -> ExitCode:
     """Against a running `kbsync local up` (--endpoint-url / AWS_ENDPOINT_URL), else in this process's local cloud."""
-    from kbsync.localcloud import scheduler  # lazily, as above
+    from moto.core.exceptions import JsonRESTError  # lazily, as above
+
+    from kbsync.localcloud import scheduler
 
     endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
     try:
@@ -345,8 +359,11 @@ def cmd_local_fire_schedule(args: argparse.Namespace, io: Io) -> ExitCode:
             fired = scheduler.fire_schedule_remote(endpoint, args.schedule, args.group, args.force)
         else:
             fired = scheduler.fire_schedule(args.schedule, args.group, force=args.force).to_dict()
-    except (RuntimeError, ValueError) as exc:
-        raise CliError(f"{exc}: list schedules with `aws scheduler list-schedules`", ExitCode.NOT_FOUND) from exc
+    except scheduler.ScheduleDisabled as exc:
+        raise CliError(str(exc).replace("force=True (--force)", "--force"), ExitCode.USAGE) from exc
+    except (RuntimeError, ValueError, JsonRESTError) as exc:
+        text = getattr(exc, "message", None) or str(exc)
+        raise CliError(f"{text}: list schedules with `aws scheduler list-schedules`", ExitCode.NOT_FOUND) from exc
     io.print(as_json(fired) if args.json else f"fired schedule {args.group}/{args.schedule}: " + ", ".join(
         f"{k} {v}" for k, v in fired.items()))  # fmt: skip
     return ExitCode.OK

@@ -21,7 +21,8 @@ Client = Any  # boto3 clients are built at runtime; the services we use have no 
 
 DEFAULT_STACK = "kbsync"
 DEFAULT_RUNBOOK_BASE_URL = "https://github.com/kbsync/kbsync/blob/main/runbooks"
-_RETRIES = Config(retries={"mode": "standard", "max_attempts": 5})
+#: Standard retries (throttling, 5xx, connection errors); the attempt count stays AWS_MAX_ATTEMPTS / the profile's.
+_RETRIES = Config(retries={"mode": "standard"})
 
 
 @dataclass

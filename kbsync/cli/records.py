@@ -131,7 +131,9 @@ def find_job(ddb: Client, table: str, job_id: str, kb_id: str | None = None, ds_
     try:
         return _find_by_index(ddb, table, job_id)
     except ClientError as exc:
-        if not (error_code(exc) == "ValidationException" and "index" in error_text(exc).lower()):
+        # AWS: ValidationException "The table does not have the specified index"; moto: ResourceNotFoundException.
+        missing_index = error_code(exc) in {"ValidationException", "ResourceNotFoundException"}
+        if not (missing_index and "index" in error_text(exc).lower()):
             raise
     print(
         f"note: table {table} has no {BY_JOB_ID_INDEX} index; scanning it (pass --kb and --ds to avoid the scan)",

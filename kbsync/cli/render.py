@@ -85,7 +85,7 @@ def _join(cells: Sequence[str], widths: Sequence[int], style: Style, status_colu
         if i == status_column:
             text = style.status(cell) + text[len(cell) :]
         parts.append(text)
-    return "  ".join(parts)
+    return "  ".join(parts).rstrip()
 
 
 def _fit(widths: list[int], total: int) -> list[int]:

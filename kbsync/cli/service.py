@@ -134,7 +134,8 @@ def find_busy(svc: Services, kb_id: str, ds_id: str) -> Busy | None:
     for record in records.running(svc.ddb, svc.stack.jobs_table, kb_id, ds_id):
         job_id = record.get("ingestionJobId")
         if record.get("executionArn") in running_arns:
-            return _busy_from_record(record, str(record.get("status")))
+            job = live_job(svc.bedrock, kb_id, ds_id, job_id) if job_id else None
+            return _busy_from_record(record, job["status"] if job else str(record.get("status")))
         if job_id:  # the execution ended without recording the end: ask Bedrock whether the job still runs
             job = live_job(svc.bedrock, kb_id, ds_id, job_id)
             if job is not None and job["status"] in RUNNING_STATUSES:
@@ -151,14 +152,21 @@ def _busy_from_record(record: Record, status: str) -> Busy:
         str(record["dataSourceId"]),
         record.get("ingestionJobId"),
         status,
-        str(record.get("startedAt", "?")),
+        _iso(record.get("startedAt", "?")),
         record.get("executionArn"),
     )
 
 
 def _iso(moment: Any) -> str:
+    """'2026-11-22T05:04:03Z': what the records, the alerts and the AWS CLI show, to the second."""
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        except ValueError:
+            return moment
     if isinstance(moment, datetime):
-        return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return aware.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     return str(moment)
 
 

@@ -100,7 +100,8 @@ def expect_running_executions(sfn: Stubber, names: list[str]) -> None:
 def test_start_refused_while_a_job_of_the_data_source_runs(stubs: dict[str, Stubber]) -> None:
     stubs["bedrock-agent"].add_response("get_data_source", {"dataSource": _data_source()}, None)
     expect_running_executions(stubs["stepfunctions"], [NAME, f"manual-OTHER12345-{DS}-20261122T050403-zz99"])
-    expect_running_records(stubs["dynamodb"], {"IN_PROGRESS": [record_item("IN_PROGRESS")]})
+    expect_running_records(stubs["dynamodb"], {"STARTING": [record_item("STARTING")]})
+    stubs["bedrock-agent"].add_response("get_ingestion_job", {"ingestionJob": _job("IN_PROGRESS")}, None)
     with pytest.raises(CliError) as caught:
         service.start_sync(services(stubs), KB, DS, "because")
     assert caught.value.code == ExitCode.JOB_RUNNING
@@ -203,6 +204,7 @@ def test_stop_stops_the_running_job_through_bedrock(stubs: dict[str, Stubber]) -
     expect_running_executions(stubs["stepfunctions"], [NAME])
     expect_running_records(stubs["dynamodb"], {"IN_PROGRESS": [record_item("IN_PROGRESS")]})
     bedrock = stubs["bedrock-agent"]
+    bedrock.add_response("get_ingestion_job", {"ingestionJob": _job("IN_PROGRESS")}, None)
     bedrock.add_response("get_ingestion_job", {"ingestionJob": _job("IN_PROGRESS")}, None)
     bedrock.add_response(
         "stop_ingestion_job",

@@ -1,0 +1,239 @@
+"""Every kbsync command against the local cloud (the product template deployed in-process), with its error paths:
+exit code and the one line printed."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from kbsync.cli.errors import ExitCode
+from tests.cli.support import Deployed, Target, cli
+
+WAIT = ("--wait", "--interval", "0.05", "--timeout", "120")
+
+
+def poll(condition: Callable[[], Any], what: str, deadline_s: float = 30.0) -> Any:
+    """Poll until `condition()` is truthy; fail naming `what` at the deadline."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out after {deadline_s}s waiting for {what}")
+
+
+def history(t: Target, *extra: str) -> list[dict[str, Any]]:
+    result = cli("history", "--kb", t.kb, "--ds", t.ds, "--json", *extra)
+    assert result.code == 0, result.err
+    rows: list[dict[str, Any]] = json.loads(result.out)
+    return rows
+
+
+def faults() -> Any:
+    from kbsync.localcloud.bedrock import faults as bedrock_faults
+
+    return bedrock_faults()
+
+
+def test_sync_wait_complete_then_history_and_show(deployed: Deployed) -> None:
+    t = deployed.new_target()
+    result = cli("sync", "--kb", t.kb, "--ds", t.ds, "--reason", "cli test", *WAIT)
+    assert result.code == ExitCode.OK, result.err
+    assert f"started manual-{t.kb}-{t.ds}-" in result.out
+    last = result.out.strip().splitlines()
+    assert any(line.startswith("COMPLETE  job ") and "scanned 2  indexed 2  failed 0" in line for line in last)
+    assert "\x1b[" not in result.out  # piped: plain text
+
+    [record] = history(t)
+    assert (record["status"], record["trigger"], record["reason"]) == ("COMPLETE", "manual", "cli test")
+    table = cli("history", "--kb", t.kb, "--ds", t.ds)
+    assert table.code == 0
+    assert table.out.splitlines()[0].split() == [
+        "STARTED", "JOB", "STATUS", "TRIGGER", "TRY", "SCANNED", "INDEXED", "DELETED", "FAILED", "TOOK", "NOTE",
+    ]  # fmt: skip
+    assert record["ingestionJobId"] in table.out.splitlines()[1]
+
+    shown = cli("show", record["ingestionJobId"])
+    assert shown.code == 0, shown.err
+    assert "documents scanned" in shown.out and "Failure reasons (none)" in shown.out
+    assert "none (no alert for this status)" in shown.out
+    assert record["executionArn"] in shown.out
+
+
+def test_sync_wait_partial_exits_3_and_show_names_every_reason(deployed: Deployed) -> None:
+    t = deployed.new_target({"ok.md": b"# ok\n", "setup.exe": b"MZ", "tool.bin": b"\x00"})
+    result = cli("sync", "--kb", t.kb, "--ds", t.ds, *WAIT)
+    assert result.code == ExitCode.PARTIAL, result.out + result.err
+    assert "alert: PARTIAL (WARNING), runbook https://github.com/kbsync/kbsync/blob/main/runbooks/sync-partial.md" in (
+        result.out
+    )
+    [record] = history(t, "--status", "PARTIAL")
+    shown = cli("show", record["ingestionJobId"], "--kb", t.kb, "--ds", t.ds)
+    assert shown.code == 0
+    assert "Failure reasons (2)" in shown.out
+    assert f"s3://{t.bucket}/docs/setup.exe" in shown.out and f"s3://{t.bucket}/docs/tool.bin" in shown.out
+    assert f"rerun    kbsync rerun {record['ingestionJobId']}" in shown.out
+    as_json = json.loads(cli("show", record["ingestionJobId"], "--json").out)
+    assert as_json["ingestionJob"]["status"] == "COMPLETE"
+    assert as_json["record"]["status"] == "PARTIAL"
+
+
+def test_sync_wait_failed_on_a_missing_bucket_exits_4(deployed: Deployed) -> None:
+    t = deployed.new_target(bucket_exists=False)
+    result = cli("sync", "--kb", t.kb, "--ds", t.ds, *WAIT)
+    assert result.code == ExitCode.FAILED, result.out + result.err
+    assert "FAILED" in result.out and "bucket does not exist" in result.out
+    assert "runbooks/sync-failed.md" in result.out
+    failed = history(t, "--status", "FAILED")  # one record per attempt (MaxStartAttempts = 3), newest first
+    assert [(r["status"], r["attempt"]) for r in failed] == [("FAILED", 3), ("FAILED", 2), ("FAILED", 1)]
+
+
+def test_running_job_refuses_sync_and_rerun_shows_in_status_and_stops(deployed: Deployed) -> None:
+    t = deployed.new_target()
+    faults().hang_next_jobs(1)
+    started = cli("sync", "--kb", t.kb, "--ds", t.ds, "--json")
+    assert started.code == 0, started.err
+    execution_arn = json.loads(started.out)["executionArn"]
+
+    def running_row() -> dict[str, Any] | None:
+        rows = json.loads(cli("status", "--kb", t.kb, "--ds", t.ds, "--json").out)
+        return next((r for r in rows if r["job_id"] and r["status"] == "IN_PROGRESS"), None)
+
+    row = poll(running_row, "the hanging job to show IN_PROGRESS in `kbsync status`")
+    job = row["job_id"]
+    everything = cli("status")
+    assert everything.code == 0 and job in everything.out and "IN_PROGRESS" in everything.out
+
+    refused = cli("sync", "--kb", t.kb, "--ds", t.ds)
+    assert refused.code == ExitCode.JOB_RUNNING
+    assert refused.err.startswith(f"kbsync: job {job} is in progress (started ")
+    assert refused.err.rstrip().endswith(f"; wait for it or `kbsync stop --kb {t.kb} --ds {t.ds}`")
+    assert cli("rerun", execution_arn).code == ExitCode.JOB_RUNNING
+
+    stopped = cli("stop", "--kb", t.kb, "--ds", t.ds, "--interval", "0.05", "--timeout", "60")
+    assert stopped.code == ExitCode.OK, stopped.out + stopped.err
+    assert stopped.out.startswith(f"stopped job: job {job} of knowledge base {t.kb} / data source {t.ds}")
+    assert "STOPPED" in stopped.out and "runbooks/sync-stopped.md" in stopped.out
+    assert [r["status"] for r in history(t)] == ["STOPPED"]
+
+    nothing = cli("stop", "--kb", t.kb, "--ds", t.ds)
+    assert nothing.code == ExitCode.NOTHING_RUNNING
+    assert nothing.err == (
+        f"kbsync: nothing is running for knowledge base {t.kb} / data source {t.ds}: "
+        f"see `kbsync history --kb {t.kb} --ds {t.ds}`\n"
+    )
+    assert cli("status", "--kb", t.kb, "--ds", t.ds).out == "nothing running\n"
+
+
+def test_rerun_by_job_id_and_by_execution_arn(deployed: Deployed) -> None:
+    t = deployed.new_target()
+    assert cli("sync", "--kb", t.kb, "--ds", t.ds, *WAIT).code == 0
+    [first] = history(t)
+    again = cli("rerun", first["ingestionJobId"], *WAIT)
+    assert again.code == ExitCode.OK, again.out + again.err
+    newest = history(t)[0]
+    assert newest["reason"] == f"rerun of job {first['ingestionJobId']}"
+    assert newest["trigger"] == "manual"
+
+    by_arn = cli("rerun", newest["executionArn"], "--json")
+    assert by_arn.code == ExitCode.OK, by_arn.err
+    request = json.loads(by_arn.out)["request"]
+    assert request["reason"] == f"rerun of job {newest['ingestionJobId']}"
+    sfn = deployed.client("stepfunctions")
+    arn = json.loads(by_arn.out)["executionArn"]
+    poll(lambda: sfn.describe_execution(executionArn=arn)["status"] != "RUNNING", "the rerun to end")
+    described = json.loads(sfn.describe_execution(executionArn=arn)["input"])
+    assert described == request
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (["show", "NOSUCHJOB1"], ExitCode.NOT_FOUND, "no job record for ingestion job NOSUCHJOB1"),
+        (["rerun", "NOSUCHJOB1"], ExitCode.NOT_FOUND, "no job record for ingestion job NOSUCHJOB1"),
+        (
+            ["rerun", "arn:aws:states:us-east-1:123456789012:execution:nope:manual-x"],
+            ExitCode.NOT_FOUND,
+            "execution arn:aws:states:us-east-1:123456789012:execution:nope:manual-x not found",
+        ),
+        (["--stack-name", "nope", "status"], ExitCode.NOT_FOUND, "stack 'nope' not found in us-east-1"),
+        (["status", "--stack-name", "nope"], ExitCode.NOT_FOUND, "stack 'nope' not found in us-east-1"),
+    ],
+)
+def test_not_found_paths(deployed: Deployed, argv: list[str], code: ExitCode, message: str) -> None:
+    result = cli(*argv)
+    assert result.code == code
+    assert result.err.startswith(f"kbsync: {message}")
+    assert result.err.count("\n") == 1 and "Traceback" not in result.err
+
+
+def test_unknown_data_source(deployed: Deployed) -> None:
+    t = deployed.new_target()
+    for argv in (["sync", "--kb", t.kb, "--ds", "ZZZZZZZZZZ"], ["history", "--kb", t.kb, "--ds", "ZZZZZZZZZZ"]):
+        result = cli(*argv)
+        assert result.code == ExitCode.NOT_FOUND
+        assert result.err == (
+            f"kbsync: unknown data source ZZZZZZZZZZ of knowledge base {t.kb}: list them with "
+            f"`aws bedrock-agent list-data-sources --knowledge-base-id {t.kb}`\n"
+        )
+
+
+def test_no_credentials(deployed: Deployed, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    result = cli("status")
+    assert result.code == ExitCode.AWS
+    assert result.err.startswith("kbsync: no AWS credentials: run `aws configure` or set AWS_PROFILE")
+
+
+def test_unknown_profile(deployed: Deployed) -> None:
+    result = cli("--profile", "no-such-profile", "status")
+    assert result.code == ExitCode.AWS
+    assert "no-such-profile" in result.err and "--profile" in result.err
+
+
+def test_fire_schedule_in_process(deployed: Deployed) -> None:
+    t = deployed.new_target()
+    scheduler = deployed.client("scheduler")
+    request = {"knowledgeBaseId": t.kb, "dataSourceId": t.ds, "trigger": "schedule", "requestedBy": "nightly"}
+    scheduler.create_schedule(
+        Name="cli-test-nightly",
+        ScheduleExpression="cron(0 2 * * ? *)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={
+            "Arn": deployed.outputs["IngestionSyncStateMachineArn"],
+            "RoleArn": "arn:aws:iam::123456789012:role/scheduler",
+            "Input": json.dumps(request),
+        },
+        State="DISABLED",
+    )
+    disabled = cli("local", "fire-schedule", "cli-test-nightly")
+    assert disabled.code == ExitCode.USAGE
+    assert "DISABLED" in disabled.err and "--force" in disabled.err
+    fired = cli("local", "fire-schedule", "cli-test-nightly", "--force", "--json")
+    assert fired.code == 0, fired.err
+    arn = json.loads(fired.out)["ExecutionArn"]
+    sfn = deployed.client("stepfunctions")
+    poll(lambda: sfn.describe_execution(executionArn=arn)["status"] != "RUNNING", "the scheduled sync to end")
+    assert [r["trigger"] for r in history(t)] == ["schedule"]
+
+    missing = cli("local", "fire-schedule", "no-such-schedule")
+    assert missing.code == ExitCode.NOT_FOUND
+    assert "aws scheduler list-schedules" in missing.err
+
+
+def test_endpoint_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    result = cli("--endpoint-url", "http://127.0.0.1:9", "--region", "us-east-1", "status")
+    assert result.code == ExitCode.AWS
+    assert result.err.startswith("kbsync: cannot reach http://127.0.0.1:9/")
