@@ -77,9 +77,15 @@ def status_change_detail(execution: Any, status: str) -> dict[str, Any]:
     }
 
 
+def workflow_type(execution: Any) -> str:
+    """STANDARD or EXPRESS. moto's ``sm_type`` is always "STANDARD"; the requested type is ``state_machine.type``."""
+    declared = getattr(execution.state_machine, "type", None) or execution.sm_type
+    return str(getattr(declared, "value", declared))
+
+
 def put_status_change(execution: Any, status: str) -> None:
     """Put the status-change event on the default bus of moto's events backend; never break the execution."""
-    if str(getattr(execution.sm_type, "value", execution.sm_type)) != "STANDARD":
+    if workflow_type(execution) != "STANDARD":
         return
     try:
         from moto.events.models import events_backends

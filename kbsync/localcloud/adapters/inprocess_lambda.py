@@ -167,8 +167,13 @@ def _server_endpoint() -> str | None:
 
 
 def runtime_environment(fn: Any, context: LambdaContext) -> dict[str, str]:
-    """The variables the Lambda runtime sets, then the function's own (which win, as on AWS for non-reserved)."""
-    env = {
+    """The function's own variables plus those the Lambda runtime sets (reserved names: the runtime's win)."""
+    env = {str(k): str(v) for k, v in (fn.environment_vars or {}).items()}
+    env |= {
+        # Lambda gives every function its execution role's credentials; here moto's fake ones
+        "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+        "AWS_SESSION_TOKEN": os.environ.get("AWS_SESSION_TOKEN", "testing"),
         "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
         "AWS_LAMBDA_FUNCTION_VERSION": context.function_version,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(context.memory_limit_in_mb),
@@ -179,9 +184,8 @@ def runtime_environment(fn: Any, context: LambdaContext) -> dict[str, str]:
         "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time or 'python3.11'}",
         "_HANDLER": fn.handler or "",
         "LAMBDA_TASK_ROOT": "/var/task",
-        "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here; a function may still override it
     }
-    env.update({str(k): str(v) for k, v in (fn.environment_vars or {}).items()})
+    env.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon here; a function may still override it
     endpoint = _server_endpoint()
     if endpoint:
         env["AWS_ENDPOINT_URL"] = endpoint
