@@ -23,6 +23,7 @@ import datetime
 import functools
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -73,6 +74,7 @@ EXPECTED_SOURCES: dict[str, str] = {
     "StateTaskServiceAwsSdk._eval_service_task": "e68dc9e06e6ae0ce",
     "StateTaskServiceAwsSdk._from_error": "43def989ab2585ba",
     "StateTaskService._eval_execution": "81a8da94bfdb59ff",
+    "boto_client_for": "1f44dc2ac8aa2179",
 }
 
 _SESSION_LOCK = threading.Lock()
@@ -262,6 +264,59 @@ def client_for(boto_service: str, region: str) -> Any:
     return client
 
 
+#: moto modules that build a new boto3 client for every task via ``boto_client_for`` (~20 ms each).
+CLIENT_USERS: tuple[str, ...] = tuple(
+    f"moto.stepfunctions.parser.asl.component.state.exec.{path}"
+    for path in (
+        "state_task.lambda_eval_utils",
+        "state_task.service.state_task_service_aws_sdk",
+        "state_task.service.state_task_service_dynamodb",
+        "state_task.service.state_task_service_sns",
+        "state_task.service.state_task_service_sqs",
+        "state_task.service.state_task_service_events",
+        "state_task.service.state_task_service_sfn",
+        "state_task.service.state_task_service_glue",
+        "state_task.service.state_task_service_ecs",
+        "state_task.service.state_task_service_batch",
+        "state_task.service.state_task_service_unsupported",
+        "state_map.item_reader.eval.resource_eval_s3",
+        "state_map.result_writer.resource_eval.resource_eval_s3",
+    )
+)
+
+
+def _moto_boto_client_for() -> Any:
+    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+    return boto_client_for
+
+
+def cached_boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+    """moto's ``boto_client_for`` (which ignores state_credentials), one client per service/region/endpoint."""
+    key = (service, region, _endpoint_url())
+    with _CLIENTS_LOCK:
+        client = _MOTO_CLIENTS.get(key)
+    if client is None:
+        client = _moto_boto_client_for()(region=region, service=service, state_credentials=state_credentials)
+        with _CLIENTS_LOCK:
+            client = _MOTO_CLIENTS.setdefault(key, client)
+    return client
+
+
+_MOTO_CLIENTS: dict[tuple[str, str, str | None], Any] = {}
+
+
+def _cache_integration_clients() -> None:
+    import importlib
+
+    original: Callable[..., Any] = _moto_boto_client_for()
+    for module_name in CLIENT_USERS:
+        module: Any = importlib.import_module(module_name)
+        if getattr(module, "boto_client_for", None) is not original:
+            raise MotoInternalsChanged(f"aws_sdk_tasks: {module_name} no longer uses moto's boto_client_for")
+        module.boto_client_for = mark_patch(cached_boto_client_for, original)
+
+
 # --------------------------------------------------------------------------- the patched task
 
 
@@ -322,6 +377,7 @@ def _patched_targets() -> dict[str, Any]:
         "StateTaskServiceAwsSdk._eval_service_task": cls._eval_service_task,
         "StateTaskServiceAwsSdk._from_error": cls._from_error,
         "StateTaskService._eval_execution": _service_task_base()._eval_execution,
+        "boto_client_for": _moto_boto_client_for(),
     }
 
 
@@ -335,10 +391,18 @@ def install() -> None:
         targets = _patched_targets()
         cls._eval_service_task = mark_patch(_eval_service_task, targets["StateTaskServiceAwsSdk._eval_service_task"])
         cls._from_error = mark_patch(_from_error, targets["StateTaskServiceAwsSdk._from_error"])
+        _cache_integration_clients()
         _installed = True
 
 
 def verify_moto_internals() -> None:
     check_fingerprints("aws_sdk_tasks", _patched_targets(), EXPECTED_SOURCES)
+    import importlib
+
+    original = _moto_boto_client_for()
+    for module_name in CLIENT_USERS:
+        used = getattr(importlib.import_module(module_name), "boto_client_for", None)
+        if getattr(used, "__kbsync_original__", used) is not original:
+            raise MotoInternalsChanged(f"aws_sdk_tasks: {module_name} no longer uses moto's boto_client_for")
     if not hasattr(_task_cls(), "_get_task_failure_event"):
         raise MotoInternalsChanged("aws_sdk_tasks: StateTaskServiceAwsSdk lost _get_task_failure_event()")

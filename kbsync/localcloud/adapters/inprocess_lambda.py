@@ -311,28 +311,6 @@ def _backend_invoke(
     return result.payload
 
 
-# --------------------------------------------------------------------------- Step Functions' lambda client
-
-
-_SFN_LAMBDA_CLIENTS: dict[tuple[str, str | None], Any] = {}
-
-
-def _cached_boto_client_for(original: Callable[..., Any]) -> Callable[..., Any]:
-    """moto builds a new boto3 client for every Lambda task (~20 ms); reuse one per region and endpoint."""
-
-    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        key = (f"{service}:{region}", _server_endpoint())
-        with _CACHE_LOCK:
-            client = _SFN_LAMBDA_CLIENTS.get(key)
-        if client is None:
-            client = original(region=region, service=service, state_credentials=state_credentials)
-            with _CACHE_LOCK:
-                _SFN_LAMBDA_CLIENTS[key] = client
-        return client
-
-    return mark_patch(boto_client_for, original)
-
-
 # --------------------------------------------------------------------------- contract
 
 
@@ -365,8 +343,6 @@ def install() -> None:
             return
         targets = _patched_targets()
         _simple_backend_cls().invoke = mark_patch(_backend_invoke, targets["LambdaSimpleBackend.invoke"])
-        utils = _lambda_eval_utils()
-        utils.boto_client_for = _cached_boto_client_for(utils.boto_client_for)
         _installed = True
 
 
