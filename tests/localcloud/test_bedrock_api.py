@@ -260,6 +260,7 @@ def test_stopped_job_is_not_the_baseline(agent: Any, s3: Any, source: bedrock.Se
 
 def test_status_progresses_over_scaled_time(agent: Any, s3: Any, source: bedrock.SeededSource) -> None:
     put(s3, "docs/a.txt")
+    CLOCK.set_scale(0.005)  # IN_PROGRESS lasts 55 virtual s = 0.275 s: wide enough for polls on a busy machine
     bedrock.faults().force_job_duration(60, count=1)
     job = start(agent, source)
     assert job["status"] == "STARTING"
@@ -332,7 +333,7 @@ def test_five_concurrent_jobs_per_account(agent: Any, s3: Any) -> None:
 
 
 def test_start_rate_is_limited_in_virtual_time(agent: Any, source: bedrock.SeededSource) -> None:
-    CLOCK.set_scale(0.01)  # 10 virtual seconds = 0.1 s: calls made back to back stay well inside one window
+    CLOCK.set_scale(0.05)  # 10 virtual seconds = 0.5 s: calls made back to back stay well inside one window
     bedrock.faults().set_start_rate_limit()  # AWS default: 0.1 per second
     bedrock.faults().hang_next_jobs()
     first = start(agent, source)
