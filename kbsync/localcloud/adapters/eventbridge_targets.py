@@ -201,11 +201,12 @@ def _start_execution(arn: str, payload: str, name: str) -> str:
 
 
 def _invoke_lambda(arn: str, payload: str) -> None:
-    from moto.awslambda.models import lambda_backends
+    # moto's own chooser: LocalCloud runs Lambda with use_docker=False, i.e. in lambda_simple_backends.
+    from moto.awslambda.utils import get_backend as lambda_backend
 
     _, region, account = _arn_parts(arn)
     try:
-        lambda_backends[account][region].invoke(arn, None, payload.encode(), {"x-amz-invocation-type": "Event"}, {})
+        lambda_backend(account, region).invoke(arn, None, payload.encode(), {"x-amz-invocation-type": "Event"}, {})
     except Exception as error:
         code = "RESOURCE_NOT_FOUND" if "not found" in str(error).lower() else "SDK_CLIENT_ERROR"
         raise TargetInvocationError(code, str(error)) from error
