@@ -63,6 +63,15 @@ def test_functions_sharing_app_py_do_not_collide(cloud: LocalCloud, functions: d
     assert failing == {"ok": True}
 
 
+def test_each_function_gets_its_own_module_even_with_shared_code(cloud: LocalCloud) -> None:
+    lam, iam = cloud.client("lambda"), cloud.client("iam")
+    create_function(lam, iam, "twin-a", "echo_env", env={"GREETING": "a"})
+    create_function(lam, iam, "twin-b", "echo_env", env={"GREETING": "b"})
+    _, first = _invoke(cloud, "twin-a", {})
+    _, second = _invoke(cloud, "twin-b", {})
+    assert (first["greeting_at_import"], second["greeting_at_import"]) == ("a", "b")
+
+
 def test_unhandled_exception_is_a_function_error_like_aws(cloud: LocalCloud, functions: dict[str, str]) -> None:
     response, payload = _invoke(cloud, "failing", {"raise": "ValueError", "detail": 42})
     assert response["StatusCode"] == 200

@@ -158,3 +158,32 @@ def test_state_timeout_seconds_is_scaled(cloud: LocalCloud, sfn: Any) -> None:
     }
     described, _ = run(sfn, definition, {"sleep": 0.5})
     assert output_of(described) == {"outcome": "timed out"}
+
+
+def _wait_for_token(cloud: LocalCloud, **timeouts: int) -> dict[str, Any]:
+    queue = cloud.client("sqs").create_queue(QueueName=f"tokens-{len(timeouts)}-{sum(timeouts.values())}")["QueueUrl"]
+    return {
+        "StartAt": "Ask",
+        "States": {
+            "Ask": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
+                **timeouts,
+                "End": True,
+            }
+        },
+    }
+
+
+def test_task_token_timeout_is_scaled(cloud: LocalCloud, sfn: Any) -> None:
+    described, _ = run(sfn, _wait_for_token(cloud, TimeoutSeconds=30), deadline_s=5)
+    assert described["status"] == "FAILED"
+    assert described["error"] == "States.Timeout"
+
+
+def test_heartbeat_timeout_is_scaled(cloud: LocalCloud, sfn: Any) -> None:
+    # TimeoutSeconds is ~2000 real seconds here: only the scaled heartbeat can end the task within the deadline
+    described, _ = run(sfn, _wait_for_token(cloud, TimeoutSeconds=10**6, HeartbeatSeconds=30), deadline_s=5)
+    assert described["status"] == "FAILED"
+    assert described["error"] == "States.Timeout"  # moto names heartbeat timeouts States.Timeout too

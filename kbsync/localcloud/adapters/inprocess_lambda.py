@@ -57,7 +57,7 @@ EXPECTED_SOURCES: dict[str, str] = {
     "lambda_eval_utils._invoke_lambda_function": "0ebcddb746e422b0",
 }
 
-_MODULES: dict[tuple[str, float], ModuleType] = {}
+_MODULES: dict[tuple[str, str, float], ModuleType] = {}
 _EXTRACTED: dict[str, Path] = {}
 _CACHE_LOCK = threading.Lock()
 
@@ -100,17 +100,22 @@ def _split_handler(handler: str) -> tuple[str, str]:
     return module_part.replace(".", "/") + ".py", func_name
 
 
-def load_handler(source_dir: Path, handler: str) -> Callable[..., Any]:
-    """Load `<source_dir>/<module>.py` by file path under a unique module name; cached until the file changes."""
+def load_handler(source_dir: Path, handler: str, instance: str = "") -> Callable[..., Any]:
+    """Load `<source_dir>/<module>.py` by file path under a unique module name; cached until the file changes.
+
+    `instance` (the function ARN) gives each function its own module, as each Lambda function has its own
+    runtime: module-level state (Powertools Logger's service name, clients) is initialised under that
+    function's environment even when two functions share one code directory.
+    """
     rel_file, func_name = _split_handler(handler)
     path = (source_dir / rel_file).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"Lambda handler file {path} not found (handler {handler!r})")
-    cache_key = (str(path), path.stat().st_mtime)
+    cache_key = (instance, str(path), path.stat().st_mtime)
     with _CACHE_LOCK:
         module = _MODULES.get(cache_key)
     if module is None:
-        module = _load_module_by_path(path, source_dir)
+        module = _load_module_by_path(path, source_dir, instance)
         with _CACHE_LOCK:
             _MODULES[cache_key] = module
     func = getattr(module, func_name, None)
@@ -119,8 +124,8 @@ def load_handler(source_dir: Path, handler: str) -> Callable[..., Any]:
     return func
 
 
-def _load_module_by_path(path: Path, source_dir: Path) -> ModuleType:
-    digest = hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:12]
+def _load_module_by_path(path: Path, source_dir: Path, instance: str) -> ModuleType:
+    digest = hashlib.sha1(f"{instance}|{path}".encode(), usedforsecurity=False).hexdigest()[:12]
     name = f"kbsync_lambda_{digest}_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -249,7 +254,7 @@ def invoke_function(fn: Any, event: Any) -> InvocationResult:
     function_error: str | None = None
     with INVOKE_LOCK, applied_environment(runtime_environment(fn, context)):
         try:
-            handler = load_handler(source_dir_of(fn), fn.handler)
+            handler = load_handler(source_dir_of(fn), fn.handler, fn.function_arn)
             result = handler(event, context)
         except Exception as exc:
             return _finish(fn, request_id, started, json.dumps(error_payload(exc, request_id)).encode(), "Unhandled")

@@ -4,11 +4,15 @@ import os
 
 import boto3
 
+#: read at import time, like Powertools' Logger reads POWERTOOLS_SERVICE_NAME
+GREETING_AT_IMPORT = os.environ.get("GREETING")
+
 
 def lambda_handler(event, context):
     result = {
         "event": event,
         "greeting": os.environ.get("GREETING"),
+        "greeting_at_import": GREETING_AT_IMPORT,
         "function_name": os.environ.get("AWS_LAMBDA_FUNCTION_NAME"),
         "context": {
             "function_name": context.function_name,
