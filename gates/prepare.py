@@ -40,7 +40,7 @@ class Skip:
     tool: str
     check: str
     reason: str
-    resource: str | None = None
+    resources: tuple[str, ...] = ()  # empty: the whole template
 
 
 def load_skips(path: Path) -> list[Skip]:
@@ -54,7 +54,7 @@ def load_skips(path: Path) -> list[Skip]:
         where = f"{path}: skips[{index}]"
         if not isinstance(entry, dict):
             raise SkipsError(f"{where}: must be a mapping")
-        unknown = set(entry) - {"tool", "check", "reason", "resource"}
+        unknown = set(entry) - {"tool", "check", "reason", "resource", "resources"}
         if unknown:
             raise SkipsError(f"{where}: unknown key(s) {sorted(unknown)}")
         if entry.get("tool") not in TOOLS:
@@ -64,11 +64,20 @@ def load_skips(path: Path) -> list[Skip]:
         reason = entry.get("reason")
         if not isinstance(reason, str) or len(reason.strip()) < 20:
             raise SkipsError(f"{where}: 'reason' must explain the skip (at least 20 characters)")
-        resource = entry.get("resource")
-        if resource is not None and not isinstance(resource, str):
-            raise SkipsError(f"{where}: 'resource' must be a logical id")
-        skips.append(Skip(entry["tool"], entry["check"].strip(), " ".join(reason.split()), resource))
+        skips.append(Skip(entry["tool"], entry["check"].strip(), " ".join(reason.split()), _resources(entry, where)))
     return skips
+
+
+def _resources(entry: dict[str, Any], where: str) -> tuple[str, ...]:
+    """'resource: Id' or 'resources: [Id, ...]' (not both); nothing = template-wide."""
+    if "resource" in entry and "resources" in entry:
+        raise SkipsError(f"{where}: give 'resource' or 'resources', not both")
+    value = entry.get("resources", [entry["resource"]] if "resource" in entry else [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise SkipsError(f"{where}: 'resource' must be a logical id, 'resources' a list of logical ids")
+    if "resources" in entry and not value:
+        raise SkipsError(f"{where}: 'resources' is empty (omit it for a template-wide skip)")
+    return tuple(value)
 
 
 def _add_metadata(resource: dict[str, Any], skip: Skip) -> None:
@@ -85,17 +94,17 @@ def apply_skips(forms: dict[str, dict[str, Any]], skips: list[Skip]) -> dict[str
     """Inject resource skips into every template form holding the resource; return template-wide arguments."""
     arguments: dict[str, list[str]] = {tool: [] for tool in TOOLS}
     for skip in skips:
-        if skip.resource is None:
+        if not skip.resources:
             flag = "--ignore-checks" if skip.tool == "cfn-lint" else "--skip-check"
             arguments[skip.tool] += [flag, skip.check]
-            continue
-        holders = [form for form in forms.values() if skip.resource in form.get("Resources", {})]
-        if not holders:
-            raise SkipsError(
-                f"stale skip {skip.tool} {skip.check}: resource {skip.resource!r} is in no form of the template"
-            )
-        for form in holders:
-            _add_metadata(form["Resources"][skip.resource], skip)
+        for resource in skip.resources:
+            holders = [form for form in forms.values() if resource in form.get("Resources", {})]
+            if not holders:
+                raise SkipsError(
+                    f"stale skip {skip.tool} {skip.check}: resource {resource!r} is in no form of the template"
+                )
+            for form in holders:
+                _add_metadata(form["Resources"][resource], skip)
     return arguments
 
 

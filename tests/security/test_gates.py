@@ -60,6 +60,8 @@ def _write(tmp_path: Path, text: str) -> Path:
         "{tool: bandit, check: B1, reason: a reason that is long enough to read}",
         "{tool: checkov, reason: a reason that is long enough to read}",
         "{tool: checkov, check: C1, reason: a reason that is long enough to read, until: never}",
+        "{tool: checkov, check: C1, reason: a reason that is long enough to read, resources: []}",
+        "{tool: checkov, check: C1, reason: a reason that is long enough to read, resource: A, resources: [B]}",
     ],
 )
 def test_skip_without_reason_tool_or_check_is_refused(tmp_path: Path, entry: str) -> None:
@@ -68,17 +70,29 @@ def test_skip_without_reason_tool_or_check_is_refused(tmp_path: Path, entry: str
 
 
 def test_stale_skip_is_refused() -> None:
-    skip = prepare.Skip("checkov", "CKV_AWS_1", "a reason that is long enough", "NoSuchResource")
+    skip = prepare.Skip("checkov", "CKV_AWS_1", "a reason that is long enough", ("NoSuchResource",))
     with pytest.raises(prepare.SkipsError, match="stale"):
         prepare.apply_skips({"deployed": {"Resources": {"A": {"Type": "T"}}}}, [skip])
+
+
+def test_skip_listing_resources_applies_to_each(tmp_path: Path) -> None:
+    (skip,) = prepare.load_skips(
+        _write(
+            tmp_path,
+            "skips:\n  - {tool: checkov, check: C1, reason: a reason long enough to read, resources: [A, B]}\n",
+        )
+    )
+    forms: dict[str, dict[str, Any]] = {"deployed": {"Resources": {"A": {"Type": "T"}, "B": {"Type": "T"}}}}
+    assert prepare.apply_skips(forms, [skip]) == {"cfn-lint": [], "checkov": []}
+    assert all("checkov" in r["Metadata"] for r in forms["deployed"]["Resources"].values())
 
 
 def test_resource_skip_becomes_that_resource_metadata_and_global_skip_an_argument() -> None:
     forms: dict[str, dict[str, Any]] = {"deployed": {"Resources": {"A": {"Type": "T"}, "B": {"Type": "T"}}}}
     skips = [
-        prepare.Skip("cfn-lint", "WS5000", "a reason that is long enough", "A"),
-        prepare.Skip("checkov", "CKV_AWS_1", "a reason that is long enough", "A"),
-        prepare.Skip("checkov", "CKV_AWS_2", "a reason that is long enough", None),
+        prepare.Skip("cfn-lint", "WS5000", "a reason that is long enough", ("A",)),
+        prepare.Skip("checkov", "CKV_AWS_1", "a reason that is long enough", ("A",)),
+        prepare.Skip("checkov", "CKV_AWS_2", "a reason that is long enough"),
     ]
     arguments = prepare.apply_skips(forms, skips)
     assert forms["deployed"]["Resources"]["A"]["Metadata"] == {
@@ -108,6 +122,6 @@ def test_cfn_lint_on_deployed_form_catches_a_broken_state_machine_and_honours_a_
     broken = _cfn_lint(tmp_path, template)
     assert broken.returncode != 0
     assert f"WS5000 Step Functions state machine {machine_id}" in broken.stdout
-    prepare.apply_skips({"deployed": template}, [prepare.Skip("cfn-lint", "WS5000", "x" * 20, machine_id)])
+    prepare.apply_skips({"deployed": template}, [prepare.Skip("cfn-lint", "WS5000", "x" * 20, (machine_id,))])
     skipped = _cfn_lint(tmp_path, template)
     assert "WS5000" not in skipped.stdout
