@@ -15,7 +15,9 @@ import hashlib
 import io
 import json
 import logging
+import re
 import time
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,7 +36,55 @@ ACCOUNT_ID = "123456789012"
 ARTIFACTS_BUCKET = f"kbsync-local-artifacts-{ACCOUNT_ID}"
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+_UNSUPPORTED = re.compile(r"Tried to parse (\S+) but it's not supported by moto's CloudFormation")
 _SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache"}
+
+
+def _layer_version_physical_id(self: Any) -> str:
+    return str(self.arn)
+
+
+def _wrap_function_create(original: Any) -> Any:
+    def create(cls: type, resource_name: str, cloudformation_json: Any, account_id: str, region: str, **kw: Any) -> Any:
+        function = original(cls, resource_name, cloudformation_json, account_id, region, **kw)
+        layers = cloudformation_json.get("Properties", {}).get("Layers")
+        if layers:
+            function.layers = function._get_layers_data([str(layer) for layer in layers])
+        return function
+
+    create._kbsync_wrapped = True  # type: ignore[attr-defined]
+    return create
+
+
+def install_cloudformation_support() -> None:
+    """CloudFormation gaps of moto 5.2.5 that a SAM app hits, closed process-wide (idempotent).
+
+    - ``AWS::Scheduler::Schedule``: modelled by scheduler.py (moto has none);
+    - ``Ref`` of an ``AWS::Lambda::LayerVersion`` must be its LayerVersionArn (moto's model has no
+      physical_resource_id, so Ref yields the Python object);
+    - ``AWS::Lambda::Function`` ``Layers`` are ignored on create by moto (update applies them).
+    """
+    from moto.awslambda.models import LambdaFunction, LayerVersion
+
+    scheduler.install()
+    if not hasattr(LayerVersion, "physical_resource_id"):
+        LayerVersion.physical_resource_id = property(_layer_version_physical_id)  # type: ignore[attr-defined]
+    create = LambdaFunction.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    if not getattr(create, "_kbsync_wrapped", False):
+        LambdaFunction.create_from_cloudformation_json = classmethod(_wrap_function_create(create))  # type: ignore[assignment,method-assign]
+
+
+def verify_moto_internals() -> None:
+    """What install_cloudformation_support relies on (besides scheduler.verify_moto_internals)."""
+    from moto.awslambda.models import LambdaFunction, LayerVersion
+
+    from kbsync.localcloud.adapters import MotoInternalsChanged
+
+    if not isinstance(getattr(LayerVersion, "arn", None), property):
+        raise MotoInternalsChanged("moto awslambda LayerVersion.arn is no longer a property")
+    if not callable(getattr(LambdaFunction, "_get_layers_data", None)):
+        raise MotoInternalsChanged("moto awslambda LambdaFunction._get_layers_data(arns) is gone")
+    scheduler.verify_moto_internals()
 
 
 class DeployError(RuntimeError):
@@ -182,14 +232,31 @@ def deploy_stack(
     Runs inside an active LocalCloud, or against a moto server at ``endpoint_url`` that lives in this process
     (the in-process Lambda's code registry and the schedule support must be in the same process).
     """
-    scheduler.install()
+    install_cloudformation_support()
     s3, cfn = _clients(endpoint_url, region)
     transformed = build_cloudformation(Path(template_path), stack_name, parameters, s3, region)
-    if _submit(cfn, stack_name, json.dumps(transformed), parameters):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        submitted = _submit(cfn, stack_name, json.dumps(transformed), parameters)
+    _report_skipped_resources(caught)
+    if submitted:
         stack = wait_for_stack(cfn, stack_name, timeout_s)
     else:
         stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
     return stack_outputs(stack)
+
+
+def _report_skipped_resources(caught: list[warnings.WarningMessage]) -> None:
+    """One log line for the resource types moto cannot create (policies, alarms: inert locally)."""
+    skipped: set[str] = set()
+    for warning in caught:
+        match = _UNSUPPORTED.search(str(warning.message))
+        if match:
+            skipped.add(match.group(1))
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if skipped:
+        LOG.info("not created locally (no moto CloudFormation support): %s", ", ".join(sorted(skipped)))
 
 
 def delete_stack(stack_name: str, *, endpoint_url: str | None = None, region: str = REGION) -> None:

@@ -35,7 +35,7 @@ from kbsync.localcloud import scheduler
 from kbsync.localcloud.adapters import MotoInternalsChanged, install_all
 from kbsync.localcloud.clock import CLOCK
 from kbsync.localcloud.cloud import MOTO_CONFIG, REGION
-from kbsync.localcloud.deploy import deploy_stack
+from kbsync.localcloud.deploy import deploy_stack, install_cloudformation_support
 from kbsync.localcloud.sam import load_template
 from kbsync.localcloud.seed import SeededData, seed_local_cloud
 
@@ -165,7 +165,7 @@ def _configure_process(time_scale: float) -> None:
         os.environ.setdefault(key, value)
     CLOCK.set_scale(time_scale)
     install_all()
-    scheduler.install()
+    install_cloudformation_support()
     moto_api_backend.set_config({key: MOTO_CONFIG[key] for key in ("stepfunctions", "lambda")})
 
 

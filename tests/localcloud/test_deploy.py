@@ -14,7 +14,14 @@ from botocore.exceptions import ClientError
 
 from kbsync.localcloud import code_registry
 from kbsync.localcloud.cloud import LocalCloud
-from kbsync.localcloud.deploy import ARTIFACTS_BUCKET, DeployError, deploy_stack, wait_for_stack, zip_directory
+from kbsync.localcloud.deploy import (
+    ARTIFACTS_BUCKET,
+    DeployError,
+    deploy_stack,
+    verify_moto_internals,
+    wait_for_stack,
+    zip_directory,
+)
 from kbsync.localcloud.sam import SamTemplateError, load_template, transform_template
 
 TINY = Path(__file__).parent / "tiny_app"
@@ -153,6 +160,17 @@ def test_deploy_uploads_code_registers_it_and_returns_outputs(cloud: LocalCloud)
     assert code_registry.source_dir_for(ARTIFACTS_BUCKET, function_key) == (TINY / "function").resolve()
     layer_zip = cloud.client("s3").get_object(Bucket=ARTIFACTS_BUCKET, Key=layer_key)["Body"].read()
     assert "python/kbsync_tiny/greeting.py" in zipfile.ZipFile(io.BytesIO(layer_zip)).namelist()
+
+
+def test_function_layers_reference_the_layer_version_arn(cloud: LocalCloud) -> None:
+    deploy_stack(TEMPLATE, "tiny", PARAMETERS)
+    (layer,) = cloud.client("lambda").list_layers()["Layers"]
+    configuration = cloud.client("lambda").get_function_configuration(FunctionName=_function_name(cloud))
+    assert [entry["Arn"] for entry in configuration["Layers"]] == [layer["LatestMatchingVersion"]["LayerVersionArn"]]
+
+
+def test_verify_moto_internals_passes_on_the_pinned_moto() -> None:
+    verify_moto_internals()
 
 
 def _function_name(cloud: LocalCloud) -> str:
