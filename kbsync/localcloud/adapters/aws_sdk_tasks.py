@@ -371,6 +371,54 @@ def _from_error(self: Any, env: Any, ex: Exception) -> Any:
     return self._get_task_failure_event(env=env, error=error, cause=cause)
 
 
+# --------------------------------------------------------------------------- the optimized states: integration
+# (added by triggers, issue 4) moto's StateTaskService._normalise_parameters/_normalise_response are no-ops, so
+# `arn:aws:states:::states:startExecution[.sync[:2]]` sends PascalCase keys botocore rejects (KeyError
+# 'StateMachineArn') and its .sync resolvers read `ExecutionArn` from a camelCase response. Step Functions maps
+# both ways by the SFN API shapes; so do these two patches (parsed JSON Input/Output of DescribeExecution is data,
+# left as it is).
+
+
+def _sfn_task_cls() -> Any:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+        StateTaskServiceSfn,
+    )
+
+    return StateTaskServiceSfn
+
+
+def _sfn_operation(self: Any, service_action_name: str | None) -> OperationModel:
+    action = service_action_name or self._get_boto_service_action()
+    return operation_model("stepfunctions", action.replace("_", ""))
+
+
+def _sfn_normalise_parameters(
+    self: Any, parameters: dict[str, Any], boto_service_name: str | None = None, service_action_name: str | None = None
+) -> None:
+    _sfn_task_cls()._normalise_parameters.__kbsync_original__(
+        self, parameters, boto_service_name=boto_service_name, service_action_name=service_action_name
+    )
+    converted = to_boto_params(dict(parameters), _sfn_operation(self, service_action_name).input_shape)
+    parameters.clear()
+    parameters.update(converted)
+
+
+def _sfn_normalise_response(
+    self: Any, response: Any, boto_service_name: str | None = None, service_action_name: str | None = None
+) -> None:
+    if not isinstance(response, dict):
+        return
+    shape = _sfn_operation(self, service_action_name).output_shape
+    members = shape.members if isinstance(shape, StructureShape) else {}
+    converted = {}
+    for key, value in response.items():
+        member = members.get(key)
+        keep = isinstance(value, dict | list) and member is not None and member.type_name == "string"
+        converted[_pascal(key)] = value if keep else to_sfn_result(value, member)
+    response.clear()
+    response.update(converted)
+
+
 def _patched_targets() -> dict[str, Any]:
     cls = _task_cls()
     return {
@@ -391,6 +439,9 @@ def install() -> None:
         targets = _patched_targets()
         cls._eval_service_task = mark_patch(_eval_service_task, targets["StateTaskServiceAwsSdk._eval_service_task"])
         cls._from_error = mark_patch(_from_error, targets["StateTaskServiceAwsSdk._from_error"])
+        sfn_cls = _sfn_task_cls()
+        sfn_cls._normalise_parameters = mark_patch(_sfn_normalise_parameters, sfn_cls._normalise_parameters)
+        sfn_cls._normalise_response = mark_patch(_sfn_normalise_response, sfn_cls._normalise_response)
         _cache_integration_clients()
         _installed = True
 
