@@ -58,6 +58,14 @@ def _backend(account_id: str, region: str) -> EventBridgeSchedulerBackend:
     return scheduler_backends[account_id][region]
 
 
+def _as_stack_error(name: str, error: Exception) -> Exception:
+    """A resource error as CloudFormation reports it (moto would return a non-XML body to create_stack)."""
+    from moto.cloudformation.exceptions import ValidationError
+
+    message = getattr(error, "message", None) or str(error)
+    return ValidationError(message=f"AWS::Scheduler::Schedule {name}: {message}")
+
+
 class CfnSchedule(CloudFormationModel):
     """``AWS::Scheduler::Schedule`` for moto's CloudFormation, stored in moto's scheduler backend."""
 
@@ -111,12 +119,16 @@ class CfnSchedule(CloudFormationModel):
         **kwargs: Any,
     ) -> CfnSchedule:
         properties = cloudformation_json.get("Properties", {})
-        schedule = _backend(account_id, region_name).create_schedule(
-            name=properties.get("Name", resource_name),
-            group_name=properties.get("GroupName", "default"),
-            action_after_completion=properties.get("ActionAfterCompletion"),
-            **cls._arguments(properties),
-        )
+        name = properties.get("Name", resource_name)
+        try:
+            schedule = _backend(account_id, region_name).create_schedule(
+                name=name,
+                group_name=properties.get("GroupName", "default"),
+                action_after_completion=properties.get("ActionAfterCompletion"),
+                **cls._arguments(properties),
+            )
+        except Exception as error:
+            raise _as_stack_error(name, error) from error
         return cls(schedule)
 
     @classmethod

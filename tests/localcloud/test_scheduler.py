@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from kbsync.localcloud import scheduler
 from kbsync.localcloud.cloud import LocalCloud
@@ -134,6 +135,14 @@ def test_stack_update_and_delete_follow_the_schedule(cloud: LocalCloud, tmp_path
     assert client.get_schedule(Name="nightly")["ScheduleExpression"] == "cron(30 3 * * ? *)"
     cloud.client("cloudformation").delete_stack(StackName="sched")
     assert client.list_schedules()["Schedules"] == []
+
+
+def test_a_second_stack_with_the_same_schedule_name_fails_naming_it(cloud: LocalCloud, tmp_path: Path) -> None:
+    _deploy(tmp_path)
+    path = tmp_path / "template.json"
+    with pytest.raises(ClientError, match="AWS::Scheduler::Schedule nightly") as raised:
+        deploy_stack(path, "sched-2")
+    assert raised.value.response["Error"]["Code"] == "ValidationError"
 
 
 def test_verify_moto_internals_passes_on_the_pinned_moto() -> None:
