@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from kbsync.localcloud.adapters import scaled_time
 from kbsync.localcloud.clock import CLOCK
 from kbsync.localcloud.cloud import LocalCloud
 from tests.localcloud.lambda_fixtures.sfn_helpers import (
@@ -187,3 +188,43 @@ def test_heartbeat_timeout_is_scaled(cloud: LocalCloud, sfn: Any) -> None:
     described, _ = run(sfn, _wait_for_token(cloud, TimeoutSeconds=10**6, HeartbeatSeconds=30), deadline_s=5)
     assert described["status"] == "FAILED"
     assert described["error"] == "States.Timeout"  # moto names heartbeat timeouts States.Timeout too
+
+
+def test_sync_integration_polls_on_the_scaled_clock(sfn: Any) -> None:
+    child = create_state_machine(
+        sfn,
+        {
+            "StartAt": "W",
+            "States": {
+                "W": {"Type": "Wait", "Seconds": 10, "Next": "P"},
+                "P": {"Type": "Pass", "Result": {"done": True}, "End": True},
+            },
+        },
+    )
+    parent = {
+        "StartAt": "S",
+        "States": {
+            "S": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                "Parameters": {"StateMachineArn": child, "Name": "child-1", "Input": {"x": 1}},
+                "End": True,
+            }
+        },
+    }
+    output = output_of(run(sfn, parent)[0])
+    assert output["Status"] == "SUCCEEDED"
+    assert output["Output"] == {"done": True}
+
+
+def test_sync_poll_delay_follows_the_clock_within_bounds() -> None:
+    saved = CLOCK.scale
+    try:
+        CLOCK.set_scale(0.01)
+        assert scaled_time.sync_poll_delay() == pytest.approx(0.005)
+        CLOCK.set_scale(0.000001)
+        assert scaled_time.sync_poll_delay() == scaled_time.SYNC_POLL_MIN_REAL_SECONDS
+        CLOCK.set_scale(10)
+        assert scaled_time.sync_poll_delay() == 0.5
+    finally:
+        CLOCK.set_scale(saved)

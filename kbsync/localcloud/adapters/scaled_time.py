@@ -11,6 +11,7 @@ exponential backoff, so tests would take hours. This adapter routes every interp
 - Retry intervals (IntervalSeconds x BackoffRate^n, capped by MaxDelaySeconds, with FULL jitter) sleep
   scaled and are interruptible by StopExecution, as on AWS.
 - Execution ``TimeoutSeconds``, state ``TimeoutSeconds`` and callback/heartbeat/activity timeouts are scaled.
+- ``.sync`` integrations (``states:startExecution.sync:2``) poll their resolver on the scaled clock, not every 0.5 s.
 
 The values written to the execution history (``timeoutInSeconds``, ``waitedSeconds``...) stay virtual.
 """
@@ -75,6 +76,14 @@ def _callback_module() -> Any:
     return callback
 
 
+def _callback_task_cls() -> Any:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+
+    return StateTaskServiceCallback
+
+
 def _patched_targets() -> dict[str, Callable[..., Any]]:
     """Every moto function this adapter replaces, by a stable name."""
     callback = _callback_module()
@@ -87,6 +96,7 @@ def _patched_targets() -> dict[str, Callable[..., Any]]:
         "CallbackEndpoint.wait": callback.CallbackEndpoint.wait,
         "HeartbeatEndpoint.clear_and_wait": callback.HeartbeatEndpoint.clear_and_wait,
         "ActivityTaskStartEndpoint.wait": callback.ActivityTaskStartEndpoint.wait,
+        "StateTaskServiceCallback._eval_sync": _callback_task_cls()._eval_sync,
     }
 
 
@@ -100,6 +110,7 @@ EXPECTED_SOURCES.update(
         "CallbackEndpoint.wait": "85d0fa6224f12b37",
         "HeartbeatEndpoint.clear_and_wait": "2037f07deefe18f0",
         "ActivityTaskStartEndpoint.wait": "80f71c6a0a52877c",
+        "StateTaskServiceCallback._eval_sync": "b8f76de4d5142da1",
     }
 )
 
@@ -270,6 +281,56 @@ def _scale_timeout_kwarg(original: Callable[..., Any], name: str) -> Callable[..
     return mark_patch(wrapper, original)
 
 
+#: moto polls a `.sync` integration's resolver (e.g. DescribeExecution of a child execution) every 0.5 real s.
+#: AWS notices completion promptly; here the poll is 0.5 virtual s, never below 2 ms real (CPU) nor above 0.5 s.
+SYNC_POLL_VIRTUAL_SECONDS = 0.5
+SYNC_POLL_MIN_REAL_SECONDS = 0.002
+
+
+def sync_poll_delay() -> float:
+    return min(0.5, max(SYNC_POLL_MIN_REAL_SECONDS, CLOCK.to_real(SYNC_POLL_VIRTUAL_SECONDS)))
+
+
+def _eval_sync(
+    self: Any,
+    env: Any,
+    sync_resolver: Callable[[], Any] | None,
+    timeout_seconds: int | None,
+    callback_endpoint: Any,
+    heartbeat_endpoint: Any,
+) -> Any:
+    """moto's StateTaskServiceCallback._eval_sync with the resolver polled on the scaled clock."""
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    callback_output: Any = None
+    if callback_endpoint is not None:
+
+        def _local_update_wait_for_task_token() -> None:
+            nonlocal callback_output
+            callback_output = self._eval_wait_for_task_token(
+                env=env,
+                timeout_seconds=timeout_seconds,
+                callback_endpoint=callback_endpoint,
+                heartbeat_endpoint=heartbeat_endpoint,
+            )
+
+        thread = threading.Thread(
+            target=_local_update_wait_for_task_token,
+            name=f"WaitForTaskToken_SyncTask_{self.resource.resource_arn}",
+            daemon=True,
+        )
+        TMP_THREADS.append(thread)
+        thread.start()
+
+    sync_result: Any = None
+    while env.is_running():
+        sync_result = sync_resolver() if sync_resolver else None
+        if callback_output or sync_result:
+            break
+        env.program_state_event.wait(sync_poll_delay())
+    return callback_output or sync_result
+
+
 def _heartbeat_clear_and_wait(self: Any) -> bool:
     with self._mutex:
         if self._next_heartbeat_event.is_set():
@@ -304,6 +365,7 @@ def install() -> None:
         callback.HeartbeatEndpoint.clear_and_wait = mark_patch(
             _heartbeat_clear_and_wait, targets["HeartbeatEndpoint.clear_and_wait"]
         )
+        _callback_task_cls()._eval_sync = mark_patch(_eval_sync, targets["StateTaskServiceCallback._eval_sync"])
         _installed = True
 
 
