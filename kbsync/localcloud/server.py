@@ -121,6 +121,13 @@ def kbsync_routes(app: WsgiApp, info: Callable[[], Mapping[str, Any]]) -> WsgiAp
     return middleware
 
 
+class _QuietRequestHandler(threaded_moto_server.MotoRequestHandler):
+    """moto's request handler without werkzeug's one-line-per-request access log on stderr."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
 class _KbsyncMotoServer(ThreadedMotoServer):
     """ThreadedMotoServer whose WSGI app is wrapped with the ``/_kbsync`` routes."""
 
@@ -135,7 +142,7 @@ class _KbsyncMotoServer(ThreadedMotoServer):
             self._port,
             kbsync_routes(app, self._info),
             True,
-            request_handler=threaded_moto_server.MotoRequestHandler,
+            request_handler=_QuietRequestHandler,
         )
         self._server_ready_event.set()
         self._server.serve_forever()
