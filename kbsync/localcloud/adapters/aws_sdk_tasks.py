@@ -75,6 +75,8 @@ EXPECTED_SOURCES: dict[str, str] = {
     "StateTaskServiceAwsSdk._from_error": "43def989ab2585ba",
     "StateTaskService._eval_execution": "81a8da94bfdb59ff",
     "boto_client_for": "1f44dc2ac8aa2179",
+    "StateTaskServiceSfn._normalise_parameters": "d75d3da19aad01fb",
+    "StateTaskServiceSfn._normalise_response": "00e0b0a50b1dd4ba",
 }
 
 _SESSION_LOCK = threading.Lock()
@@ -426,6 +428,8 @@ def _patched_targets() -> dict[str, Any]:
         "StateTaskServiceAwsSdk._from_error": cls._from_error,
         "StateTaskService._eval_execution": _service_task_base()._eval_execution,
         "boto_client_for": _moto_boto_client_for(),
+        "StateTaskServiceSfn._normalise_parameters": _sfn_task_cls()._normalise_parameters,
+        "StateTaskServiceSfn._normalise_response": _sfn_task_cls()._normalise_response,
     }
 
 
@@ -440,8 +444,12 @@ def install() -> None:
         cls._eval_service_task = mark_patch(_eval_service_task, targets["StateTaskServiceAwsSdk._eval_service_task"])
         cls._from_error = mark_patch(_from_error, targets["StateTaskServiceAwsSdk._from_error"])
         sfn_cls = _sfn_task_cls()
-        sfn_cls._normalise_parameters = mark_patch(_sfn_normalise_parameters, sfn_cls._normalise_parameters)
-        sfn_cls._normalise_response = mark_patch(_sfn_normalise_response, sfn_cls._normalise_response)
+        sfn_cls._normalise_parameters = mark_patch(
+            _sfn_normalise_parameters, targets["StateTaskServiceSfn._normalise_parameters"]
+        )
+        sfn_cls._normalise_response = mark_patch(
+            _sfn_normalise_response, targets["StateTaskServiceSfn._normalise_response"]
+        )
         _cache_integration_clients()
         _installed = True
 
