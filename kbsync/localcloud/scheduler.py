@@ -248,10 +248,11 @@ def _invoke_target(target: dict[str, Any], payload: str, execution_id: str) -> d
         message_id = sns_backends[account][region].publish(payload, arn=arn)
         return {"MessageId": message_id}
     if service == "lambda":
-        from moto.awslambda.models import lambda_backends
+        # moto's own chooser: with use_docker=False functions live in lambda_simple_backends.
+        from moto.awslambda.utils import get_backend as lambda_backend
 
         account, region = _account_region(arn)
-        lambda_backends[account][region].invoke(arn, None, payload.encode(), {"x-amz-invocation-type": "Event"}, {})
+        lambda_backend(account, region).invoke(arn, None, payload.encode(), {"x-amz-invocation-type": "Event"}, {})
         return {"StatusCode": 202}
     raise UnsupportedScheduleTarget(f"target {arn} is not supported locally (state machine, sqs, sns, lambda)")
 

@@ -230,3 +230,49 @@ def test_verify_moto_internals_names_what_changed(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(eb, "_original_send_to_targets", changed)
     with pytest.raises(eb.MotoInternalsChanged, match="send_to_targets"):
         eb.verify_moto_internals()
+
+
+_RECORDING_HANDLER = """
+import json
+
+import boto3
+
+
+def handler(event, context):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.put_object(Bucket="seen", Key=event["source"], Body=json.dumps(event))
+"""
+
+
+def _recording_function(cloud: LocalCloud) -> str:
+    """A function (in-process Lambda) that stores each event it gets in s3://seen/<source>; its ARN."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", _RECORDING_HANDLER)
+    cloud.client("s3").create_bucket(Bucket="seen")
+    iam = cloud.client("iam")
+    role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    created = cloud.client("lambda").create_function(
+        FunctionName="recorder",
+        Runtime="python3.11",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": buffer.getvalue()},
+    )
+    return str(created["FunctionArn"])
+
+
+def test_lambda_target_is_invoked_with_the_event(cloud: LocalCloud) -> None:
+    arn = _recording_function(cloud)
+    _rule(cloud, [{"Id": "fn", "Arn": arn}])
+    _put(cloud, {"n": 5})
+    s3 = cloud.client("s3")
+    deadline = time.monotonic() + 10
+    while not s3.list_objects_v2(Bucket="seen").get("Contents"):
+        assert time.monotonic() < deadline, "the Lambda target was not invoked within 10 s"
+        time.sleep(0.01)
+    event = json.loads(s3.get_object(Bucket="seen", Key="kbsync.test")["Body"].read())
+    assert event["detail"] == {"n": 5} and event["account"] == "123456789012"

@@ -147,3 +147,22 @@ def test_a_second_stack_with_the_same_schedule_name_fails_naming_it(cloud: Local
 
 def test_verify_moto_internals_passes_on_the_pinned_moto() -> None:
     scheduler.verify_moto_internals()
+
+
+def test_fire_invokes_a_lambda_target(cloud: LocalCloud) -> None:
+    from tests.localcloud.test_eventbridge_targets import _recording_function
+
+    arn = _recording_function(cloud)
+    cloud.client("scheduler").create_schedule(
+        Name="to-lambda",
+        ScheduleExpression="rate(1 day)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": arn, "RoleArn": ROLE, "Input": '{"source": "scheduled", "n": 1}'},
+    )
+    assert scheduler.fire_schedule("to-lambda").result == {"StatusCode": 202}
+    s3 = cloud.client("s3")
+    deadline = time.monotonic() + 10
+    while not s3.list_objects_v2(Bucket="seen").get("Contents"):
+        assert time.monotonic() < deadline, "the Lambda target was not invoked within 10 s"
+        time.sleep(0.01)
+    assert json.loads(s3.get_object(Bucket="seen", Key="scheduled")["Body"].read()) == {"source": "scheduled", "n": 1}
