@@ -126,6 +126,19 @@ def test_versioned_bucket_events_carry_the_version_id(cloud: LocalCloud) -> None
     assert event["detail"]["object"]["version-id"] == version
 
 
+def test_delete_on_a_versioned_bucket_reports_the_delete_marker(cloud: LocalCloud) -> None:
+    url = _capture_s3_events(cloud)
+    s3 = _enable(cloud)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=BUCKET, Key="a.txt", Body=b"a")
+    marker = s3.delete_object(Bucket=BUCKET, Key="a.txt")["VersionId"]
+    _, deleted = _received(cloud, url)
+    assert deleted["detail-type"] == "Object Deleted"
+    assert deleted["detail"]["deletion-type"] == "Delete Marker Created"
+    assert deleted["detail"]["reason"] == "DeleteObject"
+    assert deleted["detail"]["object"]["version-id"] == marker
+
+
 def test_no_eventbridge_configuration_no_events(cloud: LocalCloud) -> None:
     url = _capture_s3_events(cloud)
     s3 = cloud.client("s3")

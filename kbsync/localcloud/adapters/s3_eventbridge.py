@@ -16,7 +16,9 @@ targets adapter all apply — with S3's documented shape:
             DeleteObject), deletion-type ("Permanently Deleted") for deletions.
 
 and wraps ``FakeBucket``'s CloudFormation create/update to honour ``EventBridgeConfiguration.EventBridgeEnabled``.
-Deletions through DeleteObjects reach the same path (moto's delete_objects calls delete_object).
+Deletions through DeleteObjects reach the same path (moto's delete_objects calls delete_object); a delete that
+creates a delete marker (versioned bucket) emits "Object Deleted" with deletion-type "Delete Marker Created",
+and CompleteMultipartUpload emits only its own event (moto's inner put_object notification is suppressed).
 """
 
 from __future__ import annotations
@@ -190,11 +192,28 @@ def _complete_multipart_upload(self: Any, *args: Any, **kwargs: Any) -> Any:
         _completing.active = False
 
 
+_original_set_delete_marker = s3_models.S3Backend._set_delete_marker
+
+
+def _set_delete_marker(self: Any, bucket_name: str, key_name: str) -> Any:
+    """S3 emits "Object Deleted" (deletion-type "Delete Marker Created") when a delete makes a marker;
+    moto notifies nothing there. Only the EventBridge destination is served (moto's other destinations
+    would need an ETag the marker does not have)."""
+    marker = _original_set_delete_marker(self, bucket_name, key_name)
+    bucket = self.get_bucket(bucket_name)
+    configuration = bucket.notification_configuration
+    if configuration is not None and configuration.event_bridge is not None:
+        event = Event.OBJECT_REMOVED_DELETE_MARKER_CREATED_EVENT.value
+        notifications._send_event_bridge_message(self.account_id, bucket, event, marker)
+    return marker
+
+
 def install() -> None:
     """Idempotently patch moto's S3 EventBridge sender and the bucket's CloudFormation hooks."""
     if getattr(FakeBucket, _INSTALLED_MARK, False):
         return
     s3_models.S3Backend.complete_multipart_upload = _complete_multipart_upload  # type: ignore[method-assign]
+    s3_models.S3Backend._set_delete_marker = _set_delete_marker  # type: ignore[method-assign]
     notifications._send_event_bridge_message = _send_event_bridge_message
     FakeBucket.create_from_cloudformation_json = classmethod(_create)  # type: ignore[assignment,method-assign]
     FakeBucket.update_from_cloudformation_json = classmethod(_update)  # type: ignore[assignment,method-assign]
@@ -213,6 +232,9 @@ def verify_moto_internals() -> None:
     completion_calls = _original_complete.__code__.co_names
     if "put_object" not in completion_calls or "send_event" not in completion_calls:
         raise MotoInternalsChanged("moto S3Backend.complete_multipart_upload no longer put_object + send_event")
+    marker_code = _original_set_delete_marker.__code__
+    if marker_code.co_varnames[: marker_code.co_argcount] != ("self", "bucket_name", "key_name"):
+        raise MotoInternalsChanged("moto S3Backend._set_delete_marker(self, bucket_name, key_name) changed")
     if not callable(getattr(FakeBucket, "set_notification_configuration", None)):
         raise MotoInternalsChanged("moto FakeBucket.set_notification_configuration is gone")
     configuration = s3_models.NotificationConfiguration(event_bridge={})
