@@ -303,6 +303,11 @@ def facts_from_state(event: dict[str, Any]) -> AlertFacts:
     if alert_type == "TIMED_OUT":
         facts.error = "KbSync.JobTimedOut"
         facts.cause = f"still {facts.status} after {job.get('poll', {}).get('count', '?')} polls"
+        stop_error = state.get("stopError")
+        if stop_error:
+            facts.cause += (
+                f"; StopIngestionJob failed ({stop_error.get('Error')}): the job may still be running, stop it by hand"
+            )
     return facts
 
 

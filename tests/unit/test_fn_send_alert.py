@@ -272,3 +272,13 @@ def test_facts_of_a_start_failure_carry_the_error() -> None:
 
 def test_state_machine_arn_of_an_unexpected_arn_is_a_placeholder() -> None:
     assert fn.state_machine_arn("not-an-arn") == "<IngestionSyncStateMachineArn>"
+
+
+def test_timed_out_alert_says_when_the_stop_failed() -> None:
+    state = workflow_state("TIMED_OUT")
+    state["job"]["status"] = "IN_PROGRESS"
+    state["stopError"] = {"Error": "BedrockAgent.AccessDeniedException", "Cause": "denied"}
+    got = fn.facts_from_state({"state": state, "executionArn": EXECUTION_ARN})
+    assert got.error == "KbSync.JobTimedOut"
+    assert got.cause.startswith("still IN_PROGRESS after 3 polls; StopIngestionJob failed")
+    assert "stop it by hand" in got.cause
