@@ -12,6 +12,8 @@ import boto3
 import kbsync_contracts
 import pytest
 from botocore.stub import ANY, Stubber
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.helpers.functions import load_function
 
@@ -282,3 +284,31 @@ def test_timed_out_alert_says_when_the_stop_failed() -> None:
     assert got.error == "KbSync.JobTimedOut"
     assert got.cause.startswith("still IN_PROGRESS after 3 polls; StopIngestionJob failed")
     assert "stop it by hand" in got.cause
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    reasons=st.lists(
+        st.one_of(
+            st.text(min_size=1, max_size=300),
+            st.builds(
+                lambda n, word: f"Unsupported file s3://b/{word}{n}.xyz in {word}",
+                st.integers(0, 99),
+                st.sampled_from(["a", "b", "c"]),
+            ),
+        ),
+        max_size=200,
+    ),
+    budget=st.integers(min_value=0, max_value=6_000),
+)
+def test_grouped_lines_fit_the_budget_and_account_for_every_reason(reasons: list[str], budget: int) -> None:
+    lines = fn.reason_lines(reasons, budget)
+    groups = fn.group_reasons(reasons)
+    assert sum(g.count for g in groups) == len(reasons)
+    omitted = re.fullmatch(
+        r"\.\.\. (\d+) more failure reason\(s\) in (\d+) group\(s\) omitted.*", lines[-1] if lines else ""
+    )
+    shown = lines[:-1] if omitted else lines
+    assert sum(len(line.encode()) + 1 for line in shown) <= budget
+    shown_reasons = sum(g.count for g in groups[: len(shown)])
+    assert shown_reasons + (int(omitted.group(1)) if omitted else 0) == len(reasons)
