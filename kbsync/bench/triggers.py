@@ -1,0 +1,297 @@
+"""Triggers at scale on the local cloud (issue 4): the nightly fan-out's makespan against Bedrock's quota lower
+bound, and how many ingestion jobs an upload burst costs.
+
+    python -m kbsync.bench.triggers            # 50- and 200-target nights, a 1,000-upload burst
+    ratios()                                   # the same figures for ``make bench`` (kbsync.bench.Ratio)
+
+The night: N registered targets with varied job durations (forced per data source in the Bedrock emulator), the
+nightly schedule fired once; makespan = the fan-out execution's duration in virtual seconds. Lower bound (Bedrock's
+quotas, not adjustable): max(total job time / 5 concurrent jobs, N starts x 10 s at 0.1 StartIngestionJob/s,
+the longest job). The burst: U uploads to one data source as fast as the local cloud takes them; jobs started.
+
+`TriggerRig` is also what tests/triggers drive: the real template deployed, targets registered with
+kbsync.targets, alerts read from an SQS queue subscribed to the alerts topic.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from kbsync import targets as registry
+from kbsync.bench import Ratio
+
+REPO = Path(__file__).resolve().parents[2]
+STACK = "kbsync"
+ACCOUNT_JOB_SLOTS = 5
+START_SPACING_SECONDS = 10.0
+RUNNING = "RUNNING"
+
+
+@dataclass
+class TriggerRig:
+    """The deployed stack and the clients a trigger scenario needs (inside an active LocalCloud)."""
+
+    outputs: dict[str, str]
+    clients: dict[str, Any]
+    targets_table: Any
+    alerts_queue_url: str
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def deploy(cls, parameters: dict[str, str] | None = None) -> TriggerRig:
+        from kbsync.localcloud.deploy import deploy_stack
+
+        outputs = deploy_stack(REPO / "template.yaml", STACK, parameters or {})
+        services = ("stepfunctions", "s3", "sns", "sqs", "bedrock-agent", "events", "dynamodb")
+        clients = {name: boto3.client(name, region_name="us-east-1") for name in services}
+        table = boto3.resource("dynamodb", region_name="us-east-1").Table(outputs["TargetsTableName"])
+        sqs = clients["sqs"]
+        queue_url = sqs.create_queue(QueueName="kbsync-trigger-alerts")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        clients["sns"].subscribe(TopicArn=outputs["AlertsTopicArn"], Protocol="sqs", Endpoint=queue_arn)
+        return cls(outputs, clients, table, queue_url)
+
+    # --- setup ----------------------------------------------------------------------------------------------
+
+    def seed_targets(
+        self, count: int, bucket: str = "kbsync-docs", nightly: bool = True, prefix_root: str = "tenant"
+    ) -> list[registry.Target]:
+        """`count` knowledge bases with one S3 data source each (prefix `<root>-<i>/`), registered as targets."""
+        from kbsync.localcloud.bedrock.seed import seed_data_source, seed_knowledge_base
+
+        s3, agent = self.clients["s3"], self.clients["bedrock-agent"]
+        with suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(Bucket=bucket)
+        seeded = []
+        for i in range(count):
+            kb = seed_knowledge_base(agent, name=f"kb-{prefix_root}-{i}")
+            ds = seed_data_source(kb, bucket, f"{prefix_root}-{i}/", agent, name=f"ds-{prefix_root}-{i}")
+            seeded.append(registry.add_target(self.targets_table, agent, kb, ds, nightly=nightly, s3=s3).target)
+        return seeded
+
+    # --- observing --------------------------------------------------------------------------------------------
+
+    def executions(self, output_key: str) -> list[dict[str, Any]]:
+        sfn = self.clients["stepfunctions"]
+        pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=self.outputs[output_key])
+        return [execution for page in pages for execution in page["executions"]]
+
+    def running(self) -> int:
+        keys = ("NightlyFanOutStateMachineArn", "SyncGateStateMachineArn", "IngestionSyncStateMachineArn")
+        return sum(1 for key in keys for e in self.executions(key) if e["status"] == RUNNING)
+
+    def wait_until_quiet(self, timeout_s: float, settle_polls: int = 3, poll_s: float = 0.1) -> None:
+        """Until no kbsync execution runs (seen `settle_polls` times in a row); TimeoutError naming what still runs."""
+        deadline = time.monotonic() + timeout_s
+        quiet = 0
+        while quiet < settle_polls:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.running()} kbsync executions still RUNNING after {timeout_s} s")
+            quiet = quiet + 1 if self.running() == 0 else 0
+            time.sleep(poll_s)
+
+    def wait_for(self, what: str, predicate: Any, timeout_s: float, poll_s: float = 0.05) -> Any:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
+            time.sleep(poll_s)
+
+    def jobs(self, target: registry.Target) -> list[dict[str, Any]]:
+        """The data source's ingestion jobs (Bedrock's view), oldest first."""
+        agent = self.clients["bedrock-agent"]
+        found: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"knowledgeBaseId": target.knowledge_base_id, "dataSourceId": target.data_source_id}
+        while True:
+            page = agent.list_ingestion_jobs(**kwargs)
+            found.extend(page["ingestionJobSummaries"])
+            if not page.get("nextToken"):
+                return sorted(found, key=lambda j: j["startedAt"])
+            kwargs["nextToken"] = page["nextToken"]
+
+    def drain_alerts(self) -> list[dict[str, Any]]:
+        """Every alert now on the queue (SNS envelope unwrapped), appended to `alerts`."""
+        sqs = self.clients["sqs"]
+        empty = 0
+        while empty < 2:
+            messages = sqs.receive_message(QueueUrl=self.alerts_queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                empty += 1
+                continue
+            for message in messages:
+                envelope = json.loads(message["Body"])
+                self.alerts.append(
+                    {
+                        "subject": envelope.get("Subject"),
+                        "message": envelope.get("Message"),
+                        "attributes": {k: v.get("Value") for k, v in (envelope.get("MessageAttributes") or {}).items()},
+                    }
+                )
+                sqs.delete_message(QueueUrl=self.alerts_queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return self.alerts
+
+    def fire_nightly(self) -> str:
+        """Fire the nightly schedule now (it ships DISABLED, so forced); the fan-out execution ARN."""
+        from kbsync.localcloud.scheduler import fire_schedule
+
+        return str(fire_schedule(self.outputs["NightlyScheduleName"], force=True).result["ExecutionArn"])
+
+
+@contextmanager
+def job_durations(by_data_source: dict[str, float]) -> Iterator[None]:
+    """Make the Bedrock emulator's jobs of these data sources take the given virtual seconds (bench control)."""
+    from kbsync.localcloud.bedrock.state import IngestionState
+
+    original = IngestionState._new_job
+
+    def new_job(self: Any, source: Any, description: Any, now: float) -> Any:
+        job = original(self, source, description, now)
+        if source.data_source_id in by_data_source:
+            job.duration = float(by_data_source[source.data_source_id])
+        return job
+
+    IngestionState._new_job = new_job  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        IngestionState._new_job = original  # type: ignore[method-assign]
+
+
+# --- the figures -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NightResult:
+    targets: int
+    makespan_s: float
+    lower_bound_s: float
+    jobs_complete: int
+    jobs_started: int
+    targets_failed: int
+    alerts: int
+
+    @property
+    def ratio(self) -> float:
+        return self.makespan_s / self.lower_bound_s
+
+
+def lower_bound(durations: list[float]) -> float:
+    """The quota's lower bound of a night: 5 jobs at a time, one start per 10 s, and the longest job."""
+    return max(sum(durations) / ACCOUNT_JOB_SLOTS, len(durations) * START_SPACING_SECONDS, max(durations))
+
+
+def _virtual_seconds(described: dict[str, Any], scale: float) -> float:
+    return float((described["stopDate"] - described["startDate"]).total_seconds()) / scale
+
+
+def run_night(count: int, time_scale: float, seed: int = 7, min_s: float = 300.0, max_s: float = 1800.0) -> NightResult:
+    """Register `count` targets with durations uniform in [min_s, max_s] virtual seconds and run one night."""
+    from kbsync.localcloud.bedrock import faults
+    from kbsync.localcloud.cloud import LocalCloud
+
+    rng = random.Random(seed)
+    with LocalCloud(time_scale=time_scale):
+        rig = TriggerRig.deploy()
+        seeded = rig.seed_targets(count)
+        durations = {t.data_source_id: round(rng.uniform(min_s, max_s)) for t in seeded}
+        faults().set_start_rate_limit()  # Bedrock's 0.1/s, enforced on the virtual clock
+        with job_durations(durations):
+            fanout = rig.fire_nightly()
+            sfn = rig.clients["stepfunctions"]
+            budget = 3 * lower_bound(list(durations.values())) * time_scale + 120
+            described = rig.wait_for(
+                "the nightly fan-out",
+                lambda: (d := sfn.describe_execution(executionArn=fanout))["status"] != RUNNING and d,
+                budget,
+                poll_s=0.5,
+            )
+            rig.wait_until_quiet(120)
+        jobs = [job for t in seeded for job in rig.jobs(t)]
+        results = json.loads(described.get("output") or "{}").get("results", [])
+        return NightResult(
+            targets=count,
+            makespan_s=_virtual_seconds(described, time_scale),
+            lower_bound_s=lower_bound(list(durations.values())),
+            jobs_complete=sum(1 for j in jobs if j["status"] == "COMPLETE"),
+            jobs_started=len(jobs),
+            targets_failed=sum(1 for r in results if r.get("status") != "SUCCEEDED"),
+            alerts=len(rig.drain_alerts()),
+        )
+
+
+@dataclass(frozen=True)
+class BurstResult:
+    uploads: int
+    upload_span_s: float
+    jobs: int
+    covered: bool
+
+
+def run_burst(uploads: int, time_scale: float, settle_seconds: int = 60) -> BurstResult:
+    """`uploads` objects put to one data source back to back; how many ingestion jobs that cost."""
+    from kbsync.localcloud.clock import CLOCK
+    from kbsync.localcloud.cloud import LocalCloud
+
+    with LocalCloud(time_scale=time_scale):
+        rig = TriggerRig.deploy({"SettleSeconds": str(settle_seconds)})
+        [target] = rig.seed_targets(1, prefix_root="burst")
+        s3 = rig.clients["s3"]
+        times = []
+        for i in range(uploads):
+            s3.put_object(Bucket=target.bucket_name, Key=f"{target.inclusion_prefixes[0]}doc-{i}.txt", Body=b"x")
+            times.append(CLOCK.now())
+        rig.wait_until_quiet(600)
+        jobs = rig.jobs(target)
+        starts = [job["startedAt"].timestamp() for job in jobs]
+        covered = all(any(start > at for start in starts) for at in times)
+        return BurstResult(uploads, times[-1] - times[0], len(jobs), covered)
+
+
+def ratios(night_sizes: tuple[int, ...] = (50, 200), burst: int = 1000) -> list[Ratio]:
+    figures = []
+    for count in night_sizes:
+        night = run_night(count, time_scale=0.002)
+        figures.append(
+            Ratio(
+                "triggers",
+                f"night of {count} targets: makespan / lower bound",
+                night.ratio,
+                f"{night.makespan_s:.0f} s / {night.lower_bound_s:.0f} s virtual; "
+                f"{night.jobs_complete}/{count} complete, {night.targets_failed} failed, {night.alerts} alerts",
+            )
+        )
+    result = run_burst(burst, time_scale=0.05)
+    figures.append(
+        Ratio(
+            "triggers",
+            f"burst of {burst} uploads: ingestion jobs",
+            float(result.jobs),
+            f"uploads over {result.upload_span_s:.0f} virtual s; every upload covered: {result.covered}",
+        )
+    )
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argv if argv is not None else sys.argv[1:]
+    sizes = tuple(int(a) for a in args) if args else (50, 200)
+    for figure in ratios(sizes):
+        print(figure.line())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,228 @@
+"""Triggers end to end (issue 4): the real template.yaml on the local cloud — S3 -> EventBridge -> upload router ->
+sync gate -> ingestion-sync -> Bedrock emulator, the nightly schedule, the catch-all — one shared deployment."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kbsync import targets as registry
+from kbsync.bench.triggers import TriggerRig, job_durations
+
+pytestmark = pytest.mark.e2e
+
+#: 1 virtual s = 10 ms: settle 30 s = 0.3 s, a 10-file job ~20 s = 0.2 s, start spacing 10 s = 0.1 s.
+TIME_SCALE = 0.01
+QUIET_S = 90
+
+
+@pytest.fixture(scope="module")
+def rig() -> Iterator[TriggerRig]:
+    from kbsync.localcloud.cloud import LocalCloud
+
+    with LocalCloud(time_scale=TIME_SCALE):
+        yield TriggerRig.deploy({"SettleSeconds": "30"})
+
+
+@pytest.fixture(autouse=True)
+def fresh(rig: TriggerRig) -> Iterator[None]:
+    """Each test starts quiet, with Bedrock's default quotas and an empty alert inbox."""
+    from kbsync.localcloud.bedrock import faults
+
+    rig.wait_until_quiet(QUIET_S)
+    faults().reset()
+    rig.drain_alerts()
+    rig.alerts.clear()
+    yield
+    faults().reset()
+
+
+def upload(rig: TriggerRig, target: registry.Target, name: str) -> None:
+    key = f"{target.inclusion_prefixes[0]}{name}"
+    rig.clients["s3"].put_object(Bucket=target.bucket_name, Key=key, Body=b"some text")
+
+
+def statuses(rig: TriggerRig, target: registry.Target) -> list[str]:
+    return [job["status"] for job in rig.jobs(target)]
+
+
+def gate_of(rig: TriggerRig, target: registry.Target) -> dict[str, Any] | None:
+    key = {"pk": target.pk, "sk": "GATE"}
+    item: dict[str, Any] | None = rig.targets_table.get_item(Key=key, ConsistentRead=True).get("Item")
+    return item
+
+
+def test_uploads_to_two_data_sources_sync_independently(rig: TriggerRig) -> None:
+    a, b = rig.seed_targets(2, prefix_root="indep")
+    for i in range(3):
+        upload(rig, a, f"a-{i}.md")
+        upload(rig, b, f"b-{i}.md")
+    rig.wait_until_quiet(QUIET_S)
+    assert statuses(rig, a) == ["COMPLETE"]
+    assert statuses(rig, b) == ["COMPLETE"]
+    assert gate_of(rig, a) is None and gate_of(rig, b) is None
+    assert rig.drain_alerts() == []
+
+
+def test_an_upload_under_an_unregistered_prefix_starts_nothing(rig: TriggerRig) -> None:
+    [target] = rig.seed_targets(1, prefix_root="registered")
+    gates_before = len(rig.executions("SyncGateStateMachineArn"))
+    rig.clients["s3"].put_object(Bucket=target.bucket_name, Key="unregistered/x.md", Body=b"x")
+    rig.wait_until_quiet(QUIET_S)
+    assert len(rig.executions("SyncGateStateMachineArn")) == gates_before
+    assert statuses(rig, target) == []
+
+
+def test_a_target_registered_twice_is_one_target(rig: TriggerRig) -> None:
+    [target] = rig.seed_targets(1, prefix_root="twice")
+    again = registry.add_target(
+        rig.targets_table, rig.clients["bedrock-agent"], target.knowledge_base_id, target.data_source_id
+    )
+    assert (again.created, again.changed) == (False, False)
+    same = [
+        t
+        for t in registry.list_targets(rig.targets_table)
+        if (t.knowledge_base_id, t.data_source_id) == (target.knowledge_base_id, target.data_source_id)
+    ]
+    assert same == [target]
+
+
+def test_a_nightly_run_of_20_targets_syncs_every_target_and_none_fails_by_quota(rig: TriggerRig) -> None:
+    seeded = rig.seed_targets(20, prefix_root="night")
+    for target in seeded:
+        upload(rig, target, "doc.md")  # each upload syncs once (gate), then the night syncs again
+    rig.wait_until_quiet(QUIET_S)
+    before = {t.data_source_id: len(statuses(rig, t)) for t in seeded}
+    fanout = rig.fire_nightly()
+    rig.wait_until_quiet(QUIET_S)
+    described = rig.clients["stepfunctions"].describe_execution(executionArn=fanout)
+    assert described["status"] == "SUCCEEDED", described.get("error")
+    results = json.loads(described["output"])["results"]
+    assert {r["status"] for r in results} == {"SUCCEEDED"}
+    for target in seeded:
+        jobs = statuses(rig, target)
+        assert len(jobs) == before[target.data_source_id] + 1
+        assert set(jobs) == {"COMPLETE"}
+    assert rig.drain_alerts() == []  # no START_FAILED (quota) alert, no other alert
+
+
+def test_a_nightly_run_overlapping_an_upload_sync_starts_no_duplicate_job(rig: TriggerRig) -> None:
+    [target] = rig.seed_targets(1, prefix_root="overlap")
+    sfn = rig.clients["stepfunctions"]
+    with job_durations({target.data_source_id: 1000}):
+        upload(rig, target, "fresh.md")  # the gate is held: settling, then a 1000 s job
+        holder = (gate_of(rig, target) or {}).get("holder")
+        assert holder is not None
+        fanout = rig.fire_nightly()
+        rig.wait_until_quiet(QUIET_S)
+    described = sfn.describe_execution(executionArn=fanout)
+    assert described["status"] == "SUCCEEDED", described.get("error")
+    mine = [r for r in json.loads(described["output"])["results"] if target.data_source_id in r.get("executionArn", "")]
+    assert [r["status"] for r in mine] == ["SUCCEEDED"]
+    nightly_gate = json.loads(sfn.describe_execution(executionArn=mine[0]["executionArn"])["output"])
+    assert nightly_gate["gate"]["entry"] == {"outcome": "NOT_STARTED", "heldBy": holder, "changeSeq": 1}
+    assert statuses(rig, target) == ["COMPLETE"]
+    assert rig.drain_alerts() == []
+
+
+def test_a_manual_sync_while_one_runs_is_queued_not_a_conflict(rig: TriggerRig) -> None:
+    [target] = rig.seed_targets(1, prefix_root="manual")
+    sfn, gate = rig.clients["stepfunctions"], rig.outputs["SyncGateStateMachineArn"]
+    kb, ds = target.knowledge_base_id, target.data_source_id
+    with job_durations({ds: 200}):
+        first = registry.request_sync(sfn, gate, kb, ds, reason="first", timeout_s=20)
+        second = registry.request_sync(sfn, gate, kb, ds, reason="second", timeout_s=20)
+        rig.wait_until_quiet(QUIET_S)
+    assert first.outcome == "STARTED"
+    assert second.outcome == "QUEUED"
+    assert second.held_by == first.execution_arn.rsplit(":", 1)[-1]
+    assert "already running" in second.message() and "queued" in second.message()
+    assert statuses(rig, target) == ["COMPLETE", "COMPLETE"]  # the queued request got its own round
+    assert rig.drain_alerts() == []
+
+
+def test_an_execution_killed_mid_job_alerts_once_and_the_data_source_syncs_again(rig: TriggerRig) -> None:
+    from kbsync.localcloud.bedrock import faults
+
+    [target] = rig.seed_targets(1, prefix_root="killed")
+    sfn, gate = rig.clients["stepfunctions"], rig.outputs["SyncGateStateMachineArn"]
+    kb, ds = target.knowledge_base_id, target.data_source_id
+    faults().hang_next_jobs(1)
+    assert registry.request_sync(sfn, gate, kb, ds, timeout_s=20).outcome == "STARTED"
+    child = rig.wait_for(
+        "the ingestion-sync execution polling its job",
+        lambda: (
+            statuses(rig, target) == ["IN_PROGRESS"]
+            and next(
+                (
+                    e
+                    for e in rig.executions("IngestionSyncStateMachineArn")
+                    if ds in e["name"] and e["status"] == "RUNNING"
+                ),
+                None,
+            )
+        ),
+        timeout_s=30,
+    )
+    sfn.stop_execution(executionArn=child["executionArn"], error="Operator", cause="killed by the test")
+    rig.wait_until_quiet(QUIET_S)
+    alerts = rig.drain_alerts()
+    assert len(alerts) == 1
+    assert alerts[0]["attributes"]["alertType"] == "EXECUTION_DIED"
+    assert alerts[0]["attributes"]["dataSourceId"] == ds
+    assert gate_of(rig, target) is None  # released: the gate execution caught its child's death
+
+    hung = rig.jobs(target)[0]
+    rig.clients["bedrock-agent"].stop_ingestion_job(
+        knowledgeBaseId=kb, dataSourceId=ds, ingestionJobId=hung["ingestionJobId"]
+    )
+    assert registry.request_sync(sfn, gate, kb, ds, timeout_s=20).outcome == "STARTED"
+    rig.wait_until_quiet(QUIET_S)
+    assert statuses(rig, target) == ["STOPPED", "COMPLETE"]
+    assert rig.drain_alerts() == alerts  # nothing more
+
+
+def test_a_killed_gate_execution_is_released_by_the_catch_all(rig: TriggerRig) -> None:
+    [target] = rig.seed_targets(1, prefix_root="gatekill")
+    sfn = rig.clients["stepfunctions"]
+    with job_durations({target.data_source_id: 10_000}):
+        upload(rig, target, "doc.md")
+        holder = str((gate_of(rig, target) or {})["holder"])
+        gate_arn = rig.outputs["SyncGateStateMachineArn"].replace(":stateMachine:", ":execution:") + ":" + holder
+        sfn.stop_execution(executionArn=gate_arn)
+        rig.wait_for("the catch-all to release the gate", lambda: gate_of(rig, target) is None, timeout_s=30)
+        alerts = rig.wait_for("the EXECUTION_DIED alert", rig.drain_alerts, timeout_s=10)
+    assert [a["attributes"]["alertType"] for a in alerts] == ["EXECUTION_DIED"]
+    for execution in rig.executions("IngestionSyncStateMachineArn"):
+        if target.data_source_id in execution["name"] and execution["status"] == "RUNNING":
+            sfn.stop_execution(executionArn=execution["executionArn"])
+    for job in rig.jobs(target):
+        if job["status"] in ("STARTING", "IN_PROGRESS"):
+            rig.clients["bedrock-agent"].stop_ingestion_job(
+                knowledgeBaseId=target.knowledge_base_id,
+                dataSourceId=target.data_source_id,
+                ingestionJobId=job["ingestionJobId"],
+            )
+
+
+def test_malformed_events_and_schedule_payloads_are_rejected_without_alert_or_record(rig: TriggerRig) -> None:
+    sfn = rig.clients["stepfunctions"]
+    gates_before = len(rig.executions("SyncGateStateMachineArn"))
+    rig.clients["events"].put_events(
+        Entries=[{"Source": "aws.s3", "DetailType": "Object Created", "Detail": json.dumps({"bucket": {}})}]
+    )
+    bad = sfn.start_execution(
+        stateMachineArn=rig.outputs["NightlyFanOutStateMachineArn"],
+        name="schedule-bad-payload",
+        input=json.dumps({"trigger": "schedule"}),
+    )
+    rig.wait_until_quiet(QUIET_S)
+    described = sfn.describe_execution(executionArn=bad["executionArn"])
+    assert (described["status"], described["error"]) == ("FAILED", "KbSync.InvalidRequest")
+    assert len(rig.executions("SyncGateStateMachineArn")) == gates_before
+    assert rig.drain_alerts() == []
+    dlq = rig.clients["sqs"].receive_message(QueueUrl=rig.outputs["DeadLetterQueueUrl"]).get("Messages", [])
+    assert dlq == []
