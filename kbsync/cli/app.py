@@ -227,13 +227,7 @@ class Io:
 def services(args: argparse.Namespace) -> service.Services:
     clients = Clients(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
     stack = load_stack(clients.client("cloudformation"), args.stack_name, clients.region_name)
-    return service.Services(
-        sfn=clients.client("stepfunctions"),
-        ddb=clients.client("dynamodb"),
-        bedrock=clients.client("bedrock-agent"),
-        stack=stack,
-        sts=clients.client("sts"),
-    )
+    return service.Services(stack, clients.client)
 
 
 def cmd_sync(args: argparse.Namespace, io: Io) -> ExitCode:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -25,6 +27,13 @@ DEFAULT_RUNBOOK_BASE_URL = "https://github.com/kbsync/kbsync/blob/main/runbooks"
 _RETRIES = Config(retries={"mode": "standard"})
 
 
+@cache
+def _shared_loader() -> botocore.loaders.Loader:
+    """One botocore model loader per process: parsing the service models is most of a client's creation cost, and
+    `kbsync.cli.main` may run many times in one process (tests, scripts). Credentials stay per session."""
+    return botocore.loaders.create_loader()
+
+
 @dataclass
 class Clients:
     """Lazily created clients sharing one session (profile, region, endpoint as the AWS CLI takes them)."""
@@ -36,7 +45,9 @@ class Clients:
 
     @cached_property
     def session(self) -> Any:
-        return boto3.Session(profile_name=self.profile, region_name=self.region)
+        core = botocore.session.get_session()
+        core.register_component("data_loader", _shared_loader())
+        return boto3.Session(botocore_session=core, profile_name=self.profile, region_name=self.region)
 
     def client(self, service: str) -> Client:
         if service not in self._cache:
@@ -46,7 +57,7 @@ class Clients:
 
     @property
     def region_name(self) -> str:
-        return str(self.client("stepfunctions").meta.region_name)
+        return str(self.session.region_name or "(no region)")
 
 
 @dataclass(frozen=True)

@@ -27,15 +27,40 @@ from kbsync.cli.records import Record
 MAX_DESCRIBED_EXECUTIONS = 50  # executions whose name hides the data source: describe at most this many
 
 
-@dataclass
 class Services:
-    """The clients one command needs, and the stack that names the resources."""
+    """The clients one command needs, created on first use (a client costs its service model's parsing), and the
+    stack that names the resources."""
 
-    sfn: Client
-    ddb: Client
-    bedrock: Client
-    stack: Stack
-    sts: Client | None = None
+    def __init__(
+        self,
+        stack: Stack,
+        factory: Callable[[str], Client] | None = None,
+        **clients: Client,
+    ) -> None:
+        self.stack = stack
+        self._factory = factory
+        self._clients = dict(clients)
+
+    def _client(self, key: str, service: str) -> Client:
+        if key not in self._clients:
+            self._clients[key] = self._factory(service) if self._factory else None
+        return self._clients[key]
+
+    @property
+    def sfn(self) -> Client:
+        return self._client("sfn", "stepfunctions")
+
+    @property
+    def ddb(self) -> Client:
+        return self._client("ddb", "dynamodb")
+
+    @property
+    def bedrock(self) -> Client:
+        return self._client("bedrock", "bedrock-agent")
+
+    @property
+    def sts(self) -> Client | None:
+        return self._client("sts", "sts")
 
 
 # --------------------------------------------------------------------------- data sources and executions

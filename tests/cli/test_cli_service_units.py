@@ -45,10 +45,10 @@ def stubs() -> Iterator[dict[str, Stubber]]:
 
 def services(stubs: dict[str, Stubber]) -> service.Services:
     return service.Services(
+        STACK,
         sfn=stubs["stepfunctions"].client,
         ddb=stubs["dynamodb"].client,
         bedrock=stubs["bedrock-agent"].client,
-        stack=STACK,
     )
 
 
