@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import botocore.loaders
@@ -25,6 +26,15 @@ DEFAULT_STACK = "kbsync"
 DEFAULT_RUNBOOK_BASE_URL = "https://github.com/kbsync/kbsync/blob/main/runbooks"
 #: Standard retries (throttling, 5xx, connection errors); the attempt count stays AWS_MAX_ATTEMPTS / the profile's.
 _RETRIES = Config(retries={"mode": "standard"})
+
+
+#: On the local cloud (an endpoint on this machine) with nothing configured: moto's region and any credentials.
+LOCAL_REGION = "us-east-1"
+LOCAL_CREDENTIALS = ("testing", "testing")
+
+
+def _is_loopback(endpoint: str | None) -> bool:
+    return bool(endpoint) and urlsplit(str(endpoint)).hostname in {"127.0.0.1", "localhost", "::1"}
 
 
 @cache
@@ -47,12 +57,21 @@ class Clients:
     def session(self) -> Any:
         core = botocore.session.get_session()
         core.register_component("data_loader", _shared_loader())
-        return boto3.Session(botocore_session=core, profile_name=self.profile, region_name=self.region)
+        local = _is_loopback(self.endpoint)
+        if local and not (self.profile or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_ACCESS_KEY_ID")):
+            core.set_credentials(*LOCAL_CREDENTIALS)  # the local cloud accepts any; don't make users invent some
+        session = boto3.Session(botocore_session=core, profile_name=self.profile, region_name=self.region)
+        if local and session.region_name is None:
+            return boto3.Session(botocore_session=core, profile_name=self.profile, region_name=LOCAL_REGION)
+        return session
+
+    @property
+    def endpoint(self) -> str | None:
+        return self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
 
     def client(self, service: str) -> Client:
         if service not in self._cache:
-            endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-            self._cache[service] = self.session.client(service, endpoint_url=endpoint, config=_RETRIES)
+            self._cache[service] = self.session.client(service, endpoint_url=self.endpoint, config=_RETRIES)
         return self._cache[service]
 
     @property
