@@ -51,7 +51,7 @@ class LocalCloud:
         self._saved_env["AWS_ENDPOINT_URL"] = os.environ.pop("AWS_ENDPOINT_URL", None)
         CLOCK.set_scale(self.time_scale)
         install_all()
-        self._mock = mock_aws(config=MOTO_CONFIG)
+        self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[call-overload]
         self._mock.start()
         return self
 
@@ -71,4 +71,5 @@ class LocalCloud:
                 os.environ[key] = value
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.region)
+        session: Any = boto3
+        return session.client(service, region_name=self.region)
