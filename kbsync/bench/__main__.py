@@ -1,0 +1,82 @@
+"""``make bench``: every kbsync benchmark in one place, printed as ratios (never absolute times, never a gate).
+
+Sections (each skipped with a note when its module is absent):
+- triggers (``kbsync.bench.triggers.ratios()``): nightly makespan / quota lower bound for 50 and 200 targets, jobs
+  per 1,000-upload burst;
+- local cloud (``kbsync.bench.localcloud``): execution throughput against plain moto, aws-sdk model-cache speed-up;
+- poll cost (``tests.helpers.cost``, from a repository checkout): state transitions per job and how late the end
+  of a 2-minute and a 60-minute job is noticed, relative to the job's duration and to the wait schedule alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import sys
+import time
+from collections.abc import Callable
+
+from kbsync.bench import Ratio
+
+JOB_SECONDS = (120.0, 3600.0)
+
+
+def triggers() -> list[Ratio]:
+    module = importlib.import_module("kbsync.bench.triggers")
+    found: list[Ratio] = module.ratios()
+    return found
+
+
+def local_cloud() -> list[Ratio]:
+    from kbsync.bench import localcloud
+
+    return localcloud.ratios()
+
+
+def poll_cost() -> list[Ratio]:
+    cost = importlib.import_module("tests.helpers.cost")
+    found = []
+    for figure in cost.measure_poll_cost(JOB_SECONDS):
+        label = f"{figure.jobSeconds / 60:g}-min job"
+        found += [
+            Ratio("poll cost", f"state transitions per job ({label})", float(figure.stateTransitions),
+                  f"states entered, whole execution; {figure.polls} polls, {figure.historyEvents} history events"),
+            Ratio("poll cost", f"detection delay / job duration ({label})",
+                  figure.noticeDelaySeconds / figure.jobSeconds,
+                  "virtual seconds from the job's end to the poll that saw it, per second of job"),
+            Ratio("poll cost", f"detection delay / wait-schedule delay ({label})",
+                  figure.noticeDelaySeconds / figure.scheduleDelaySeconds if figure.scheduleDelaySeconds else 1.0,
+                  "measured delay over the delay the poll schedule alone implies (1 = no local overhead)"),
+        ]  # fmt: skip
+    return found
+
+
+SECTIONS: dict[str, Callable[[], list[Ratio]]] = {
+    "triggers": triggers,
+    "local cloud": local_cloud,
+    "poll cost": poll_cost,
+}
+
+
+def main() -> int:
+    print(f"kbsync benchmarks (ratios; python -m kbsync.bench, {time.strftime('%Y-%m-%d')})")
+    failed = 0
+    for name, section in SECTIONS.items():
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # the handlers' JSON logs are not figures
+                figures = section()
+        except ModuleNotFoundError as missing:
+            print(f"{name:<12} skipped: {missing.name} is not available")
+            continue
+        except Exception as error:  # one broken section must not hide the others
+            print(f"{name:<12} FAILED: {type(error).__name__}: {error}")
+            failed += 1
+            continue
+        for figure in figures:
+            print(figure.line())
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
