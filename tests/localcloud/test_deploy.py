@@ -12,10 +12,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from kbsync.localcloud import code_registry
 from kbsync.localcloud.cloud import LocalCloud
 from kbsync.localcloud.deploy import (
-    ARTIFACTS_BUCKET,
     DeployError,
     deploy_stack,
     verify_moto_internals,
@@ -150,43 +148,8 @@ def cloud() -> Iterator[LocalCloud]:
         yield local
 
 
-def test_deploy_uploads_code_registers_it_and_returns_outputs(cloud: LocalCloud) -> None:
-    outputs = deploy_stack(TEMPLATE, "tiny", PARAMETERS)
-    assert set(outputs) == {"StateMachineArn", "StateMachineName", "BucketName", "TableName", "TopicArn"}
-    assert outputs["StateMachineArn"].endswith(":stateMachine:" + outputs["StateMachineName"])
-    keys = [o["Key"] for o in cloud.client("s3").list_objects_v2(Bucket=ARTIFACTS_BUCKET)["Contents"]]
-    function_key = next(k for k in keys if "/DescribeFunction-" in k)
-    layer_key = next(k for k in keys if "/HelperLayer-" in k)
-    assert code_registry.source_dir_for(ARTIFACTS_BUCKET, function_key) == (TINY / "function").resolve()
-    layer_zip = cloud.client("s3").get_object(Bucket=ARTIFACTS_BUCKET, Key=layer_key)["Body"].read()
-    assert "python/kbsync_tiny/greeting.py" in zipfile.ZipFile(io.BytesIO(layer_zip)).namelist()
-
-
-def test_function_layers_reference_the_layer_version_arn(cloud: LocalCloud) -> None:
-    deploy_stack(TEMPLATE, "tiny", PARAMETERS)
-    (layer,) = cloud.client("lambda").list_layers()["Layers"]
-    configuration = cloud.client("lambda").get_function_configuration(FunctionName=_function_name(cloud))
-    assert [entry["Arn"] for entry in configuration["Layers"]] == [layer["LatestMatchingVersion"]["LayerVersionArn"]]
-
-
 def test_verify_moto_internals_passes_on_the_pinned_moto() -> None:
     verify_moto_internals()
-
-
-def _function_name(cloud: LocalCloud) -> str:
-    (function,) = cloud.client("lambda").list_functions()["Functions"]
-    return str(function["FunctionName"])
-
-
-def test_deployed_state_machine_has_substitutions_applied(cloud: LocalCloud) -> None:
-    outputs = deploy_stack(TEMPLATE, "tiny", PARAMETERS)
-    sfn = cloud.client("stepfunctions")
-    definition = json.loads(sfn.describe_state_machine(stateMachineArn=outputs["StateMachineArn"])["definition"])
-    assert "${" not in json.dumps(definition)
-    assert definition["States"]["Record"]["Parameters"]["TableName"] == outputs["TableName"]
-    assert definition["States"]["Notify"]["Parameters"]["TopicArn"] == outputs["TopicArn"]
-    assert definition["States"]["StartIngestion"]["Parameters"]["KnowledgeBaseId"] == "KB12345678"
-    assert definition["States"]["Describe"]["Parameters"]["FunctionName"].endswith(_function_name(cloud))
 
 
 def test_redeploy_with_new_parameters_updates_the_stack(cloud: LocalCloud) -> None:
