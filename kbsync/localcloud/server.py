@@ -134,16 +134,22 @@ class _KbsyncMotoServer(ThreadedMotoServer):
     def __init__(self, port: int, info: Callable[[], Mapping[str, Any]]) -> None:
         super().__init__(ip_address=HOST, port=port, verbose=False)
         self._info = info
+        self.startup_error: BaseException | None = None
 
     def _server_entry(self) -> None:
         app = threaded_moto_server.DomainDispatcherApplication(threaded_moto_server.create_backend_app)
-        self._server = threaded_moto_server.make_server(
-            self._ip_address,
-            self._port,
-            kbsync_routes(app, self._info),
-            True,
-            request_handler=_QuietRequestHandler,
-        )
+        try:
+            self._server = threaded_moto_server.make_server(
+                self._ip_address,
+                self._port,
+                kbsync_routes(app, self._info),
+                True,
+                request_handler=_QuietRequestHandler,
+            )
+        except BaseException as error:  # e.g. the port is taken: moto's start() would wait forever
+            self.startup_error = error
+            self._server_ready_event.set()
+            return
         self._server_ready_event.set()
         self._server.serve_forever()
 
@@ -197,6 +203,8 @@ def start_server(
     handle = LocalServer(endpoint="")
     server = _KbsyncMotoServer(port, handle.info)
     server.start()
+    if server.startup_error is not None:
+        raise OSError(f"cannot serve on {HOST}:{port}: {server.startup_error}") from server.startup_error
     host, bound_port = server.get_host_and_port()
     handle.endpoint = f"http://{host}:{bound_port}"
     handle._server = server

@@ -76,6 +76,19 @@ def test_verify_moto_internals_passes_on_the_pinned_moto() -> None:
     server.verify_moto_internals()
 
 
+def test_a_taken_port_is_a_clear_error_not_a_hang() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind((server.HOST, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(OSError, match=f"cannot serve on 127.0.0.1:{port}"):
+            server.start_server(port=port, template=None, seed=False)
+        assert time.monotonic() - started < 10
+
+
 # --- the real thing, in a subprocess --------------------------------------------------------------------------
 
 _LAUNCH = (
