@@ -74,6 +74,10 @@ def install_cloudformation_support() -> None:
         LambdaFunction.create_from_cloudformation_json = classmethod(_wrap_function_create(create))  # type: ignore[assignment,method-assign]
 
 
+#: The adapter contract's name (kbsync.localcloud.adapters): this module can be listed in ADAPTER_MODULES.
+install = install_cloudformation_support
+
+
 def verify_moto_internals() -> None:
     """What install_cloudformation_support relies on (besides scheduler.verify_moto_internals)."""
     from moto.awslambda.models import LambdaFunction, LayerVersion
