@@ -23,6 +23,8 @@ ADAPTER_MODULES: tuple[str, ...] = (
     "kbsync.localcloud.adapters.cfn_state_machines",
     "kbsync.localcloud.adapters.eventbridge_targets",
     "kbsync.localcloud.adapters.s3_eventbridge",
+    # CloudFormation gaps (Scheduler schedules, layer versions, function layers): also needed by a plain create_stack.
+    "kbsync.localcloud.deploy",
 )
 
 
