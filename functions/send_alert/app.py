@@ -18,7 +18,7 @@ import re
 import secrets
 import string
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -188,8 +188,8 @@ def rerun_commands(facts: AlertFacts, now: datetime) -> list[str]:
         f"aws stepfunctions start-execution --state-machine-arn {state_machine_arn(facts.execution_arn)} "
         f"--name {new_execution_name(facts, now)} --input '{json.dumps(request, separators=(',', ':'))}'"
     )
-    commands = [f"kbsync rerun {facts.ingestion_job_id}"] if facts.ingestion_job_id else []
-    return [*commands, aws]
+    # `kbsync rerun` takes a job id, or the execution ARN when no job started (START_FAILED).
+    return [f"kbsync rerun {facts.ingestion_job_id or facts.execution_arn}", aws]
 
 
 def subject_of(facts: AlertFacts) -> str:
@@ -252,8 +252,27 @@ def message_of(facts: AlertFacts, runbook_base_url: str, now: datetime) -> str:
     return "\n".join(parts)
 
 
+def clean_text(text: str) -> str:
+    """Text SNS and UTF-8 can carry: a lone surrogate (JSON '\\ud800' in a Bedrock response) becomes '?'."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def sanitized(facts: AlertFacts) -> AlertFacts:
+    """The facts with every free text field (from Bedrock, the error, the request) made encodable."""
+    return replace(
+        facts,
+        reason=clean_text(facts.reason),
+        requested_by=clean_text(facts.requested_by),
+        status=None if facts.status is None else clean_text(facts.status),
+        failure_reasons=[clean_text(reason) for reason in facts.failure_reasons],
+        error=None if facts.error is None else clean_text(facts.error),
+        cause=None if facts.cause is None else clean_text(facts.cause),
+    )
+
+
 def build_alert(facts: AlertFacts, runbook_base_url: str, now: datetime) -> dict[str, Any]:
     """The alert contract (schemas/alert.schema.json): subject, message, messageAttributes; validated."""
+    facts = sanitized(facts)
     attributes = {
         "severity": SEVERITY[facts.alert_type],
         "alertType": facts.alert_type,

@@ -195,6 +195,8 @@ def test_jobs_table_is_protected_and_has_the_status_index() -> None:
     props = table["Properties"]
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props["DeletionProtectionEnabled"] is True
-    index = props["GlobalSecondaryIndexes"][0]
-    assert index["IndexName"] == "byStatus"
-    assert [k["AttributeName"] for k in index["KeySchema"]] == ["status", "startedAt"]
+    indexes = {
+        index["IndexName"]: [k["AttributeName"] for k in index["KeySchema"]]
+        for index in props["GlobalSecondaryIndexes"]
+    }
+    assert indexes == {"byStatus": ["status", "startedAt"], "byJobId": ["ingestionJobId"]}

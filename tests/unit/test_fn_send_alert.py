@@ -140,7 +140,7 @@ def test_rerun_commands_are_exact_and_their_input_is_a_valid_sync_request() -> N
     assert request["trigger"] == "manual" and "JOB1234567" in request["reason"]
 
 
-def test_start_failed_alert_has_the_error_and_no_job_rerun() -> None:
+def test_start_failed_alert_has_the_error_and_reruns_the_execution() -> None:
     start_failed = facts(
         "START_FAILED",
         ingestion_job_id=None,
@@ -151,7 +151,7 @@ def test_start_failed_alert_has_the_error_and_no_job_rerun() -> None:
     )
     alert = fn.build_alert(start_failed, BASE_URL, NOW)
     assert "Error:          BedrockAgent.AccessDeniedException" in alert["message"]
-    assert "kbsync rerun" not in alert["message"]
+    assert f"kbsync rerun {EXECUTION_ARN}\n" in alert["message"]
     assert "aws stepfunctions start-execution" in alert["message"]
     assert "ingestionJobId" not in alert["messageAttributes"]
 
@@ -312,3 +312,9 @@ def test_grouped_lines_fit_the_budget_and_account_for_every_reason(reasons: list
     assert sum(len(line.encode()) + 1 for line in shown) <= budget
     shown_reasons = sum(g.count for g in groups[: len(shown)])
     assert shown_reasons + (int(omitted.group(1)) if omitted else 0) == len(reasons)
+
+
+def test_lone_surrogates_become_replacement_marks_not_a_crash() -> None:
+    alert = fn.build_alert(facts(failure_reasons=["bad file \ud800 s3://b/k.pdf"], cause="x\udfff"), BASE_URL, NOW)
+    alert["message"].encode("utf-8")
+    assert "bad file ? <file>" in alert["message"] or "bad file ? s3://b/k.pdf" in alert["message"]
