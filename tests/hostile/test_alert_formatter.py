@@ -118,12 +118,6 @@ def test_maximum_bedrock_failure_reasons_fit_one_sns_message_and_count_the_omitt
         assert int(omitted.group(1)) > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeEncodeError,
-    reason="KNOWN BUG (reported): a lone surrogate (JSON '\\ud800' in a Bedrock response) crashes the formatter; "
-    "fix: sanitize reasons with .encode('utf-8', 'replace').decode() in send_alert before formatting",
-)
 def test_lone_surrogates_in_failure_reasons_do_not_crash_the_formatter() -> None:
     alert = fn.build_alert(facts("FAILED", ["bad file \ud800 s3://b/k.pdf"]), "https://runbooks.example/", NOW)
     assert_bounded(alert)
