@@ -200,3 +200,17 @@ def test_jobs_table_is_protected_and_has_the_status_index() -> None:
         for index in props["GlobalSecondaryIndexes"]
     }
     assert indexes == {"byStatus": ["status", "startedAt"], "byJobId": ["ingestionJobId"]}
+
+
+def test_default_budgets_fit_the_execution_timeout_and_the_history_limit() -> None:
+    params = {name: int(p["Default"]) for name, p in template()["Parameters"].items() if p["Type"] == "Number"}
+    worst_case = (
+        params["PollBudget"] * params["MaxPollIntervalSeconds"] * params["MaxStartAttempts"]
+        + params["ConflictWaitSeconds"] * params["MaxConflictWaits"]
+    )
+    assert worst_case < asl()["TimeoutSeconds"]
+    events_per_poll = 9  # Wait (2) + Lambda task (5) + Choice (2)
+    most_polls = (
+        template()["Parameters"]["PollBudget"]["MaxValue"] * template()["Parameters"]["MaxStartAttempts"]["MaxValue"]
+    )
+    assert most_polls * events_per_poll < 25_000 / 2
