@@ -34,7 +34,7 @@ import time
 import traceback
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +92,24 @@ def source_dir_of(fn: Any) -> Path:
     return _extract_zip(code_bytes, hashlib.sha256(code_bytes).hexdigest())
 
 
+def layer_dirs_of(fn: Any) -> list[Path]:
+    """The registered source dirs of `fn`'s layers, in order (Lambda puts each layer's python/ on sys.path).
+
+    A layer that is not registered (not deployed from this repo) contributes nothing: its zip is not unpacked.
+    """
+    from moto.awslambda.models import get_backend  # the simple (no Docker) backend under our config
+
+    backend = get_backend(fn.account_id, fn.region)
+    dirs: list[Path] = []
+    for layer in getattr(fn, "layers", None) or []:
+        version = backend.layers_versions_by_arn(layer["Arn"])
+        content = getattr(version, "content", None) or {}
+        found = code_registry.source_dir_for(content.get("S3Bucket"), content.get("S3Key"))
+        if found is not None:
+            dirs.append(found)
+    return dirs
+
+
 def _split_handler(handler: str) -> tuple[str, str]:
     """'app.lambda_handler' -> ('app.py', 'lambda_handler'); 'pkg/mod.fn' and 'pkg.mod.fn' -> 'pkg/mod.py'."""
     module_part, _, func_name = handler.rpartition(".")
@@ -100,7 +118,9 @@ def _split_handler(handler: str) -> tuple[str, str]:
     return module_part.replace(".", "/") + ".py", func_name
 
 
-def load_handler(source_dir: Path, handler: str, instance: str = "") -> Callable[..., Any]:
+def load_handler(
+    source_dir: Path, handler: str, instance: str = "", layer_dirs: Sequence[Path] = ()
+) -> Callable[..., Any]:
     """Load `<source_dir>/<module>.py` by file path under a unique module name; cached until the file changes.
 
     `instance` (the function ARN) gives each function its own module, as each Lambda function has its own
@@ -115,7 +135,7 @@ def load_handler(source_dir: Path, handler: str, instance: str = "") -> Callable
     with _CACHE_LOCK:
         module = _MODULES.get(cache_key)
     if module is None:
-        module = _load_module_by_path(path, source_dir, instance)
+        module = _load_module_by_path(path, source_dir, instance, layer_dirs)
         with _CACHE_LOCK:
             _MODULES[cache_key] = module
     func = getattr(module, func_name, None)
@@ -124,7 +144,7 @@ def load_handler(source_dir: Path, handler: str, instance: str = "") -> Callable
     return func
 
 
-def _load_module_by_path(path: Path, source_dir: Path, instance: str) -> ModuleType:
+def _load_module_by_path(path: Path, source_dir: Path, instance: str, layer_dirs: Sequence[Path] = ()) -> ModuleType:
     digest = hashlib.sha1(f"{instance}|{path}".encode(), usedforsecurity=False).hexdigest()[:12]
     name = f"kbsync_lambda_{digest}_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
@@ -132,14 +152,17 @@ def _load_module_by_path(path: Path, source_dir: Path, instance: str) -> ModuleT
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    sys.path.insert(0, str(source_dir))  # sibling modules of the handler, as in /var/task
+    # Sibling modules of the handler first (/var/task), then the layers (/opt/python), as Lambda orders them.
+    added = [str(source_dir), *(str(d) for d in layer_dirs)]
+    sys.path[0:0] = added
     try:
         spec.loader.exec_module(module)
     except BaseException:
         sys.modules.pop(name, None)
         raise
     finally:
-        sys.path.remove(str(source_dir))
+        for entry in added:
+            sys.path.remove(entry)
     return module
 
 
@@ -254,7 +277,7 @@ def invoke_function(fn: Any, event: Any) -> InvocationResult:
     function_error: str | None = None
     with INVOKE_LOCK, applied_environment(runtime_environment(fn, context)):
         try:
-            handler = load_handler(source_dir_of(fn), fn.handler, fn.function_arn)
+            handler = load_handler(source_dir_of(fn), fn.handler, fn.function_arn, layer_dirs_of(fn))
             result = handler(event, context)
         except Exception as exc:
             return _finish(fn, request_id, started, json.dumps(error_payload(exc, request_id)).encode(), "Unhandled")
@@ -359,3 +382,11 @@ def verify_moto_internals() -> None:
     missing = [name for name in ("code", "environment_vars", "handler", "code_bytes") if name not in probe]
     if missing or not hasattr(_simple_backend_cls(), "get_function"):
         raise MotoInternalsChanged(f"inprocess_lambda: moto's LambdaFunction no longer sets {missing}")
+    from moto.awslambda import models as lambda_models
+
+    if not callable(getattr(lambda_models, "get_backend", None)) or "content" not in (
+        lambda_models.LayerVersion.__init__.__code__.co_names
+    ):
+        raise MotoInternalsChanged(
+            "inprocess_lambda: layer loading needs moto.awslambda.models.get_backend and LayerVersion.content"
+        )
