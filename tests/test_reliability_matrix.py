@@ -135,8 +135,8 @@ def test_the_checker_catches_missing_skipped_and_xfailed_tests(tmp_path: Path) -
             "| Fault | How | Promised outcome | Proved by |",
             "|---|---|---|---|",
             "| Throttling | x | retried, one job, one record | `tests/test_reliability_matrix.py::test_nope` |",
-            "| Bad input | x | refused, nothing written at all | `tests/hostile/test_alert_formatter.py::"
-            "test_lone_surrogates_in_failure_reasons_do_not_crash_the_formatter` |",
+            "| Bad input | x | refused, nothing written at all | `tests/hostile/test_trigger_payloads.py::"
+            "test_gate_accepts_only_what_the_sync_workflow_accepts` |",
             "## Next",
         ]
     )
