@@ -12,6 +12,7 @@ rerun of a failing data source, not a broken command).
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -50,6 +51,8 @@ def poll(condition: Callable[[], Any], what: str, deadline_s: float = 60.0) -> A
 
 
 def kbsync(*argv: str) -> tuple[int, str, str]:
+    """`kbsync argv...` in this process (callers pass --endpoint-url: the in-process Lambda handlers of the server swap
+    os.environ while they run, so nothing here relies on AWS_ENDPOINT_URL being readable at that moment)."""
     out, err = io.StringIO(), io.StringIO()
     code = main(list(argv), out=out, err=err)
     return code, out.getvalue(), err.getvalue()
@@ -163,19 +166,34 @@ def failures(cloud: Cloud) -> dict[str, dict[str, str]]:
     found: dict[str, dict[str, str]] = {}
 
     cloud.client("s3").put_object(Bucket=cloud.bucket, Key="docs/installer.exe", Body=b"MZ")
-    assert kbsync("sync", "--kb", cloud.kb, "--ds", cloud.ds, *WAIT)[0] == 3
+    assert kbsync("--endpoint-url", cloud.endpoint, "sync", "--kb", cloud.kb, "--ds", cloud.ds, *WAIT)[0] == 3
     found["PARTIAL"] = alerts.wait_for("PARTIAL", cloud.kb)
 
     agent = cloud.client("bedrock-agent")
     missing_kb = seed_knowledge_base(agent, name="runbook-missing-bucket")
     missing_ds = seed_data_source(missing_kb, "runbook-no-such-bucket", "docs/", agent, name="runbook-missing")
-    assert kbsync("sync", "--kb", missing_kb, "--ds", missing_ds, *WAIT)[0] == 4
+    assert kbsync("--endpoint-url", cloud.endpoint, "sync", "--kb", missing_kb, "--ds", missing_ds, *WAIT)[0] == 4
     found["FAILED"] = alerts.wait_for("FAILED", missing_kb)
 
     faults().hang_next_jobs(1)
-    assert kbsync("sync", "--kb", cloud.kb, "--ds", cloud.ds)[0] == 0
+    assert kbsync("--endpoint-url", cloud.endpoint, "sync", "--kb", cloud.kb, "--ds", cloud.ds)[0] == 0
     _running_job(cloud)
-    assert kbsync("stop", "--kb", cloud.kb, "--ds", cloud.ds, "--interval", "0.05", "--timeout", "60")[0] == 0
+    assert (
+        kbsync(
+            "--endpoint-url",
+            cloud.endpoint,
+            "stop",
+            "--kb",
+            cloud.kb,
+            "--ds",
+            cloud.ds,
+            "--interval",
+            "0.05",
+            "--timeout",
+            "60",
+        )[0]
+        == 0
+    )
     found["STOPPED"] = alerts.wait_for("STOPPED", cloud.kb)
 
     found["EXECUTION_DIED"] = _killed_execution(cloud)
@@ -217,7 +235,7 @@ def _killed_execution(cloud: Cloud) -> dict[str, str]:
     from kbsync.localcloud.bedrock import faults
 
     faults().hang_next_jobs(1)
-    code, out, _ = kbsync("sync", "--kb", cloud.kb, "--ds", cloud.ds, "--json")
+    code, out, _ = kbsync("--endpoint-url", cloud.endpoint, "sync", "--kb", cloud.kb, "--ds", cloud.ds, "--json")
     assert code == 0
     arn = json.loads(out)["executionArn"]
     job = _running_job(cloud)
@@ -259,19 +277,22 @@ def _uses_shell(text: str) -> bool:
         return True
 
 
-def _aws_in_process(argv: list[str], where: str, env: dict[str, str]) -> str:
-    """Run the AWS CLI's driver in this process with `env` as its environment; its stdout, or fail with its stderr."""
+@functools.cache
+def _aws_driver() -> Any:
+    """One AWS CLI driver for the module: building it loads every service's command table (seconds)."""
     from awscli.clidriver import create_clidriver
 
+    return create_clidriver()
+
+
+def _aws_in_process(argv: list[str], where: str) -> str:
+    """Run the AWS CLI's driver in this process; its stdout, or fail with its stderr.
+
+    Its environment is this process's (the module fixture set the endpoint; the server set credentials and region):
+    never swap os.environ here — the in-process Lambda handlers of the server read it from other threads."""
     out, err = io.StringIO(), io.StringIO()
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = create_clidriver().main(argv)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = _aws_driver().main(argv)
     assert code == 0, f"{where}\nexit {code}\n{out.getvalue()}\n{err.getvalue()}"
     return out.getvalue()
 
@@ -316,7 +337,7 @@ class Shell:
         if _uses_shell(text):
             return self.bash(text, command)
         argv = ["--endpoint-url", self.cloud.endpoint, *self.argv(text[len("aws ") :], command)]
-        return _aws_in_process(argv, self.where(command), {**self.cloud.env(), **self.variables})
+        return _aws_in_process(argv, self.where(command))
 
     def run(self, command: Command) -> None:
         if "hang-next-job" in command.directives:
@@ -352,7 +373,7 @@ class Shell:
         allowed = OUTCOME_CODES if "--wait" in argv else {0}
         if "--wait" in argv:
             argv += ["--interval", "0.05", "--timeout", "120"]
-        code, out, err = kbsync(*argv)
+        code, out, err = kbsync("--endpoint-url", self.cloud.endpoint, *argv)
         assert code in allowed, f"{self.where(command)}\nexit {code}\n{out}\n{err}"
 
 
