@@ -274,3 +274,20 @@ def event_targets(template: dict[str, Any]) -> list[str]:
         for t in rule.get("Properties", {}).get("Targets", [])
     ]
     return rules + list(resources(template, "AWS::Scheduler::Schedule"))
+
+
+# ------------------------------------------------------------------ traces
+
+
+def functions_tracing_responses(template: dict[str, Any]) -> list[str]:
+    """Traced functions must not copy their responses into X-Ray (Powertools' Tracer does unless told not to):
+    the poll function returns failure reasons, the validator returns the request's free text."""
+    found = []
+    for logical_id, function in resources(template, "AWS::Lambda::Function").items():
+        props = function.get("Properties", {})
+        if (props.get("TracingConfig") or {}).get("Mode") != "Active":
+            continue
+        variables = (props.get("Environment") or {}).get("Variables") or {}
+        if str(variables.get("POWERTOOLS_TRACER_CAPTURE_RESPONSE", "true")).lower() != "false":
+            found.append(f"{logical_id}: POWERTOOLS_TRACER_CAPTURE_RESPONSE is not 'false'")
+    return found
