@@ -291,3 +291,25 @@ def functions_tracing_responses(template: dict[str, Any]) -> list[str]:
         if str(variables.get("POWERTOOLS_TRACER_CAPTURE_RESPONSE", "true")).lower() != "false":
             found.append(f"{logical_id}: POWERTOOLS_TRACER_CAPTURE_RESPONSE is not 'false'")
     return found
+
+
+# ------------------------------------------------------------------ parameters that widen IAM
+
+
+def widening_parameter_problems(template: dict[str, Any]) -> list[str]:
+    """KnowledgeBaseArns flows into IAM Resource: its AllowedPattern (CloudFormation applies it to each list value)
+    must refuse '*' and other wildcards while accepting a knowledge-base ARN (and '' for the default)."""
+    parameter = template.get("Parameters", {}).get("KnowledgeBaseArns")
+    if parameter is None:
+        return ["no KnowledgeBaseArns parameter"]
+    pattern = parameter.get("AllowedPattern")
+    if not pattern:
+        return ["KnowledgeBaseArns has no AllowedPattern: '*' would grant every resource"]
+    found = []
+    for value in ("*", "arn:aws:bedrock:us-east-1:123456789012:*", "arn:aws:bedrock:*:*:knowledge-base/*"):
+        if re.fullmatch(pattern, value):
+            found.append(f"KnowledgeBaseArns AllowedPattern accepts {value!r}")
+    for value in ("arn:aws:bedrock:us-east-1:123456789012:knowledge-base/KB12345678", ""):
+        if not re.fullmatch(pattern, value):
+            found.append(f"KnowledgeBaseArns AllowedPattern refuses {value!r}")
+    return found

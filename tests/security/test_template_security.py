@@ -182,3 +182,23 @@ def test_traced_function_capturing_responses_is_caught() -> None:
         }
     }
     assert p.functions_tracing_responses(template) == ["Fn: POWERTOOLS_TRACER_CAPTURE_RESPONSE is not 'false'"]
+
+
+# ------------------------------------------------------------------ parameters
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="KNOWN GAP (reported): KnowledgeBaseArns (a CommaDelimitedList that becomes IAM Resource) has no "
+    "AllowedPattern, so KnowledgeBaseArns='*' grants StartIngestionJob on every resource; fix: AllowedPattern "
+    r"'^(arn:aws[a-z-]*:bedrock:[a-z0-9-]+:[0-9]{12}:knowledge-base/[0-9a-zA-Z]{10})?$'",
+)
+def test_knowledge_base_arns_parameter_cannot_widen_iam_to_everything(template: dict[str, Any]) -> None:
+    assert p.widening_parameter_problems(template) == []
+
+
+def test_widening_parameter_check_accepts_a_strict_pattern_and_catches_a_loose_one() -> None:
+    strict = r"^(arn:aws[a-z-]*:bedrock:[a-z0-9-]+:[0-9]{12}:knowledge-base/[0-9a-zA-Z]{10})?$"
+    assert p.widening_parameter_problems({"Parameters": {"KnowledgeBaseArns": {"AllowedPattern": strict}}}) == []
+    loose = {"Parameters": {"KnowledgeBaseArns": {"AllowedPattern": r"^arn:.*|\*?$"}}}
+    assert "KnowledgeBaseArns AllowedPattern accepts '*'" in p.widening_parameter_problems(loose)
