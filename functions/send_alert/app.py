@@ -84,6 +84,7 @@ class ReasonGroup:
     """Reasons that differ only in the file they name (and numbers), shown as one line with a count and examples."""
 
     text: str
+    first: str = ""  # the first reason verbatim: a group of one is shown as Bedrock wrote it, file included
     count: int = 0
     examples: list[str] = field(default_factory=list)
 
@@ -119,7 +120,7 @@ def group_reasons(reasons: Iterable[str]) -> list[ReasonGroup]:
         key = _NUMBER.sub("#", _S3_URI.sub("<file>", reason))
         group = groups.get(key)
         if group is None:
-            group = groups[key] = ReasonGroup(text=_S3_URI.sub("<file>", reason))
+            group = groups[key] = ReasonGroup(text=_S3_URI.sub("<file>", reason), first=reason)
         group.count += 1
         if len(group.examples) < EXAMPLES_PER_GROUP:
             group.examples.extend(_S3_URI.findall(reason)[: EXAMPLES_PER_GROUP - len(group.examples)])
@@ -128,7 +129,7 @@ def group_reasons(reasons: Iterable[str]) -> list[ReasonGroup]:
 
 def group_line(group: ReasonGroup) -> str:
     """One line per group: '- [N x] reason (e.g. s3://a, s3://b; +K more)', cut to MAX_LINE_CHARS."""
-    line = f"- [{group.count} x] {group.text}" if group.count > 1 else f"- {group.text}"
+    line = f"- [{group.count} x] {group.text}" if group.count > 1 else f"- {group.first or group.text}"
     if group.examples and group.count > 1:
         more = group.count - len(group.examples)
         line += f" (e.g. {', '.join(group.examples)}{f'; +{more} more' if more > 0 else ''})"

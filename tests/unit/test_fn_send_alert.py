@@ -60,6 +60,11 @@ def test_same_reason_for_many_files_is_one_line_with_count_and_examples() -> Non
     assert fn.group_line(groups[1]) == "- The bucket was not found"
 
 
+def test_a_reason_seen_once_is_shown_verbatim_with_its_file() -> None:
+    reasons = ["Ignored 1 files as their file format was not supported. [Files: s3://acme/v.mp4]"]
+    assert fn.group_line(fn.group_reasons(reasons)[0]) == f"- {reasons[0]}"
+
+
 def test_reasons_differing_only_in_numbers_group_together() -> None:
     reasons = ["File s3://b/x.pdf is 52428801 bytes, over 50 MB", "File s3://b/y.pdf is 60000000 bytes, over 50 MB"]
     assert len(fn.group_reasons(reasons)) == 1
