@@ -90,6 +90,11 @@ class Stack:
     parameters: dict[str, str]
 
     @property
+    def gate_state_machine_arn(self) -> str | None:
+        """The sync gate (triggers): uploads and nightly runs wait in it before their ingestion-sync execution."""
+        return self.outputs.get("SyncGateStateMachineArn") or None
+
+    @property
     def runbook_base_url(self) -> str:
         return self.parameters.get("RunbookBaseUrl") or DEFAULT_RUNBOOK_BASE_URL
 

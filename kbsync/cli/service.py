@@ -155,6 +155,9 @@ class Busy:
 def find_busy(svc: Services, kb_id: str, ds_id: str) -> Busy | None:
     """The running job or execution of a data source, from the records, the executions and Bedrock."""
     executions = running_executions(svc.sfn, svc.stack.state_machine_arn, kb_id, ds_id)
+    if svc.stack.gate_state_machine_arn:  # a gated sync (upload, nightly) waiting to start counts as running
+        executions += running_executions(svc.sfn, svc.stack.gate_state_machine_arn, kb_id, ds_id)
+        executions.sort(key=lambda e: e["startDate"], reverse=True)
     running_arns = {e["executionArn"] for e in executions}
     for record in records.running(svc.ddb, svc.stack.jobs_table, kb_id, ds_id):
         job_id = record.get("ingestionJobId")

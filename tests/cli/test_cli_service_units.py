@@ -273,3 +273,20 @@ def _execution(status: str) -> dict[str, Any]:
     if status != "RUNNING":
         described["stopDate"] = T0
     return described
+
+
+def test_a_gated_sync_waiting_for_its_turn_counts_as_running(stubs: dict[str, Stubber]) -> None:
+    gate = "arn:aws:states:us-east-1:123456789012:stateMachine:kbsync-SyncGate"
+    stack = Stack("kbsync", SM, TABLE, {"SyncGateStateMachineArn": gate}, {})
+    svc = service.Services(stack, sfn=stubs["stepfunctions"].client, ddb=stubs["dynamodb"].client)
+    expect_running_executions(stubs["stepfunctions"], [])
+    waiting = f"s3-{KB}-{DS}-20261122T050403-up01"
+    stubs["stepfunctions"].add_response("list_executions", {"executions": [{
+        "executionArn": f"arn:aws:states:us-east-1:123456789012:execution:kbsync-SyncGate:{waiting}",
+        "stateMachineArn": gate, "name": waiting, "status": "RUNNING", "startDate": T0,
+    }]}, {"stateMachineArn": gate, "statusFilter": "RUNNING"})  # fmt: skip
+    expect_running_records(stubs["dynamodb"], {})
+    busy = service.find_busy(svc, KB, DS)
+    assert busy is not None
+    expected = f"execution {waiting} is running (started 2026-11-22T05:04:03Z, no job yet); wait for it or `kbsync stop"
+    assert busy.refusal().message.startswith(expected)

@@ -149,6 +149,9 @@ class Alerts:
                 attributes = envelope.get("MessageAttributes", {})
                 if attributes.get("alertType", {}).get("Value") == alert_type and f"kb {kb}" in envelope["Subject"]:
                     body = envelope["Message"]
+                    link = re.search(r"^Runbook: (\S+)$", body, re.M)
+                    assert link, body
+                    assert (RUNBOOKS / link[1].rsplit("/", 1)[-1]).is_file(), f"missing runbook: {link[1]}"
                     return {name: m[1] for name, rx in _ALERT_FIELDS.items() if (m := rx.search(body))}
             return None
 
@@ -383,7 +386,7 @@ def test_runbook_commands_run(cloud: Cloud, failures: dict[str, dict[str, str]],
     cloud.quiesce()
     alert = failures[BINDINGS.get(runbook.name, "TARGET")]
     if runbook.name in BINDINGS:
-        assert set(ALERT_VARIABLES) <= set(alert) or runbook.name == "sync-failed.md", alert
+        assert set(ALERT_VARIABLES) <= set(alert), alert
     shell = Shell(cloud, runbook, alert)
     for command in runbook.commands:
         shell.run(command)
