@@ -212,3 +212,26 @@ def test_reason_too_long_is_refused_by_the_sync_request_contract_before_any_aws_
         sync_request(KB, DS, "x" * 501, "me")
     assert caught.value.code == ExitCode.USAGE
     assert "reason" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "line"),
+    [
+        (KeyboardInterrupt(), ExitCode.INTERRUPTED, "kbsync: interrupted; anything already started keeps running"),
+        (RuntimeError("boom"), ExitCode.INTERNAL, "kbsync: internal error: RuntimeError: boom (please report it"),
+        (NoRegionError(), ExitCode.AWS, "kbsync: no AWS region: pass --region or set AWS_REGION"),
+    ],
+)
+def test_anything_raised_becomes_one_line_and_an_exit_code(
+    monkeypatch: pytest.MonkeyPatch, raised: BaseException, code: ExitCode, line: str
+) -> None:
+    from kbsync.cli import app
+
+    def explode(_args: object) -> None:
+        raise raised
+
+    monkeypatch.setattr(app, "services", explode)
+    result_code, out, err = run(["history", "--kb", KB, "--ds", DS])
+    assert result_code == code
+    assert err.startswith(line) and err.count("\n") == 1
+    assert out == ""

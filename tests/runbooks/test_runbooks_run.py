@@ -152,7 +152,8 @@ class Alerts:
                     link = re.search(r"^Runbook: (\S+)$", body, re.M)
                     assert link, body
                     assert (RUNBOOKS / link[1].rsplit("/", 1)[-1]).is_file(), f"missing runbook: {link[1]}"
-                    return {name: m[1] for name, rx in _ALERT_FIELDS.items() if (m := rx.search(body))}
+                    values = {name: m[1] for name, rx in _ALERT_FIELDS.items() if (m := rx.search(body))}
+                    return {**values, "BODY": body}
             return None
 
         found: dict[str, str] = poll(find, f"a {alert_type} alert for knowledge base {kb}")
@@ -394,3 +395,31 @@ def test_runbook_commands_run(cloud: Cloud, failures: dict[str, dict[str, str]],
 
 def test_every_runbook_is_run() -> None:
     assert {r.name for r in all_runbooks()} == {p.name for p in RUNBOOKS.glob("*.md")}
+
+
+@pytest.mark.parametrize("alert_type", ["FAILED", "PARTIAL", "STOPPED"])
+def test_the_rerun_commands_printed_in_alerts_run(
+    cloud: Cloud, failures: dict[str, dict[str, str]], alert_type: str
+) -> None:
+    """The alert's own "Rerun:" commands (kbsync and AWS CLI), pasted as they are, start a sync of the right target."""
+    body = failures[alert_type]["BODY"]
+    commands = [line.strip() for line in body.split("\nRerun:\n", 1)[1].splitlines() if line.strip()]
+    assert [c.split()[0] for c in commands] == ["kbsync", "aws"], commands
+    cloud.quiesce()
+    shell = Shell(cloud, Runbook(RUNBOOKS / "README.md"), {})
+    sfn = cloud.client("stepfunctions")
+    for text in commands:
+        before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=_machine(cloud))["executions"]}
+        shell.run(Command(text, 0))
+        started = [e for e in sfn.list_executions(stateMachineArn=_machine(cloud))["executions"]
+                   if e["executionArn"] not in before]  # fmt: skip
+        assert len(started) == 1, text
+        request = json.loads(sfn.describe_execution(executionArn=started[0]["executionArn"])["input"])
+        assert (request["knowledgeBaseId"], request["dataSourceId"]) == (failures[alert_type]["KB_ID"],
+                                                                         failures[alert_type]["DS_ID"])  # fmt: skip
+        assert request["reason"].startswith("rerun of")
+        cloud.quiesce()
+
+
+def _machine(cloud: Cloud) -> str:
+    return cloud.outputs["IngestionSyncStateMachineArn"]
