@@ -225,10 +225,17 @@ def test_malformed_events_and_schedule_payloads_are_rejected_without_alert_or_re
         name="schedule-bad-payload",
         input=json.dumps({"trigger": "schedule"}),
     )
+    bad_gate = sfn.start_execution(
+        stateMachineArn=rig.outputs["SyncGateStateMachineArn"],
+        name="manual-bad-gate-input",
+        input=json.dumps({"request": {"knowledgeBaseId": "nope", "dataSourceId": "DSAAAAAAA1", "trigger": "manual"}}),
+    )
     rig.wait_until_quiet(QUIET_S)
-    described = sfn.describe_execution(executionArn=bad["executionArn"])
-    assert (described["status"], described["error"]) == ("FAILED", "KbSync.InvalidRequest")
-    assert len(rig.executions("SyncGateStateMachineArn")) == gates_before
+    for arn in (bad["executionArn"], bad_gate["executionArn"]):
+        described = sfn.describe_execution(executionArn=arn)
+        assert (described["status"], described["error"]) == ("FAILED", "KbSync.InvalidRequest")
+    assert len(rig.executions("SyncGateStateMachineArn")) == gates_before + 1  # only the rejected one
+    assert [i for i in rig.targets_table.scan()["Items"] if i["sk"] == "GATE"] == []
     assert rig.drain_alerts() == []
     dlq = rig.clients["sqs"].receive_message(QueueUrl=rig.outputs["DeadLetterQueueUrl"]).get("Messages", [])
     assert dlq == []
