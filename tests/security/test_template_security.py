@@ -157,12 +157,6 @@ def test_target_without_retry_or_dead_letter_queue_is_caught() -> None:
 # ------------------------------------------------------------------ traces
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN GAP (reported): Powertools' Tracer copies every handler response into X-Ray metadata by default "
-    "(GetJobStatus returns failure reasons); fix: template.yaml Globals.Function.Environment.Variables "
-    "POWERTOOLS_TRACER_CAPTURE_RESPONSE: 'false'",
-)
 def test_traced_functions_do_not_copy_responses_into_traces(template: dict[str, Any]) -> None:
     assert p.resources(template, "AWS::Lambda::Function")
     assert p.functions_tracing_responses(template) == []
@@ -187,12 +181,6 @@ def test_traced_function_capturing_responses_is_caught() -> None:
 # ------------------------------------------------------------------ parameters
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN GAP (reported): KnowledgeBaseArns (a CommaDelimitedList that becomes IAM Resource) has no "
-    "AllowedPattern, so KnowledgeBaseArns='*' grants StartIngestionJob on every resource; fix: AllowedPattern "
-    r"'^(arn:aws[a-z-]*:bedrock:[a-z0-9-]+:[0-9]{12}:knowledge-base/[0-9a-zA-Z]{10})?$'",
-)
 def test_knowledge_base_arns_parameter_cannot_widen_iam_to_everything(template: dict[str, Any]) -> None:
     assert p.widening_parameter_problems(template) == []
 
