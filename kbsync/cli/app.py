@@ -291,7 +291,7 @@ def cmd_status(args: argparse.Namespace, io: Io) -> ExitCode:
 def cmd_history(args: argparse.Namespace, io: Io) -> ExitCode:
     svc = services(args)
     rows = service.records.history(svc.ddb, svc.stack.jobs_table, args.kb, args.ds, args.status, args.limit)
-    if not rows and not args.status:
+    if not rows:  # nothing recorded: say so only if the data source exists at all
         service.check_data_source(svc.bedrock, args.kb, args.ds)
     io.print(as_json(rows) if args.json else history_table(rows, io.style))
     return ExitCode.OK

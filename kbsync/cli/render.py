@@ -89,12 +89,19 @@ def _join(cells: Sequence[str], widths: Sequence[int], style: Style, status_colu
 
 
 def _fit(widths: list[int], total: int) -> list[int]:
+    """Narrow the last column (free text: notes, reasons) first, then the widest ones, until a row fits."""
     fitted = list(widths)
-    while sum(fitted) + 2 * (len(fitted) - 1) > total:
+    excess = sum(fitted) + 2 * (len(fitted) - 1) - total
+    if excess > 0:
+        cut = min(excess, max(0, fitted[-1] - 6))
+        fitted[-1] -= cut
+        excess -= cut
+    while excess > 0:
         widest = max(range(len(fitted)), key=lambda i: fitted[i])
         if fitted[widest] <= 8:
             break
         fitted[widest] -= 1
+        excess -= 1
     return fitted
 
 
