@@ -200,7 +200,9 @@ def failures(cloud: Cloud) -> dict[str, dict[str, str]]:
     )
     found["STOPPED"] = alerts.wait_for("STOPPED", cloud.kb)
 
-    found["EXECUTION_DIED"] = _killed_execution(cloud)
+    killed = _killed_execution(cloud)
+    found["EXECUTION_DIED"] = alerts.wait_for("EXECUTION_DIED", cloud.kb)
+    assert found["EXECUTION_DIED"]["EXECUTION_ARN"] == killed["EXECUTION_ARN"]
     found["TARGET"] = {"KB_ID": cloud.kb, "DS_ID": cloud.ds}
     cloud.quiesce()
     _register_target(cloud)
@@ -234,7 +236,7 @@ def _running_job(cloud: Cloud) -> str:
 
 
 def _killed_execution(cloud: Cloud) -> dict[str, str]:
-    """An execution stopped mid-job from outside (what the catch-all reports as EXECUTION_DIED); its job is then
+    """An execution stopped mid-job from outside (the catch-all alerts EXECUTION_DIED); its orphaned job is then
     stopped too, as the runbook tells on-call to do, so the data source can be synced again."""
     from kbsync.localcloud.bedrock import faults
 
