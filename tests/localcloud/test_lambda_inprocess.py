@@ -218,3 +218,36 @@ def test_catch_on_a_custom_exception_with_a_plain_function_arn(cloud: LocalCloud
     output = output_of(described)
     assert output["error"]["Error"] == "IngestionConflict"
     assert "LambdaFunctionFailed" in event_types(events)
+
+
+def test_a_handler_environment_is_invisible_to_other_threads_and_never_breaks_their_reads() -> None:
+    """Executions run on threads while callers create boto3 clients (which iterate os.environ): the handler's
+    variables live in a per-thread overlay, so another thread neither sees them nor trips over them."""
+    import threading
+
+    stop = threading.Event()
+    seen_by_other_thread: list[str] = []
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                snapshot = dict(os.environ)  # what botocore's proxy lookup does
+                if "KBSYNC_T_THREAD" in snapshot:
+                    seen_by_other_thread.append(snapshot["KBSYNC_T_THREAD"])
+        except BaseException as error:  # pragma: no cover - the failure this test exists to catch
+            errors.append(error)
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        for i in range(300):
+            with applied_environment({"KBSYNC_T_THREAD": str(i), f"KBSYNC_T_{i}": "x"}):
+                assert os.environ["KBSYNC_T_THREAD"] == str(i)
+                assert os.getenv(f"KBSYNC_T_{i}") == "x"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert not errors, errors
+    assert seen_by_other_thread == []
+    assert "KBSYNC_T_THREAD" not in os.environ

@@ -46,6 +46,7 @@ from kbsync.localcloud.adapters import MotoInternalsChanged
 from kbsync.localcloud.adapters.scaled_time import check_fingerprints, mark_patch
 
 _INSTALL_LOCK = threading.Lock()
+_ENVIRON_LOCK = threading.Lock()
 _installed = False
 
 #: One invocation at a time: os.environ is process-wide. Re-entrant so a handler may invoke another function.
@@ -220,19 +221,74 @@ def runtime_environment(fn: Any, context: LambdaContext) -> dict[str, str]:
     return env
 
 
+class ThreadLocalEnviron(type(os.environ)):  # type: ignore[misc]
+    """``os.environ`` with a per-thread overlay: a handler's environment is visible to its own thread only.
+
+    Executions run on daemon threads while the caller (a test, the demo, another execution) keeps creating boto3
+    clients, which iterate os.environ. Mutating the real os.environ per invocation made those iterations fail
+    (``KeyError`` for a variable removed mid-iteration); the overlay never mutates shared state. Everything
+    Python-level (``os.environ[...]``, ``os.getenv``, boto3, Powertools) sees the overlay on the invoking thread.
+    """
+
+    def __init__(self, base: Any) -> None:
+        super().__init__(base._data, base.encodekey, base.decodekey, base.encodevalue, base.decodevalue)
+        self._local = threading.local()
+
+    def overlay(self) -> dict[str, str] | None:
+        found: dict[str, str] | None = getattr(self._local, "overlay", None)
+        return found
+
+    def set_overlay(self, overlay: dict[str, str] | None) -> None:
+        self._local.overlay = overlay
+
+    def __getitem__(self, key: str) -> str:
+        overlay = self.overlay()
+        if overlay is not None and key in overlay:
+            return overlay[key]
+        value: str = super().__getitem__(key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        overlay = self.overlay()
+        base = list(super().__iter__())
+        if overlay is None:
+            yield from base
+            return
+        yield from (key for key in base if key not in overlay)
+        yield from overlay
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __contains__(self, key: object) -> bool:
+        overlay = self.overlay()
+        return (overlay is not None and key in overlay) or super().__contains__(key)
+
+    def copy(self) -> dict[str, str]:
+        return dict(self)
+
+
+def _thread_local_environ() -> ThreadLocalEnviron:
+    """Install the overlay-capable os.environ once (sharing the real one's data, so nothing is lost)."""
+    with _ENVIRON_LOCK:
+        if not isinstance(os.environ, ThreadLocalEnviron):
+            os.environ = ThreadLocalEnviron(os.environ)  # noqa: B003 - same data, only adds the overlay
+        return os.environ
+
+
 @contextmanager
 def applied_environment(variables: dict[str, str]) -> Iterator[None]:
-    """Set `variables` in os.environ for the block and restore exactly what was there before."""
-    saved = {key: os.environ.get(key) for key in variables}
-    os.environ.update(variables)
+    """Make `variables` the environment of the calling thread for the block (on top of the process's).
+
+    Other threads keep seeing the process environment; nested blocks (a handler invoking another function) stack.
+    """
+    environ = _thread_local_environ()
+    previous = environ.overlay()
+    environ.set_overlay({**(previous or {}), **variables})
     try:
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        environ.set_overlay(previous)
 
 
 # --------------------------------------------------------------------------- invocation
@@ -370,6 +426,7 @@ def install() -> None:
         if _installed:
             return
         targets = _patched_targets()
+        _thread_local_environ()
         _simple_backend_cls().invoke = mark_patch(_backend_invoke, targets["LambdaSimpleBackend.invoke"])
         _installed = True
 
