@@ -20,7 +20,7 @@ from kbsync import __version__
 from kbsync.cli import service
 from kbsync.cli.aws import DEFAULT_STACK, Clients, load_stack
 from kbsync.cli.errors import EXIT_CODE_HELP, CliError, ExitCode, from_aws
-from kbsync.cli.names import is_bedrock_id, is_execution_arn
+from kbsync.cli.names import execution_name_of, is_bedrock_id, is_execution_arn
 from kbsync.cli.outcome import ALL_STATUSES
 from kbsync.cli.render import ProgressLine, Style, as_json
 from kbsync.cli.views import (
@@ -312,9 +312,11 @@ def cmd_show(args: argparse.Namespace, io: Io) -> ExitCode:
 def cmd_stop(args: argparse.Namespace, io: Io) -> ExitCode:
     svc = services(args)
     plan = service.stop(svc, args.kb, args.ds)
-    what = f"job {plan.job_id}" if plan.job_id else "execution"
+    what = f"job {plan.job_id}" if plan.job_id else f"execution {execution_name_of(plan.execution_arn or '')}"
     if not args.json:
         io.print(f"{plan.action}: {what} of knowledge base {args.kb} / data source {args.ds}")
+        if plan.job_id is None:
+            io.print("  no ingestion job had started; the catch-all reports the stopped execution (EXECUTION_DIED)")
     if args.no_wait or plan.execution_arn is None:
         if args.json:
             io.print(as_json(asdict(plan)))
