@@ -151,7 +151,8 @@ def test_the_checker_catches_missing_skipped_and_xfailed_tests(tmp_path: Path) -
 TIME_SCALE = 0.002
 PARAMETERS = {"PollIntervalSeconds": "5", "MaxPollIntervalSeconds": "30", "PollBudget": "6", "MaxStartAttempts": "2"}
 DOCS = {"docs/guide.md": b"# Guide\n\nHow to sync.\n"}
-ALERT_DEADLINE_S = 60.0
+#: Deadlines (real seconds) generous enough for a loaded 2-core machine; they bound waits, they are not sleeps.
+ALERT_DEADLINE_S = 120.0
 #: After the expected alerts arrived, how long (real s) a duplicate gets to show up before we count.
 DUPLICATE_GRACE_S = 0.5
 
@@ -177,7 +178,7 @@ def stack() -> Iterator[Stack]:
         injected = faults()
         injected.reset()
         try:
-            yield Stack(WorkflowRig(clients=clients, outputs=outputs, inbox=inbox), injected)
+            yield Stack(WorkflowRig(clients=clients, outputs=outputs, inbox=inbox, timeout=ALERT_DEADLINE_S), injected)
         finally:
             injected.reset()
 
