@@ -67,6 +67,7 @@ def test_failure_reasons_and_document_content_never_reach_a_log_line(captured_lo
             clients=clients,
             outputs=outputs,
             inbox=AlertInbox(clients["sns"], clients["sqs"], outputs["AlertsTopicArn"]),
+            timeout=120.0,  # a deadline for a loaded 2-core machine, not a sleep
         )
         source = rig.new_source({"docs/secret.md": f"# Board minutes\n{CONTENT_MARKER}\n".encode()})
         injected = faults()
