@@ -28,6 +28,7 @@ import os
 import secrets
 import string
 import time
+import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -166,8 +167,16 @@ def is_condition_failure(error: ClientError) -> bool:
 
 
 def prefix_matches(key: str, prefixes: list[str]) -> bool:
-    """Bedrock's S3 data source reads the whole bucket when it has no inclusion prefixes."""
-    return not prefixes or any(key.startswith(p) for p in prefixes)
+    """Bedrock's S3 data source reads the whole bucket when it has no inclusion prefixes.
+
+    S3 URL-encodes keys in its classic notifications ("red flower.jpg" -> "red+flower.jpg"); whether an EventBridge
+    event's key is encoded or not, the decoded form is tried too: a false match costs one extra sync, a missed one
+    a stale knowledge base.
+    """
+    if not prefixes:
+        return True
+    candidates = {key, urllib.parse.unquote_plus(key)}
+    return any(candidate.startswith(p) for candidate in candidates for p in prefixes)
 
 
 # --- the gate --------------------------------------------------------------------------------------------------------

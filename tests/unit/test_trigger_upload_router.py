@@ -134,3 +134,10 @@ def test_execution_names_follow_the_team_convention() -> None:
     assert (
         fn.execution_arn(GATE_SM_ARN, name) == f"arn:aws:states:us-east-1:123456789012:execution:kbsync-SyncGate:{name}"
     )
+
+
+def test_prefixes_match_url_encoded_keys_too() -> None:
+    assert fn.prefix_matches("tenant%20a/red+flower.jpg", ["tenant a/"])
+    assert fn.prefix_matches("tenant-a/x.md", ["tenant-a/"])
+    assert not fn.prefix_matches("tenant-b/x.md", ["tenant-a/"])
+    assert fn.prefix_matches("anything", [])
