@@ -171,6 +171,9 @@ def find_busy(svc: Services, kb_id: str, ds_id: str) -> Busy | None:
     if executions:
         newest = executions[0]
         return Busy(kb_id, ds_id, None, "RUNNING", _iso(newest["startDate"]), newest["executionArn"])
+    outside = _bedrock_running_job(svc.bedrock, kb_id, ds_id)  # started outside kbsync (console, script)
+    if outside is not None:
+        return Busy(kb_id, ds_id, outside["ingestionJobId"], outside["status"], _iso(outside["startedAt"]), None)
     return None
 
 
@@ -370,8 +373,9 @@ def stop(svc: Services, kb_id: str, ds_id: str) -> StopPlan:
     execution itself. NOTHING_RUNNING when neither exists."""
     busy = find_busy(svc, kb_id, ds_id)
     job_id = busy.job_id if busy else None
-    if busy is None or job_id is None:
-        job_id = _bedrock_running_job(svc.bedrock, kb_id, ds_id)
+    if busy is not None and job_id is None:  # an execution with no job yet, unless Bedrock already runs one
+        outside = _bedrock_running_job(svc.bedrock, kb_id, ds_id)
+        job_id = outside["ingestionJobId"] if outside else None
     if job_id is not None:
         return StopPlan(job_id, busy.execution_arn if busy else None, _stop_job(svc.bedrock, kb_id, ds_id, job_id))
     if busy is not None and busy.execution_arn:
@@ -388,15 +392,15 @@ def stop(svc: Services, kb_id: str, ds_id: str) -> StopPlan:
     )
 
 
-def _bedrock_running_job(bedrock: Client, kb_id: str, ds_id: str) -> str | None:
-    """A job Bedrock reports running for this data source (also one started outside kbsync)."""
+def _bedrock_running_job(bedrock: Client, kb_id: str, ds_id: str) -> dict[str, Any] | None:
+    """The summary of a job Bedrock reports running for this data source (also one started outside kbsync)."""
     summaries = bedrock.list_ingestion_jobs(
         knowledgeBaseId=kb_id,
         dataSourceId=ds_id,
         filters=[{"attribute": "STATUS", "operator": "EQ", "values": list(RUNNING_STATUSES)}],
         sortBy={"attribute": "STARTED_AT", "order": "DESCENDING"},
     ).get("ingestionJobSummaries", [])
-    return str(summaries[0]["ingestionJobId"]) if summaries else None
+    return dict(summaries[0]) if summaries else None
 
 
 def _stop_job(bedrock: Client, kb_id: str, ds_id: str, job_id: str) -> str:

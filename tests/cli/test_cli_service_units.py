@@ -97,6 +97,38 @@ def expect_running_executions(sfn: Stubber, names: list[str]) -> None:
     sfn.add_response("list_executions", {"executions": executions}, {"stateMachineArn": SM, "statusFilter": "RUNNING"})
 
 
+def expect_bedrock_running(bedrock: Stubber, jobs: list[dict[str, Any]]) -> None:
+    bedrock.add_response("list_ingestion_jobs", {"ingestionJobSummaries": jobs}, {
+        "knowledgeBaseId": KB,
+        "dataSourceId": DS,
+        "filters": [{"attribute": "STATUS", "operator": "EQ", "values": ["STARTING", "IN_PROGRESS", "STOPPING"]}],
+        "sortBy": {"attribute": "STARTED_AT", "order": "DESCENDING"},
+    })  # fmt: skip
+
+
+def test_start_refused_while_a_job_started_outside_kbsync_runs(stubs: dict[str, Stubber]) -> None:
+    stubs["bedrock-agent"].add_response("get_data_source", {"dataSource": _data_source()}, None)
+    expect_running_executions(stubs["stepfunctions"], [])
+    expect_running_records(stubs["dynamodb"], {})
+    expect_bedrock_running(stubs["bedrock-agent"], [_job("IN_PROGRESS")])
+    with pytest.raises(CliError) as caught:
+        service.start_sync(services(stubs), KB, DS, None)
+    assert caught.value.code == ExitCode.JOB_RUNNING
+    assert caught.value.message.startswith(f"job {JOB} is in progress (started 2026-11-22T05:04:03Z); wait for it")
+
+
+def test_stop_before_any_job_started_stops_the_execution(stubs: dict[str, Stubber]) -> None:
+    expect_running_executions(stubs["stepfunctions"], [NAME])
+    expect_running_records(stubs["dynamodb"], {})
+    expect_bedrock_running(stubs["bedrock-agent"], [])
+    stubs["stepfunctions"].add_response("stop_execution", {"stopDate": T0}, {
+        "executionArn": ARN,
+        "error": "KbSync.StoppedByOperator",
+        "cause": f"kbsync stop --kb {KB} --ds {DS} before any ingestion job started",
+    })  # fmt: skip
+    assert service.stop(services(stubs), KB, DS) == service.StopPlan(None, ARN, "stopped execution")
+
+
 def test_start_refused_while_a_job_of_the_data_source_runs(stubs: dict[str, Stubber]) -> None:
     stubs["bedrock-agent"].add_response("get_data_source", {"dataSource": _data_source()}, None)
     expect_running_executions(stubs["stepfunctions"], [NAME, f"manual-OTHER12345-{DS}-20261122T050403-zz99"])
@@ -125,6 +157,7 @@ def test_a_stale_running_record_whose_job_ended_does_not_block(stubs: dict[str, 
     expect_running_executions(stubs["stepfunctions"], [])
     expect_running_records(stubs["dynamodb"], {"IN_PROGRESS": [record_item("IN_PROGRESS")]})
     stubs["bedrock-agent"].add_response("get_ingestion_job", {"ingestionJob": _job("COMPLETE")}, None)
+    expect_bedrock_running(stubs["bedrock-agent"], [])
     stubs["stepfunctions"].add_response("start_execution", {"executionArn": ARN, "startDate": T0}, None)
     started = service.start_sync(services(stubs), KB, DS, None)
     assert {k: started.request[k] for k in ("knowledgeBaseId", "dataSourceId", "trigger")} == {
@@ -186,12 +219,7 @@ def test_follow_gives_up_at_its_deadline_and_says_the_sync_goes_on(stubs: dict[s
 def test_stop_with_nothing_running(stubs: dict[str, Stubber]) -> None:
     expect_running_executions(stubs["stepfunctions"], [])
     expect_running_records(stubs["dynamodb"], {})
-    stubs["bedrock-agent"].add_response("list_ingestion_jobs", {"ingestionJobSummaries": []}, {
-        "knowledgeBaseId": KB,
-        "dataSourceId": DS,
-        "filters": [{"attribute": "STATUS", "operator": "EQ", "values": ["STARTING", "IN_PROGRESS", "STOPPING"]}],
-        "sortBy": {"attribute": "STARTED_AT", "order": "DESCENDING"},
-    })  # fmt: skip
+    expect_bedrock_running(stubs["bedrock-agent"], [])
     with pytest.raises(CliError) as caught:
         service.stop(services(stubs), KB, DS)
     assert caught.value.code == ExitCode.NOTHING_RUNNING
