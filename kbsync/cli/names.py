@@ -12,21 +12,21 @@ import string
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-BEDROCK_ID = re.compile(r"^[0-9a-zA-Z]{10}$")
-EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^:]+:[^:]+$")
+BEDROCK_ID = re.compile(r"[0-9a-zA-Z]{10}")
+EXECUTION_ARN = re.compile(r"arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^:\s]+:[^:\s]+")
 _NAME = re.compile(
-    r"^(?P<trigger>schedule|s3|manual)-(?P<kb>[0-9a-zA-Z]{10})-(?P<ds>[0-9a-zA-Z]{10})-"
-    r"(?P<stamp>\d{8}T\d{6})-(?P<suffix>[a-z0-9]{4})$"
+    r"(?P<trigger>schedule|s3|manual)-(?P<kb>[0-9a-zA-Z]{10})-(?P<ds>[0-9a-zA-Z]{10})-"
+    r"(?P<stamp>\d{8}T\d{6})-(?P<suffix>[a-z0-9]{4})"
 )
 _SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
 
 
 def is_bedrock_id(value: str) -> bool:
-    return bool(BEDROCK_ID.match(value))
+    return bool(BEDROCK_ID.fullmatch(value))  # fullmatch: '$' would accept a trailing newline
 
 
 def is_execution_arn(value: str) -> bool:
-    return bool(EXECUTION_ARN.match(value))
+    return bool(EXECUTION_ARN.fullmatch(value))
 
 
 def execution_name(trigger: str, kb_id: str, ds_id: str, now: datetime | None = None) -> str:
@@ -45,7 +45,7 @@ class ParsedName:
 
 def parse_execution_name(name: str) -> ParsedName | None:
     """The trigger and ids an execution name encodes, or None if it does not follow the convention."""
-    match = _NAME.match(name)
+    match = _NAME.fullmatch(name)
     if match is None:
         return None
     return ParsedName(match["trigger"], match["kb"], match["ds"])
