@@ -167,16 +167,36 @@ def new_execution_name(facts: AlertFacts, now: datetime) -> str:
     return f"manual-{facts.knowledge_base_id}-{facts.data_source_id}-{now:%Y%m%dT%H%M%S}-{suffix}"
 
 
-def state_machine_arn(execution_arn: str) -> str:
-    """arn:aws:states:r:a:execution:<machine>:<name> -> arn:aws:states:r:a:stateMachine:<machine>."""
+def region_of(execution_arn: str) -> str | None:
+    """arn:aws:states:<region>:<account>:execution:<machine>:<name> -> <region> (None for anything else)."""
     parts = execution_arn.split(":")
-    if len(parts) < 8 or parts[5] != "execution":
-        return "<IngestionSyncStateMachineArn>"
-    return ":".join([*parts[:5], "stateMachine", parts[6]])
+    if len(parts) < 8 or parts[5] != "execution" or not parts[3]:
+        return None
+    return parts[3]
 
 
-def rerun_commands(facts: AlertFacts, now: datetime) -> list[str]:
-    """The exact commands an on-call engineer runs to sync this data source again."""
+#: The stack output the rerun command reads: the sync gate's ARN cannot reach this function as an environment
+#: variable (the gate runs the ingestion-sync state machine, which runs this function: a dependency cycle).
+GATE_OUTPUT = "SyncGateStateMachineArn"
+DEFAULT_STACK_NAME = "kbsync"
+
+
+def gate_arn_lookup(stack_name: str, region_option: str) -> str:
+    """A shell substitution that reads the sync gate's ARN from the deployed stack's outputs."""
+    query = f"Stacks[0].Outputs[?OutputKey=='{GATE_OUTPUT}'].OutputValue"
+    return (
+        f'"$(aws cloudformation describe-stacks{region_option} --stack-name {stack_name} '
+        f'--query "{query}" --output text)"'
+    )
+
+
+def rerun_commands(facts: AlertFacts, now: datetime, stack_name: str = DEFAULT_STACK_NAME) -> list[str]:
+    """The exact commands an on-call engineer runs to sync this data source again.
+
+    Both go through the sync gate, like every other sync (so a rerun while a job runs is answered "not started"
+    instead of a ConflictException): `kbsync rerun`, and the AWS CLI starting the gate with the gate's input
+    (the sync request, no settle delay, `ifBusy: skip` = do not queue behind a running sync).
+    """
     request = {
         "knowledgeBaseId": facts.knowledge_base_id,
         "dataSourceId": facts.data_source_id,
@@ -185,9 +205,13 @@ def rerun_commands(facts: AlertFacts, now: datetime) -> list[str]:
         if facts.ingestion_job_id
         else f"rerun of execution {facts.execution_arn.split(':')[-1]}",
     }
+    gate_input = {"request": request, "settleSeconds": 0, "ifBusy": "skip"}
+    region = region_of(facts.execution_arn)
+    region_option = f" --region {region}" if region else ""
     aws = (
-        f"aws stepfunctions start-execution --state-machine-arn {state_machine_arn(facts.execution_arn)} "
-        f"--name {new_execution_name(facts, now)} --input '{json.dumps(request, separators=(',', ':'))}'"
+        f"aws stepfunctions start-execution{region_option} "
+        f"--state-machine-arn {gate_arn_lookup(stack_name, region_option)} "
+        f"--name {new_execution_name(facts, now)} --input '{json.dumps(gate_input, separators=(',', ':'))}'"
     )
     # `kbsync rerun` takes a job id, or the execution ARN when no job started (START_FAILED).
     return [f"kbsync rerun {facts.ingestion_job_id or facts.execution_arn}", aws]
@@ -227,20 +251,22 @@ def header_lines(facts: AlertFacts) -> list[str]:
     return lines
 
 
-def footer_lines(facts: AlertFacts, runbook_base_url: str, now: datetime) -> list[str]:
+def footer_lines(
+    facts: AlertFacts, runbook_base_url: str, now: datetime, stack_name: str = DEFAULT_STACK_NAME
+) -> list[str]:
     return [
         "",
         f"Runbook: {runbook_base_url.rstrip('/')}/{RUNBOOK[facts.alert_type]}",
         "",
         "Rerun:",
-        *(f"  {command}" for command in rerun_commands(facts, now)),
+        *(f"  {command}" for command in rerun_commands(facts, now, stack_name)),
     ]
 
 
-def message_of(facts: AlertFacts, runbook_base_url: str, now: datetime) -> str:
+def message_of(facts: AlertFacts, runbook_base_url: str, now: datetime, stack_name: str = DEFAULT_STACK_NAME) -> str:
     """The plain-text body: header, grouped reasons that fit the byte budget, runbook and rerun commands."""
     head = "\n".join(header_lines(facts))
-    foot = "\n".join(footer_lines(facts, runbook_base_url, now))
+    foot = "\n".join(footer_lines(facts, runbook_base_url, now, stack_name))
     parts = [head]
     if facts.failure_reasons:
         budget = MESSAGE_BUDGET_BYTES - FOOTER_RESERVE_BYTES - len(head.encode()) - len(foot.encode())
@@ -271,7 +297,9 @@ def sanitized(facts: AlertFacts) -> AlertFacts:
     )
 
 
-def build_alert(facts: AlertFacts, runbook_base_url: str, now: datetime) -> dict[str, Any]:
+def build_alert(
+    facts: AlertFacts, runbook_base_url: str, now: datetime, stack_name: str = DEFAULT_STACK_NAME
+) -> dict[str, Any]:
     """The alert contract (schemas/alert.schema.json): subject, message, messageAttributes; validated."""
     facts = sanitized(facts)
     attributes = {
@@ -284,7 +312,7 @@ def build_alert(facts: AlertFacts, runbook_base_url: str, now: datetime) -> dict
         attributes["ingestionJobId"] = facts.ingestion_job_id
     alert = {
         "subject": subject_of(facts),
-        "message": message_of(facts, runbook_base_url, now),
+        "message": message_of(facts, runbook_base_url, now, stack_name),
         "messageAttributes": {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
     }
     kbsync_contracts.validate("alert", alert)
@@ -396,7 +424,7 @@ def send_alert(event: dict[str, Any], clients: dict[str, Any], env: dict[str, st
         logger.info("alert already sent for this record; not publishing again", extra={"messageId": sent})
         return {"messageId": sent, "alertType": alert_type, "duplicate": True}
     facts = with_full_job(facts_from_state(event), clients["bedrock-agent"])
-    alert = build_alert(facts, env.get("RUNBOOK_BASE_URL", ""), now)
+    alert = build_alert(facts, env.get("RUNBOOK_BASE_URL", ""), now, env.get("STACK_NAME") or DEFAULT_STACK_NAME)
     message_id = publish(clients["sns"], env["ALERTS_TOPIC_ARN"], alert)
     mark_sent(clients["dynamodb"], table, key, message_id)
     return {"messageId": message_id, "alertType": alert_type, "duplicate": False}

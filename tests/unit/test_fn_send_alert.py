@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
+import subprocess
 from datetime import UTC, datetime
 from typing import Any
 
@@ -131,18 +131,38 @@ def test_alert_has_severity_runbook_and_attributes(alert_type: str, severity: st
     }
 
 
-def test_rerun_commands_are_exact_and_their_input_is_a_valid_sync_request() -> None:
-    commands = fn.rerun_commands(facts(), NOW)
+def pasted_into_bash(command: str) -> list[str]:
+    """The words bash passes to `aws` for `command`, with the inner `aws cloudformation ...` printing its own words
+    joined by '|' (bash, not shlex: only bash gives $(...) inside double quotes its own quoting)."""
+    stub = 'aws() { if [ "$1" = cloudformation ]; then printf "%s|" "$@"; else printf "%s\\0" "$@"; fi; }\n'
+    done = subprocess.run(["bash", "-c", stub + command], capture_output=True, text=True, check=True, timeout=30)
+    return done.stdout.split("\0")[:-1]
+
+
+def test_rerun_commands_start_the_sync_gate_with_a_valid_sync_request() -> None:
+    commands = fn.rerun_commands(facts(), NOW, "kbsync-prod")
     assert commands[0] == "kbsync rerun JOB1234567"
-    argv = shlex.split(commands[1])
-    assert argv[:3] == ["aws", "stepfunctions", "start-execution"]
-    options = dict(zip(argv[3::2], argv[4::2], strict=True))
-    assert options["--state-machine-arn"] == "arn:aws:states:us-east-1:123456789012:stateMachine:kbsync-IngestionSync"
+    argv = pasted_into_bash(commands[1])
+    assert argv[:2] == ["stepfunctions", "start-execution"]
+    options = dict(zip(argv[2::2], argv[3::2], strict=True))
+    assert options["--region"] == "us-east-1"  # the alert's region, whatever the engineer's CLI defaults to
+    # The gate's ARN is read from the stack's outputs (no name hard-coded), by one quoted substitution.
+    assert options["--state-machine-arn"].split("|") == [
+        "cloudformation", "describe-stacks", "--region", "us-east-1", "--stack-name", "kbsync-prod",
+        "--query", "Stacks[0].Outputs[?OutputKey=='SyncGateStateMachineArn'].OutputValue", "--output", "text", "",
+    ]  # fmt: skip
     assert re.fullmatch(r"manual-KB12345678-DS12345678-20261122T053000-[a-z0-9]{4}", options["--name"])
     assert len(options["--name"]) <= 80
-    request = json.loads(options["--input"])
-    kbsync_contracts.validate("sync-request", request)
-    assert request["trigger"] == "manual" and "JOB1234567" in request["reason"]
+    gate_input = json.loads(options["--input"])
+    assert gate_input["settleSeconds"] == 0 and gate_input["ifBusy"] == "skip"  # manual: no delay, never queued
+    assert set(gate_input) == {"request", "settleSeconds", "ifBusy"}
+    kbsync_contracts.validate("sync-request", gate_input["request"])
+    assert gate_input["request"]["trigger"] == "manual" and "JOB1234567" in gate_input["request"]["reason"]
+
+
+def test_the_alert_names_the_stack_it_was_sent_from() -> None:
+    alert = fn.build_alert(facts(), BASE_URL, NOW, "tenant-a-kbsync")
+    assert "--stack-name tenant-a-kbsync " in alert["message"]
 
 
 def test_start_failed_alert_has_the_error_and_reruns_the_execution() -> None:
@@ -277,8 +297,9 @@ def test_facts_of_a_start_failure_carry_the_error() -> None:
     assert (got.error, got.cause) == ("BedrockAgent.ResourceNotFoundException", "Data source not found")
 
 
-def test_state_machine_arn_of_an_unexpected_arn_is_a_placeholder() -> None:
-    assert fn.state_machine_arn("not-an-arn") == "<IngestionSyncStateMachineArn>"
+def test_region_of_an_unexpected_arn_is_left_out() -> None:
+    assert fn.region_of("not-an-arn") is None
+    assert "--region" not in pasted_into_bash(fn.rerun_commands(facts(execution_arn="not-an-arn"), NOW)[1])
 
 
 def test_timed_out_alert_says_when_the_stop_failed() -> None:
