@@ -113,11 +113,22 @@ def stepfunctions() -> Any:
     return _sfn
 
 
+_bedrock: Any = None
+
+
+def bedrock_agent() -> Any:
+    global _bedrock
+    if _bedrock is None:
+        _bedrock = boto3.client("bedrock-agent")
+    return _bedrock
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests switch between mocked accounts)."""
-    global _sfn
+    global _sfn, _bedrock
     _tables.clear()
     _sfn = None
+    _bedrock = None
 
 
 # --- small pure helpers ----------------------------------------------------------------------------------------------
@@ -297,12 +308,56 @@ def _live_slots(slots: dict[str, Any], now: int) -> dict[str, Any]:
     return {h: s for h, s in slots.items() if int(s.get("leaseUntil", 0)) >= now}
 
 
-def acquire_slot(pacer: Any, holder: str, kb: str, now: int) -> dict[str, Any]:
+def _busy_slots(slots: dict[str, Any]) -> dict[str, Any]:
+    """Slots whose job may still be running in Bedrock (not yet seen finished)."""
+    return {h: s for h, s in slots.items() if not s.get("finished")}
+
+
+def job_running(bedrock: Any, kb: str, ds: str) -> bool:
+    """Whether Bedrock runs a job of this data source now (ListIngestionJobs filtered on the running statuses)."""
+    page = bedrock.list_ingestion_jobs(
+        knowledgeBaseId=kb,
+        dataSourceId=ds,
+        filters=[{"attribute": "STATUS", "operator": "EQ", "values": ["STARTING", "IN_PROGRESS", "STOPPING"]}],
+        maxResults=1,
+    )
+    return bool(page.get("ingestionJobSummaries"))
+
+
+def reclaim_finished(bedrock: Any, slots: dict[str, Any]) -> bool:
+    """Mark slots whose job Bedrock already finished (their execution has not noticed yet); True if one was.
+
+    Only slots whose holder already gave the start token back are checked (its job has had the start spacing to
+    begin). Stops at the first finished one: one free slot is all the caller needs, and it keeps the
+    ListIngestionJobs calls few.
+    """
+    for slot in _busy_slots(slots).values():
+        checkable = bool(slot.get("started")) and bool(slot.get("dataSourceId"))
+        if checkable and not job_running(bedrock, str(slot["knowledgeBaseId"]), str(slot["dataSourceId"])):
+            slot["finished"] = True
+            return True
+    return False
+
+
+def _slot_refusal(slots: dict[str, Any], kb: str) -> str | None:
+    busy = _busy_slots(slots)
+    if len(busy) >= JOB_SLOTS:
+        return "account job slots full"
+    if any(s.get("knowledgeBaseId") == kb for s in busy.values()):
+        return "knowledge base busy"
+    return None
+
+
+def acquire_slot(
+    pacer: Any, holder: str, kb: str, now: int, ds: str = "", bedrock: Any | None = None
+) -> dict[str, Any]:
     """Grant `holder` a job slot and the start token together, or say how long to wait before asking again.
 
-    Granted only when fewer than JOB_SLOTS live holders run jobs, none of them on the same knowledge base (Bedrock
-    allows one job per knowledge base) and nobody started a job in the last START_SPACING_SECONDS (the token).
-    Optimistic concurrency on `version` keeps the read-modify-write atomic.
+    Granted only when fewer than JOB_SLOTS holders run jobs, none of them on the same knowledge base (Bedrock allows
+    one job per knowledge base) and nobody started a job in the last START_SPACING_SECONDS (the token). When the
+    slots are full and `bedrock` is given, slots whose job Bedrock already finished count as free: the holder's
+    ingestion-sync execution notices a finished job only at its next poll (minutes, for long jobs), and the next
+    target should not wait for that. Optimistic concurrency on `version` keeps the read-modify-write atomic.
     """
     item = pacer.get_item(Key=PACER_KEY, ConsistentRead=True).get("Item") or {}
     version = int(item.get("version", 0))
@@ -313,11 +368,12 @@ def acquire_slot(pacer: Any, holder: str, kb: str, now: int) -> dict[str, Any]:
     if token_busy:
         return {"granted": False, "waitSeconds": max(1, START_SPACING_SECONDS // 4), "reason": "start spacing"}
     if holder not in slots:
-        if len(slots) >= JOB_SLOTS:
-            return {"granted": False, "waitSeconds": SLOT_POLL_SECONDS, "reason": "account job slots full"}
-        if any(s.get("knowledgeBaseId") == kb for s in slots.values()):
-            return {"granted": False, "waitSeconds": SLOT_POLL_SECONDS, "reason": "knowledge base busy"}
-        slots[holder] = {"knowledgeBaseId": kb, "leaseUntil": now + GATE_LEASE_SECONDS}
+        refusal = _slot_refusal(slots, kb)
+        if refusal is not None and bedrock is not None and reclaim_finished(bedrock, slots):
+            refusal = _slot_refusal(slots, kb)
+        if refusal is not None:
+            return {"granted": False, "waitSeconds": SLOT_POLL_SECONDS, "reason": refusal}
+        slots[holder] = {"knowledgeBaseId": kb, "dataSourceId": ds, "leaseUntil": now + GATE_LEASE_SECONDS}
     try:
         pacer.put_item(
             Item={
@@ -351,6 +407,8 @@ def release_pacer(pacer: Any, holder: str, slot: bool, start_token: bool) -> dic
             return {"released": True}
         if drop_slot:
             del slots[holder]
+        elif holder in slots:
+            slots[holder]["started"] = True  # the start spacing passed: its job has begun (see reclaim_finished)
         new_item = {**plain(item), "slots": slots, "version": version + 1}
         if drop_token:
             new_item.pop("startHolder", None)
@@ -606,7 +664,7 @@ def gate_step(event: dict[str, Any], now: int) -> dict[str, Any]:
         result["childName"] = execution_name(str(event.get("trigger", "manual")), kb, ds)
         return result
     if action == "acquireSlot":
-        return acquire_slot(table(), holder, kb, now)
+        return acquire_slot(table(), holder, kb, now, ds=ds, bedrock=bedrock_agent())
     if action == "releaseStart":
         return release_pacer(table(), holder, slot=False, start_token=True)
     if action == "releaseSlot":

@@ -83,9 +83,18 @@ class TriggerRig:
     # --- observing --------------------------------------------------------------------------------------------
 
     def executions(self, output_key: str) -> list[dict[str, Any]]:
+        """Every execution of the state machine. moto 5.2.5 answers ListExecutions with an AttributeError while an
+        execution is being created on another thread (its status is not set yet): ask again."""
         sfn = self.clients["stepfunctions"]
-        pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=self.outputs[output_key])
-        return [execution for page in pages for execution in page["executions"]]
+        for attempt in range(20):
+            try:
+                pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=self.outputs[output_key])
+                return [execution for page in pages for execution in page["executions"]]
+            except AttributeError:
+                if attempt == 19:
+                    raise
+                time.sleep(0.01)
+        return []
 
     def running(self) -> int:
         keys = ("NightlyFanOutStateMachineArn", "SyncGateStateMachineArn", "IngestionSyncStateMachineArn")

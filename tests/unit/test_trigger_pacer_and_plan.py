@@ -60,6 +60,70 @@ def test_a_vanished_holder_never_wedges_the_account(table: Any) -> None:
     assert fn.acquire_slot(table, "fresh", kb(7), later)["granted"] is True
 
 
+class FakeBedrockJobs:
+    """ListIngestionJobs filtered on the running statuses, answering from a set of running data sources."""
+
+    def __init__(self, running: set[str]) -> None:
+        self.running = running
+        self.calls: list[str] = []
+
+    def list_ingestion_jobs(self, knowledgeBaseId: str, dataSourceId: str, **kwargs: Any) -> dict[str, Any]:
+        assert kwargs["filters"] == [
+            {"attribute": "STATUS", "operator": "EQ", "values": ["STARTING", "IN_PROGRESS", "STOPPING"]}
+        ]
+        self.calls.append(dataSourceId)
+        if dataSourceId not in self.running:
+            return {"ingestionJobSummaries": []}
+        summary = {
+            "knowledgeBaseId": knowledgeBaseId,
+            "dataSourceId": dataSourceId,
+            "ingestionJobId": "JOBAAAAAA1",
+            "status": "IN_PROGRESS",
+            "startedAt": "2026-11-22T05:00:00Z",
+            "updatedAt": "2026-11-22T05:01:00Z",
+        }
+        return {"ingestionJobSummaries": [summary]}
+
+
+def fill_slots(table: Any) -> None:
+    for i in range(fn.JOB_SLOTS):
+        fn.acquire_slot(table, f"h{i}", kb(i), NOW, ds=f"DS{i:08d}")
+        fn.release_pacer(table, f"h{i}", slot=False, start_token=True)  # spacing passed: its job started
+
+
+def test_a_slot_whose_job_bedrock_finished_is_free_before_its_execution_notices(table: Any) -> None:
+    fill_slots(table)
+    bedrock = FakeBedrockJobs(running={f"DS{i:08d}" for i in range(fn.JOB_SLOTS)} - {"DS00000002"})
+    granted = fn.acquire_slot(table, "next", kb(9), NOW, ds="DS00000009", bedrock=bedrock)
+    assert granted["granted"] is True
+    assert bedrock.calls == ["DS00000000", "DS00000001", "DS00000002"]  # stops at the first finished job
+    slots = table.get_item(Key=fn.PACER_KEY)["Item"]["slots"]
+    assert slots["h2"]["finished"] is True and "next" in slots
+    # The finished holder's own release later is a no-op for the others.
+    fn.release_pacer(table, "next", slot=False, start_token=True)
+    fn.release_pacer(table, "h2", slot=True, start_token=True)
+    assert set(table.get_item(Key=fn.PACER_KEY)["Item"]["slots"]) == {"h0", "h1", "h3", "h4", "next"}
+
+
+def test_while_bedrock_still_runs_every_job_the_slots_stay_full(table: Any) -> None:
+    fill_slots(table)
+    bedrock = FakeBedrockJobs(running={f"DS{i:08d}" for i in range(fn.JOB_SLOTS)})
+    refused = fn.acquire_slot(table, "next", kb(9), NOW, ds="DS00000009", bedrock=bedrock)
+    assert (refused["granted"], refused["reason"]) == (False, "account job slots full")
+
+
+def test_a_holder_that_never_gave_its_start_token_back_is_never_reclaimed(table: Any) -> None:
+    for i in range(fn.JOB_SLOTS):
+        fn.acquire_slot(table, f"h{i}", kb(i), NOW, ds=f"DS{i:08d}")
+        if i < fn.JOB_SLOTS - 1:
+            fn.release_pacer(table, f"h{i}", slot=False, start_token=True)
+    later = NOW + fn.START_TOKEN_LEASE_SECONDS + 1  # h4's token expired; its job may not have started
+    bedrock = FakeBedrockJobs(running={f"DS{i:08d}" for i in range(fn.JOB_SLOTS - 1)})
+    refused = fn.acquire_slot(table, "next", kb(9), later, ds="DS00000009", bedrock=bedrock)
+    assert (refused["granted"], refused["reason"]) == (False, "account job slots full")
+    assert "DS00000004" not in bedrock.calls
+
+
 def test_release_is_idempotent(table: Any) -> None:
     fn.acquire_slot(table, "a", KB, NOW)
     assert fn.release_pacer(table, "a", slot=True, start_token=True) == {"released": True}
