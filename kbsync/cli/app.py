@@ -16,8 +16,8 @@ from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from kbsync import __version__
-from kbsync.cli import service
+from kbsync import __version__, targets
+from kbsync.cli import registry, service
 from kbsync.cli.aws import DEFAULT_STACK, Clients, load_stack
 from kbsync.cli.errors import EXIT_CODE_HELP, CliError, ExitCode, from_aws
 from kbsync.cli.names import execution_name_of, is_bedrock_id, is_execution_arn
@@ -30,6 +30,7 @@ from kbsync.cli.views import (
     show_text,
     started_text,
     status_table,
+    targets_table,
 )
 
 DEFAULT_WAIT_TIMEOUT_S = 4 * 3600.0
@@ -45,7 +46,8 @@ def _epilog() -> str:
         "examples:\n"
         "  kbsync sync --kb KB12345678 --ds DS12345678 --wait\n"
         "  kbsync history --kb KB12345678 --ds DS12345678 --status FAILED\n"
-        "  kbsync rerun JOB1234567\n\n"
+        "  kbsync rerun JOB1234567\n"
+        "  kbsync targets add --kb KB12345678 --ds DS12345678\n\n"
         "AWS: credentials, region and profile as the AWS CLI takes them; --endpoint-url or\n"
         "AWS_ENDPOINT_URL for the local cloud (`kbsync local up`). Resources come from the outputs\n"
         "of the deployed stack (--stack-name, KBSYNC_STACK).\n\n"
@@ -183,8 +185,34 @@ def build_parser() -> argparse.ArgumentParser:
     _wait_options(stop, DEFAULT_STOP_TIMEOUT_S, wait_flag=False)
     stop.set_defaults(handler=cmd_stop)
 
+    _targets_commands(
+        command("targets", "the registry of sync targets (nightly and on-upload syncs)"), common, json_flag
+    )
     _local_commands(command("local", "the local cloud (moto + kbsync adapters) on this machine"), common, json_flag)
     return parser
+
+
+def _targets_commands(
+    targets: argparse.ArgumentParser, common: argparse.ArgumentParser, json_flag: argparse.ArgumentParser
+) -> None:
+    sub = targets.add_subparsers(dest="targets_command", required=True, metavar="TARGETS_COMMAND")
+
+    def command(name: str, help_text: str, *parents: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text, parents=[common, *parents])
+
+    add = command("add", "register a data source (bucket and prefixes from Bedrock); idempotent", json_flag)
+    _ds_options(add, required=True)
+    add.add_argument("--no-nightly", action="store_true", help="leave it out of the nightly sync (uploads still sync)")
+    add.set_defaults(handler=cmd_targets_add)
+    listing = command("list", "every registered target", json_flag)
+    listing.set_defaults(handler=cmd_targets_list)
+    remove = command("remove", "unregister a data source (a sync already running finishes)")
+    _ds_options(remove, required=True)
+    remove.set_defaults(handler=cmd_targets_remove)
+    nightly = command("nightly", "turn a target's nightly sync on or off", json_flag)
+    _ds_options(nightly, required=True)
+    nightly.add_argument("state", choices=("on", "off"), help="on or off")
+    nightly.set_defaults(handler=cmd_targets_nightly)
 
 
 def _local_commands(
@@ -260,9 +288,21 @@ def _after_start(args: argparse.Namespace, io: Io, svc: service.Services, starte
             text, key = progress_text(progress)
             line.update(text, progress.status, key)
 
+    def on_round_end(ended: service.Ended) -> None:
+        """A gated sync runs one more round when changes arrived during its job: show how the earlier one ended."""
+        if not args.json:
+            line.close()
+            io.print(ended_text(ended, svc.stack, io.style))
+            io.print("  changes arrived during that job: the sync gate runs one more round")
+
     try:
         ended = service.follow(
-            svc, started.execution_arn, on_progress=on_progress, interval_s=args.interval, timeout_s=args.timeout
+            svc,
+            started.execution_arn,
+            on_progress=on_progress,
+            interval_s=args.interval,
+            timeout_s=args.timeout,
+            on_round_end=on_round_end,
         )
     finally:
         line.close()
@@ -328,6 +368,40 @@ def cmd_stop(args: argparse.Namespace, io: Io) -> ExitCode:
         io.print(as_json({**asdict(plan), **_ended_json(ended)}))
     else:
         io.print(ended_text(ended, svc.stack, io.style))
+    return ExitCode.OK
+
+
+def target_registry(args: argparse.Namespace) -> registry.Registry:
+    clients = Clients(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
+    stack = load_stack(clients.client("cloudformation"), args.stack_name, clients.region_name)
+    table = clients.resource("dynamodb").Table(registry.targets_table_name(stack))
+    return registry.Registry(table, clients.client("bedrock-agent"), clients.client("s3"))
+
+
+def cmd_targets_add(args: argparse.Namespace, io: Io) -> ExitCode:
+    added = registry.add(target_registry(args), args.kb, args.ds, nightly=not args.no_nightly)
+    if args.json:
+        io.print(as_json({**added.target.to_dict(), "created": added.created, "changed": added.changed}))
+    else:
+        io.print(registry.add_message(added))
+    return ExitCode.OK
+
+
+def cmd_targets_list(args: argparse.Namespace, io: Io) -> ExitCode:
+    found = targets.list_targets(target_registry(args).table)
+    io.print(as_json([t.to_dict() for t in found]) if args.json else targets_table(found, io.style))
+    return ExitCode.OK
+
+
+def cmd_targets_remove(args: argparse.Namespace, io: Io) -> ExitCode:
+    registry.remove(target_registry(args), args.kb, args.ds)
+    io.print(f"removed {args.kb}/{args.ds}: no new sync starts for it (a sync already running finishes)")
+    return ExitCode.OK
+
+
+def cmd_targets_nightly(args: argparse.Namespace, io: Io) -> ExitCode:
+    target = registry.set_nightly(target_registry(args), args.kb, args.ds, args.state == "on")
+    io.print(as_json(target.to_dict()) if args.json else f"nightly {args.state}: {registry.describe(target)}")
     return ExitCode.OK
 
 

@@ -74,6 +74,10 @@ class Clients:
             self._cache[service] = self.session.client(service, endpoint_url=self.endpoint, config=_RETRIES)
         return self._cache[service]
 
+    def resource(self, service: str) -> Any:
+        """A boto3 resource on the same session (kbsync.targets works on DynamoDB Table resources)."""
+        return self.session.resource(service, endpoint_url=self.endpoint, config=_RETRIES)
+
     @property
     def region_name(self) -> str:
         return str(self.session.region_name or "(no region)")

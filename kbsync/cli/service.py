@@ -10,13 +10,14 @@ import getpass
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import kbsync_contracts
 from botocore.exceptions import BotoCoreError, ClientError
 
+from kbsync import targets
 from kbsync.cli import records
 from kbsync.cli.aws import Client, Stack
 from kbsync.cli.errors import CliError, ExitCode, error_code, error_text
@@ -236,20 +237,68 @@ class Started:
     execution_arn: str
     name: str
     request: dict[str, Any]
+    gated: bool = False  # a sync-gate execution (it runs the ingestion-sync execution(s)), not an ingestion-sync one
+
+
+#: How long `kbsync sync` waits for the sync gate's decision (its first state, one Lambda call) before giving up.
+GATE_DECISION_TIMEOUT_S = 60.0
+GATE_DECISION_POLL_S = 0.2
 
 
 def start_sync(svc: Services, kb_id: str, ds_id: str, reason: str | None) -> Started:
-    """Refuse if the data source is busy, else start one ingestion-sync execution (trigger 'manual')."""
+    """Refuse if the data source is busy, else start a manual sync: through the stack's sync gate when it has one
+    (the gate coalesces with uploads and nightly runs and paces Bedrock's account quotas), else directly."""
     request = sync_request(kb_id, ds_id, reason, requested_by(svc.sts))
     check_data_source(svc.bedrock, kb_id, ds_id)
     busy = find_busy(svc, kb_id, ds_id)
     if busy is not None:
         raise busy.refusal()
+    if svc.stack.gate_state_machine_arn:
+        return _start_through_gate(svc, svc.stack.gate_state_machine_arn, request)
     name = execution_name("manual", kb_id, ds_id)
     started = svc.sfn.start_execution(
         stateMachineArn=svc.stack.state_machine_arn, name=name, input=json.dumps(request, separators=(",", ":"))
     )
     return Started(started["executionArn"], name, request)
+
+
+def _start_through_gate(svc: Services, gate_arn: str, request: dict[str, Any]) -> Started:
+    """One sync-gate execution with the manual semantics (no settle delay, `ifBusy: skip`): it takes the data
+    source's gate, or ends at once naming the holder — then refuse like a running job (exit 7), never queue."""
+    kb_id, ds_id = request["knowledgeBaseId"], request["dataSourceId"]
+    try:
+        answer = targets.request_sync(
+            svc.sfn,
+            gate_arn,
+            kb_id,
+            ds_id,
+            reason=request.get("reason"),
+            requested_by=request.get("requestedBy"),
+            queue=False,
+            timeout_s=GATE_DECISION_TIMEOUT_S,
+            poll_s=GATE_DECISION_POLL_S,
+        )
+    except targets.TargetError as exc:
+        code = ExitCode.USAGE if "InvalidRequest" in str(exc) else ExitCode.FAILED
+        raise CliError(f"{exc}; nothing was started", code) from exc
+    except TimeoutError as exc:
+        follow_it = f"follow it with `kbsync status --kb {kb_id} --ds {ds_id}`"
+        raise CliError(f"{exc}: {follow_it}", ExitCode.WAIT_TIMEOUT) from exc
+    if answer.outcome != "STARTED":
+        raise _gate_refusal(svc, kb_id, ds_id, answer.held_by)
+    return Started(answer.execution_arn, execution_name_of(answer.execution_arn), request, gated=True)
+
+
+def _gate_refusal(svc: Services, kb_id: str, ds_id: str, holder: str) -> CliError:
+    """The gate is held (a race with an upload or nightly sync since the check): name the job if one runs."""
+    busy = find_busy(svc, kb_id, ds_id)
+    if busy is not None:
+        return busy.refusal()
+    return CliError(
+        f"execution {holder or '?'} holds the sync gate of this data source (no job yet); wait for it or "
+        f"`kbsync stop --kb {kb_id} --ds {ds_id}`",
+        ExitCode.JOB_RUNNING,
+    )
 
 
 # --------------------------------------------------------------------------- following an execution
@@ -277,6 +326,7 @@ class Ended:
     outcome: str
     elapsed_s: float
     live: dict[str, Any] | None = field(default=None)
+    gate_execution_arn: str | None = None
 
 
 def statistics_counts(statistics: dict[str, Any] | None) -> tuple[int, int, int]:
@@ -318,18 +368,30 @@ def follow(
     timeout_s: float,
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
+    on_round_end: Callable[[Ended], None] = lambda _ended: None,
 ) -> Ended:
-    """Poll an execution (and its job) until it ends or `timeout_s` passes (then WAIT_TIMEOUT: the sync goes on)."""
+    """Poll an execution (and its job) until it ends or `timeout_s` passes (then WAIT_TIMEOUT: the sync goes on).
+
+    A sync-gate execution is followed through the ingestion-sync execution of each of its rounds; the outcome (and
+    exit code) is the last round's ingestion sync. `on_round_end` hears of each earlier round that ended.
+    """
     deadline = monotonic() + timeout_s
+    gated = is_gate_execution(svc.stack, execution_arn)
     execution = svc.sfn.describe_execution(executionArn=execution_arn)
     request = execution_input(execution)
+    request = request["request"] if gated and isinstance(request.get("request"), dict) else request
     kb_id, ds_id = str(request.get("knowledgeBaseId")), str(request.get("dataSourceId"))
+    child: dict[str, Any] | None = None
     while True:
-        newest = records.of_execution(svc.ddb, svc.stack.jobs_table, kb_id, ds_id, execution_arn)
-        record = newest[0] if newest else None
+        if gated:
+            previous, child = child, current_round(svc, execution_arn)
+            if previous is not None and (child is None or child["executionArn"] != previous["executionArn"]):
+                on_round_end(_ended(previous, _newest_record(svc, kb_id, ds_id, previous["executionArn"])))
+        followed = child if child is not None else execution  # before its first round: the gate's waiting time
+        record = None if gated and child is None else _newest_record(svc, kb_id, ds_id, followed["executionArn"])
         if execution["status"] != "RUNNING":
-            return _ended(execution, record)
-        on_progress(progress_of(svc, execution, record))
+            return _gate_ended(execution, child, record) if gated else _ended(execution, record)
+        on_progress(progress_of(svc, followed, record))
         if monotonic() >= deadline:
             raise CliError(
                 f"still running after {timeout_s:g}s (execution {execution_name_of(execution_arn)}); the sync goes "
@@ -338,6 +400,81 @@ def follow(
             )
         sleep(interval_s)
         execution = svc.sfn.describe_execution(executionArn=execution_arn)
+
+
+def _newest_record(svc: Services, kb_id: str, ds_id: str, execution_arn: str) -> Record | None:
+    newest = records.of_execution(svc.ddb, svc.stack.jobs_table, kb_id, ds_id, execution_arn)
+    return newest[0] if newest else None
+
+
+def is_gate_execution(stack: Stack, execution_arn: str) -> bool:
+    """Whether the execution belongs to the stack's sync-gate state machine (ARNs: ...:execution:<machine>:<name>)."""
+    gate = stack.gate_state_machine_arn
+    return bool(gate) and state_machine_of(execution_arn) == gate
+
+
+def state_machine_of(execution_arn: str) -> str:
+    """arn:aws:states:<region>:<account>:execution:<machine>:<name> -> that machine's ARN."""
+    parts = execution_arn.split(":")
+    if len(parts) < 8 or parts[5] != "execution":
+        return ""
+    return ":".join([*parts[:5], "stateMachine", parts[6]])
+
+
+#: The sync-gate state that names each round's ingestion-sync execution (statemachines/sync-gate.asl.json).
+ROUND_STATE = "BeginRound"
+
+
+def current_round(svc: Services, gate_execution_arn: str) -> dict[str, Any] | None:
+    """The ingestion-sync execution of the gate execution's newest round (described), None before the first round
+    or while Step Functions has not created it yet. Read from the newest BeginRound exit in the history."""
+    name = _newest_round_name(svc.sfn, gate_execution_arn)
+    if name is None:
+        return None
+    arn = svc.stack.state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
+    try:
+        described: dict[str, Any] = svc.sfn.describe_execution(executionArn=arn)
+    except ClientError as exc:
+        if error_code(exc) == "ExecutionDoesNotExist":
+            return None
+        raise
+    return described
+
+
+def _newest_round_name(sfn: Client, gate_execution_arn: str) -> str | None:
+    """The childName of the BeginRound exit with the highest event id, reading newest first (reverseOrder).
+
+    The highest id is picked within a page rather than the first match, because the local cloud (moto 5.2.5's
+    GetExecutionHistory) ignores reverseOrder and returns the whole history oldest first."""
+    kwargs: dict[str, Any] = {"executionArn": gate_execution_arn, "reverseOrder": True, "maxResults": 100}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        exits = [
+            (int(event.get("id", 0)), event["stateExitedEventDetails"])
+            for event in page.get("events", [])
+            if (event.get("stateExitedEventDetails") or {}).get("name") == ROUND_STATE
+        ]
+        if exits:
+            return _child_name(max(exits, key=lambda found: found[0])[1])
+        if not page.get("nextToken"):
+            return None
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def _child_name(exited: dict[str, Any]) -> str | None:
+    try:
+        name = json.loads(exited.get("output") or "{}").get("round", {}).get("childName")
+    except ValueError:
+        return None
+    return name if isinstance(name, str) and name else None
+
+
+def _gate_ended(gate: dict[str, Any], child: dict[str, Any] | None, record: Record | None) -> Ended:
+    """The end of a gated sync: its last round's ingestion sync decides; with no round, the gate execution itself
+    (invalid input, lease lost, or the gate died before any job: the catch-all alerts on that)."""
+    decided_by = gate if child is None or child["status"] == "RUNNING" else child
+    ended = _ended(decided_by, record)
+    return replace(ended, gate_execution_arn=str(gate["executionArn"]))
 
 
 def _ended(execution: dict[str, Any], record: Record | None) -> Ended:
@@ -485,20 +622,41 @@ def status(svc: Services, kb_id: str | None = None, ds_id: str | None = None) ->
                 record.get("executionArn"),
             )
         )
-    rows.extend(_waiting_executions(svc, kb_id, ds_id, seen))
+    shown = {(r.knowledge_base_id, r.data_source_id) for r in rows}
+    rows.extend(_waiting_executions(svc, kb_id, ds_id, seen, shown))
     return rows
 
 
-def _waiting_executions(svc: Services, kb_id: str | None, ds_id: str | None, seen: set[str]) -> list[RunningRow]:
+def _waiting_executions(
+    svc: Services, kb_id: str | None, ds_id: str | None, seen: set[str], shown: set[tuple[str, str]]
+) -> list[RunningRow]:
+    """Executions with no running job record: ingestion syncs before their job, then gated syncs waiting for their
+    turn (a data source already shown once is not shown again for its gate)."""
+    rows: list[RunningRow] = []
+    machines = [svc.stack.state_machine_arn]
+    if svc.stack.gate_state_machine_arn:
+        machines.append(svc.stack.gate_state_machine_arn)
+    for machine in machines:
+        hidden = shown | {(r.knowledge_base_id, r.data_source_id) for r in rows} if machine != machines[0] else set()
+        rows.extend(_waiting_of(svc, machine, kb_id, ds_id, seen, hidden))
+    return rows
+
+
+def _waiting_of(
+    svc: Services,
+    machine: str,
+    kb_id: str | None,
+    ds_id: str | None,
+    seen: set[str],
+    hidden: set[tuple[str, str]],
+) -> list[RunningRow]:
     rows = []
-    for page in svc.sfn.get_paginator("list_executions").paginate(
-        stateMachineArn=svc.stack.state_machine_arn, statusFilter="RUNNING"
-    ):
+    for page in svc.sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, statusFilter="RUNNING"):
         for summary in page.get("executions", []):
             if summary["executionArn"] in seen:
                 continue
             parsed = parse_execution_name(summary["name"])
-            if parsed is None:
+            if parsed is None or (parsed.knowledge_base_id, parsed.data_source_id) in hidden:
                 continue
             if kb_id and ds_id and (parsed.knowledge_base_id, parsed.data_source_id) != (kb_id, ds_id):
                 continue
@@ -566,6 +724,8 @@ def rerun_target(svc: Services, job_or_execution: str, is_arn: bool) -> RerunTar
                 ) from exc
             raise
         request = execution_input(execution)
+        if isinstance(request.get("request"), dict):  # a sync-gate execution: {request, settleSeconds, ifBusy}
+            request = request["request"]
         kb_id, ds_id = request.get("knowledgeBaseId"), request.get("dataSourceId")
         if not (isinstance(kb_id, str) and isinstance(ds_id, str)):
             raise CliError(
@@ -574,6 +734,9 @@ def rerun_target(svc: Services, job_or_execution: str, is_arn: bool) -> RerunTar
                 ExitCode.USAGE,
             )
         written = records.of_execution(svc.ddb, svc.stack.jobs_table, kb_id, ds_id, job_or_execution)
+        child = current_round(svc, job_or_execution) if is_gate_execution(svc.stack, job_or_execution) else None
+        if not written and child is not None:  # a gated sync: its round's ingestion-sync execution wrote the record
+            written = records.of_execution(svc.ddb, svc.stack.jobs_table, kb_id, ds_id, child["executionArn"])
         job_id = written[0].get("ingestionJobId") if written else None
         origin = f"job {job_id}" if job_id else f"execution {execution_name_of(job_or_execution)}"
         return RerunTarget(kb_id, ds_id, f"rerun of {origin}")

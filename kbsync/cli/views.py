@@ -10,6 +10,7 @@ from kbsync.cli.outcome import alert_type_for, runbook_url
 from kbsync.cli.records import Record
 from kbsync.cli.render import Style, duration, severity_of, span, table, when
 from kbsync.cli.service import Ended, JobDetail, Progress, RunningRow, Started, statistics_counts
+from kbsync.targets import Target
 
 STATISTICS_LABELS = (
     ("numberOfDocumentsScanned", "documents scanned"),
@@ -32,7 +33,10 @@ def progress_text(p: Progress) -> tuple[str, str]:
 
 
 def started_text(started: Started) -> str:
-    return f"started {started.name}\n  execution {started.execution_arn}"
+    text = f"started {started.name}\n  execution {started.execution_arn}"
+    if started.gated:
+        text += "\n  through the sync gate: it starts the ingestion job as soon as Bedrock's account quotas allow"
+    return text
 
 
 def rerun_commands(stack: Stack, record: Record) -> list[str]:
@@ -185,3 +189,22 @@ def _alert(record: Record, stack: Stack, style: Style) -> list[str]:
         *[("rerun", command) for command in rerun_commands(stack, record)],
     ]
     return [style.bold("Alert"), *_pairs(pairs)]
+
+
+def targets_table(found: list[Target], style: Style) -> str:
+    if not found:
+        return "no targets registered: add one with `kbsync targets add --kb ID --ds ID`"
+    body = [
+        [
+            t.knowledge_base_id,
+            t.data_source_id,
+            "on" if t.nightly else "off",
+            t.bucket_name,
+            ",".join(t.inclusion_prefixes) or "(whole bucket)",
+            when(t.registered_at),
+            t.data_source_name or "-",
+        ]
+        for t in found
+    ]
+    headers = ["knowledge base", "data source", "nightly", "bucket", "prefixes", "registered", "name"]
+    return table(headers, body, style)

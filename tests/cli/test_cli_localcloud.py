@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -146,9 +147,90 @@ def test_rerun_by_job_id_and_by_execution_arn(deployed: Deployed) -> None:
     assert request["reason"] == f"rerun of job {newest['ingestionJobId']}"
     sfn = deployed.client("stepfunctions")
     arn = json.loads(by_arn.out)["executionArn"]
+    assert arn.startswith(deployed.outputs["SyncGateStateMachineArn"].replace(":stateMachine:", ":execution:"))
     poll(lambda: sfn.describe_execution(executionArn=arn)["status"] != "RUNNING", "the rerun to end")
     described = json.loads(sfn.describe_execution(executionArn=arn)["input"])
-    assert described == request
+    assert described == {"request": request, "settleSeconds": 0, "ifBusy": "skip"}  # manual: no settle, no queue
+
+    of_gate = cli("rerun", arn, *WAIT, "--json")  # the sync-gate execution kbsync printed is a rerun target too
+    assert of_gate.code == ExitCode.OK, of_gate.err
+    assert json.loads(of_gate.out)["request"]["reason"] == f"rerun of job {history(t)[1]['ingestionJobId']}"
+
+
+def test_sync_goes_through_the_gate_and_wait_follows_its_ingestion_sync(deployed: Deployed) -> None:
+    t = deployed.new_target()
+    result = cli("sync", "--kb", t.kb, "--ds", t.ds, *WAIT, "--json")
+    assert result.code == ExitCode.OK, result.err
+    ended = json.loads(result.out)
+    gate_prefix = deployed.outputs["SyncGateStateMachineArn"].replace(":stateMachine:", ":execution:")
+    sync_prefix = deployed.outputs["IngestionSyncStateMachineArn"].replace(":stateMachine:", ":execution:")
+    assert ended["gate_execution_arn"].startswith(gate_prefix + ":manual-")
+    assert ended["execution_arn"].startswith(sync_prefix + ":manual-")  # the round's ingestion-sync execution
+    assert (ended["outcome"], ended["exitCode"], ended["record"]["status"]) == ("COMPLETE", 0, "COMPLETE")
+    [record] = history(t)
+    assert record["executionArn"] == ended["execution_arn"]
+    gate = deployed.client("stepfunctions").describe_execution(executionArn=ended["gate_execution_arn"])
+    assert gate["status"] == "SUCCEEDED"
+
+
+def test_sync_refused_when_the_gate_is_held_without_a_running_execution(deployed: Deployed) -> None:
+    """Another trigger holds the data source's gate (e.g. an upload router that just took it): the gate's own
+    answer is "not started", shown as the one refusal line, exit 7, and nothing runs."""
+    t = deployed.new_target()
+    targets = deployed.cloud.client("dynamodb")
+    holder = f"s3-{t.kb}-{t.ds}-20261122T050403-up01"
+    key = {"pk": {"S": f"DS#{t.kb}#{t.ds}"}, "sk": {"S": "GATE"}}
+    item = {**key, "holder": {"S": holder}, "changeSeq": {"N": "1"}, "leaseUntil": {"N": str(int(time.time()) + 600)}}
+    targets.put_item(TableName=deployed.outputs["TargetsTableName"], Item=item)
+    try:
+        refused = cli("sync", "--kb", t.kb, "--ds", t.ds)
+    finally:
+        targets.delete_item(TableName=deployed.outputs["TargetsTableName"], Key=key)
+    assert refused.code == ExitCode.JOB_RUNNING, refused.out + refused.err
+    assert refused.err == (
+        f"kbsync: execution {holder} holds the sync gate of this data source (no job yet); wait for it or "
+        f"`kbsync stop --kb {t.kb} --ds {t.ds}`\n"
+    )
+    assert history(t) == []
+
+
+def test_wait_follows_every_round_of_the_gate_and_exits_by_the_last(deployed: Deployed) -> None:
+    """An upload during the manual job marks the gate dirty: the gate runs one more round; `--wait` shows the first
+    round's end (here STOPPED), follows the second, and exits by it (COMPLETE = 0)."""
+    t = deployed.new_target()
+    assert cli("targets", "add", "--kb", t.kb, "--ds", t.ds, "--no-nightly").code == 0
+    faults().hang_next_jobs(1)
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(cli, "sync", "--kb", t.kb, "--ds", t.ds, *WAIT)
+        agent = deployed.client("bedrock-agent")
+
+        def hanging_job() -> str | None:
+            jobs = agent.list_ingestion_jobs(knowledgeBaseId=t.kb, dataSourceId=t.ds)["ingestionJobSummaries"]
+            return next((j["ingestionJobId"] for j in jobs if j["status"] == "IN_PROGRESS"), None)
+
+        job = poll(hanging_job, "the first round's job to run")
+        deployed.client("s3").put_object(Bucket=t.bucket, Key=t.prefix + "late.md", Body=b"# late\n")
+        poll(lambda: _gate_change_seq(deployed, t) >= 2, "the upload to be counted on the gate")
+        agent.stop_ingestion_job(knowledgeBaseId=t.kb, dataSourceId=t.ds, ingestionJobId=job)
+        result = waiting.result(timeout=120)
+    assert result.code == ExitCode.OK, result.out + result.err
+    assert f"STOPPED  job {job}" in result.out
+    assert "the sync gate runs one more round" in result.out
+    assert result.out.rstrip().splitlines()[-2].startswith("COMPLETE  job ")
+    assert [r["status"] for r in history(t)] == ["COMPLETE", "STOPPED"]
+
+
+def _gate_change_seq(deployed: Deployed, t: Target) -> int:
+    item = (
+        deployed.client("dynamodb")
+        .get_item(
+            TableName=deployed.outputs["TargetsTableName"],
+            Key={"pk": {"S": f"DS#{t.kb}#{t.ds}"}, "sk": {"S": "GATE"}},
+            ConsistentRead=True,
+        )
+        .get("Item")
+    )
+    return int(item["changeSeq"]["N"]) if item else 0
 
 
 @pytest.mark.parametrize(

@@ -318,3 +318,38 @@ def test_a_gated_sync_waiting_for_its_turn_counts_as_running(stubs: dict[str, St
     assert busy is not None
     expected = f"execution {waiting} is running (started 2026-11-22T05:04:03Z, no job yet); wait for it or `kbsync stop"
     assert busy.refusal().message.startswith(expected)
+
+
+def _round_exit(event_id: int, child: str) -> dict[str, Any]:
+    output = json.dumps({"round": {"seen": event_id, "round": event_id, "childName": child}})
+    return {
+        "timestamp": T0,
+        "type": "TaskStateExited",
+        "id": event_id,
+        "previousEventId": event_id - 1,
+        "stateExitedEventDetails": {"name": "BeginRound", "output": output},
+    }
+
+
+@pytest.mark.parametrize("oldest_first", [True, False], ids=["moto-order", "aws-reverse-order"])
+def test_the_current_round_is_the_newest_begin_round_whatever_the_history_order(
+    stubs: dict[str, Stubber], oldest_first: bool
+) -> None:
+    gate = "arn:aws:states:us-east-1:123456789012:stateMachine:kbsync-SyncGate"
+    gate_execution = f"arn:aws:states:us-east-1:123456789012:execution:kbsync-SyncGate:{NAME}"
+    stack = Stack("kbsync", SM, TABLE, {"SyncGateStateMachineArn": gate}, {})
+    svc = service.Services(stack, sfn=stubs["stepfunctions"].client)
+    second = f"manual-{KB}-{DS}-20261122T050500-rd02"
+    events = [_round_exit(5, NAME), _round_exit(40, second)]
+    stubs["stepfunctions"].add_response(
+        "get_execution_history",
+        {"events": events if oldest_first else events[::-1]},
+        {"executionArn": gate_execution, "reverseOrder": True, "maxResults": 100},
+    )
+    child = ARN.replace(NAME, second)
+    stubs["stepfunctions"].add_response(
+        "describe_execution", {**_execution("RUNNING"), "executionArn": child, "name": second}, {"executionArn": child}
+    )
+    assert service.is_gate_execution(stack, gate_execution) and not service.is_gate_execution(stack, ARN)
+    found = service.current_round(svc, gate_execution)
+    assert found is not None and found["executionArn"] == child
