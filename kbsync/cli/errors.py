@@ -44,9 +44,9 @@ EXIT_CODE_HELP: tuple[tuple[ExitCode, str], ...] = (
     (ExitCode.FAILED, "the job failed, could not start, timed out, or its execution died"),
     (ExitCode.STOPPED, "the job was stopped (STOPPED)"),
     (ExitCode.WAIT_TIMEOUT, "still running when --timeout expired (the sync goes on)"),
-    (ExitCode.JOB_RUNNING, "refused: a job of this data source is running"),
+    (ExitCode.JOB_RUNNING, "refused: a job of this data source is running (or another sync holds its sync gate)"),
     (ExitCode.NOTHING_RUNNING, "nothing is running for this data source (stop)"),
-    (ExitCode.NOT_FOUND, "not found: stack, data source, job or execution"),
+    (ExitCode.NOT_FOUND, "not found: stack, knowledge base, data source, registered target, job or execution"),
     (ExitCode.AWS, "AWS: no credentials or region, access denied, endpoint unreachable, throttled, other AWS error"),
     (ExitCode.INTERRUPTED, "interrupted (Ctrl-C); a sync already started goes on"),
 )

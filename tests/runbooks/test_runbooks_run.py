@@ -213,11 +213,8 @@ def _register_target(cloud: Cloud) -> None:
     """The seeded data source as a registered sync target (pause-nightly-syncs.md works on the registry)."""
     if "TargetsTableName" not in cloud.outputs:
         return
-    from kbsync.targets import add_target
-
-    dynamodb = boto3.resource("dynamodb", endpoint_url=cloud.endpoint, region_name="us-east-1")
-    table = dynamodb.Table(cloud.outputs["TargetsTableName"])
-    add_target(table, cloud.client("bedrock-agent"), cloud.kb, cloud.ds, nightly=True)
+    code, _, err = kbsync("--endpoint-url", cloud.endpoint, "targets", "add", "--kb", cloud.kb, "--ds", cloud.ds)
+    assert code == 0, err
 
 
 def _running_job(cloud: Cloud) -> str:
@@ -235,16 +232,30 @@ def _running_job(cloud: Cloud) -> str:
     return job
 
 
+def _execution_of_job(cloud: Cloud, job: str) -> str:
+    """The ingestion-sync execution running `job`, as `kbsync status` shows it."""
+
+    def execution() -> str | None:
+        code, out, err = kbsync(
+            "--endpoint-url", cloud.endpoint, "status", "--kb", cloud.kb, "--ds", cloud.ds, "--json"
+        )
+        assert code == 0, err
+        return next((row["execution_arn"] for row in json.loads(out) if row["job_id"] == job), None)
+
+    found: str = poll(execution, f"job {job} in `kbsync status`")
+    return found
+
+
 def _killed_execution(cloud: Cloud) -> dict[str, str]:
     """An execution stopped mid-job from outside (the catch-all alerts EXECUTION_DIED); its orphaned job is then
     stopped too, as the runbook tells on-call to do, so the data source can be synced again."""
     from kbsync.localcloud.bedrock import faults
 
     faults().hang_next_jobs(1)
-    code, out, _ = kbsync("--endpoint-url", cloud.endpoint, "sync", "--kb", cloud.kb, "--ds", cloud.ds, "--json")
-    assert code == 0
-    arn = json.loads(out)["executionArn"]
+    code, _, err = kbsync("--endpoint-url", cloud.endpoint, "sync", "--kb", cloud.kb, "--ds", cloud.ds, "--json")
+    assert code == 0, err
     job = _running_job(cloud)
+    arn = _execution_of_job(cloud, job)  # the gate's ingestion-sync execution, the one that holds the job
     sfn, agent = cloud.client("stepfunctions"), cloud.client("bedrock-agent")
     sfn.stop_execution(executionArn=arn, error="Operator.Killed", cause="runbook test: killed mid-job")
     agent.stop_ingestion_job(knowledgeBaseId=cloud.kb, dataSourceId=cloud.ds, ingestionJobId=job)
@@ -407,25 +418,25 @@ def test_every_alert_types_runbook_is_among_those_run() -> None:
 def test_the_rerun_commands_printed_in_alerts_run(
     cloud: Cloud, failures: dict[str, dict[str, str]], alert_type: str
 ) -> None:
-    """The alert's own "Rerun:" commands (kbsync and AWS CLI), pasted as they are, start a sync of the right target."""
+    """The alert's own "Rerun:" commands (kbsync and AWS CLI), pasted as they are, each start one sync-gate execution
+    of the right target with the manual gate input."""
     body = failures[alert_type]["BODY"]
     commands = [line.strip() for line in body.split("\nRerun:\n", 1)[1].splitlines() if line.strip()]
     assert [c.split()[0] for c in commands] == ["kbsync", "aws"], commands
     cloud.quiesce()
     shell = Shell(cloud, Runbook(RUNBOOKS / "README.md"), {})
     sfn = cloud.client("stepfunctions")
+    gate = cloud.outputs["SyncGateStateMachineArn"]
     for text in commands:
-        before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=_machine(cloud))["executions"]}
+        before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=gate)["executions"]}
         shell.run(Command(text, 0))
-        started = [e for e in sfn.list_executions(stateMachineArn=_machine(cloud))["executions"]
+        started = [e for e in sfn.list_executions(stateMachineArn=gate)["executions"]
                    if e["executionArn"] not in before]  # fmt: skip
         assert len(started) == 1, text
-        request = json.loads(sfn.describe_execution(executionArn=started[0]["executionArn"])["input"])
+        gate_input = json.loads(sfn.describe_execution(executionArn=started[0]["executionArn"])["input"])
+        assert (gate_input["settleSeconds"], gate_input["ifBusy"]) == (0, "skip"), text
+        request = gate_input["request"]
         assert (request["knowledgeBaseId"], request["dataSourceId"]) == (failures[alert_type]["KB_ID"],
                                                                          failures[alert_type]["DS_ID"])  # fmt: skip
         assert request["reason"].startswith("rerun of")
         cloud.quiesce()
-
-
-def _machine(cloud: Cloud) -> str:
-    return cloud.outputs["IngestionSyncStateMachineArn"]
