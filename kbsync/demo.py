@@ -165,7 +165,6 @@ def run(out: TextIO | None = None, lambda_log: TextIO | None = None) -> int:
 
 
 def _run(demo: Demo) -> int:
-    from kbsync import targets
     from kbsync.localcloud.deploy import deploy_stack
     from kbsync.localcloud.scheduler import fire_schedule
 
@@ -190,15 +189,10 @@ def _run(demo: Demo) -> int:
             wait_for(lambda: all_finished(cloud, machine_arns, at_least), what)
 
         demo.step("2. Register the sync targets (bucket and prefixes discovered from Bedrock)")
-        table = cloud_resource_table(cloud, outputs["TargetsTableName"])
-        agent, s3 = cloud.client("bedrock-agent"), cloud.client("s3")
+        s3 = cloud.client("s3")
         for tenant, (kb, ds) in tenants.items():
-            added = targets.add_target(table, agent, kb, ds, nightly=tenant != "globex", s3=s3)
-            target = added.target
-            demo.say(
-                f"  {tenant:<8} {kb}/{ds}  s3://{target.bucket_name}/{','.join(target.inclusion_prefixes) or '*'}"
-                f"  nightly={'on' if target.nightly else 'off'}  ({'registered' if added.created else 'unchanged'})"
-            )
+            demo.kbsync("targets", "add", "--kb", kb, "--ds", ds, *(["--no-nightly"] if tenant == "globex" else []))
+        demo.kbsync("targets", "list")
         acme_kb, acme_ds = tenants["acme"]
 
         demo.step("3. Upload a corpus to ACME's bucket: 6 good files, 1 unsupported, 1 over 50 MB")
@@ -251,13 +245,6 @@ def _run(demo: Demo) -> int:
         demo.say("  runbooks/README.md                       # what to do with each alert")
         demo.say(f"\nDone in {time.monotonic() - demo.started:.1f} s.")
     return 0
-
-
-def cloud_resource_table(cloud: Any, name: str) -> Any:
-    import boto3
-
-    session: Any = boto3
-    return session.resource("dynamodb", region_name=cloud.region).Table(name)
 
 
 def main() -> None:
