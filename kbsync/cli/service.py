@@ -516,17 +516,35 @@ def stop(svc: Services, kb_id: str, ds_id: str) -> StopPlan:
     if job_id is not None:
         return StopPlan(job_id, busy.execution_arn if busy else None, _stop_job(svc.bedrock, kb_id, ds_id, job_id))
     if busy is not None and busy.execution_arn:
-        svc.sfn.stop_execution(
-            executionArn=busy.execution_arn,
-            error="KbSync.StoppedByOperator",
-            cause=f"kbsync stop --kb {kb_id} --ds {ds_id} before any ingestion job started",
-        )
-        return StopPlan(None, busy.execution_arn, "stopped execution")
+        return StopPlan(None, _stop_executions(svc, kb_id, ds_id, busy.execution_arn), "stopped execution")
     raise CliError(
         f"nothing is running for knowledge base {kb_id} / data source {ds_id}: see "
         f"`kbsync history --kb {kb_id} --ds {ds_id}`",
         ExitCode.NOTHING_RUNNING,
     )
+
+
+#: Not a `KbSync.*` error on purpose: the catch-all ignores those ("already alerted"), and only the catch-all releases
+#: the sync gate and job slot a stopped execution held (else the data source stays gated until the lease expires).
+STOPPED_BY_OPERATOR = "StoppedByOperator"
+
+
+def _stop_executions(svc: Services, kb_id: str, ds_id: str, newest: str) -> str:
+    """Stop the data source's running executions that have no job yet: its sync-gate executions first (so none
+    starts another round), then ingestion-sync ones. Returns the one to wait for (the gate's, if any)."""
+    machines = [svc.stack.gate_state_machine_arn, svc.stack.state_machine_arn]
+    running = [e["executionArn"] for m in machines if m for e in running_executions(svc.sfn, m, kb_id, ds_id)]
+    for arn in running or [newest]:
+        try:
+            svc.sfn.stop_execution(
+                executionArn=arn,
+                error=STOPPED_BY_OPERATOR,
+                cause=f"kbsync stop --kb {kb_id} --ds {ds_id} before any ingestion job started",
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ExecutionDoesNotExist":
+                raise
+    return running[0] if running else newest
 
 
 def _bedrock_running_job(bedrock: Client, kb_id: str, ds_id: str) -> dict[str, Any] | None:

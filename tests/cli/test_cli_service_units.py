@@ -118,12 +118,14 @@ def test_start_refused_while_a_job_started_outside_kbsync_runs(stubs: dict[str, 
 
 
 def test_stop_before_any_job_started_stops_the_execution(stubs: dict[str, Stubber]) -> None:
+    """Stopped with an error outside `KbSync.*`: the catch-all then releases what it held and reports it."""
     expect_running_executions(stubs["stepfunctions"], [NAME])
     expect_running_records(stubs["dynamodb"], {})
     expect_bedrock_running(stubs["bedrock-agent"], [])
+    expect_running_executions(stubs["stepfunctions"], [NAME])
     stubs["stepfunctions"].add_response("stop_execution", {"stopDate": T0}, {
         "executionArn": ARN,
-        "error": "KbSync.StoppedByOperator",
+        "error": "StoppedByOperator",
         "cause": f"kbsync stop --kb {KB} --ds {DS} before any ingestion job started",
     })  # fmt: skip
     assert service.stop(services(stubs), KB, DS) == service.StopPlan(None, ARN, "stopped execution")
