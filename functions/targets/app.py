@@ -324,19 +324,25 @@ def job_running(bedrock: Any, kb: str, ds: str) -> bool:
     return bool(page.get("ingestionJobSummaries"))
 
 
-def reclaim_finished(bedrock: Any, slots: dict[str, Any]) -> bool:
-    """Mark slots whose job Bedrock already finished (their execution has not noticed yet); True if one was.
+def reclaim_finished(bedrock: Any, slots: dict[str, Any]) -> tuple[bool, bool]:
+    """Mark slots whose job Bedrock already finished (their execution has not noticed yet).
 
-    Only slots whose holder already gave the start token back are checked (its job has had the start spacing to
-    begin). Stops at the first finished one: one free slot is all the caller needs, and it keeps the
-    ListIngestionJobs calls few.
+    Returns (a slot was freed, the slots changed). A slot is freed only if its job was SEEN running by an earlier
+    check and is not running now: a holder whose StartIngestionJob is still on its way (startup, a throttling
+    retry) never loses its slot. Only holders that gave the start token back are checked; the first freed slot
+    ends the check (one is all the caller needs, and it keeps the ListIngestionJobs calls few).
     """
+    changed = False
     for slot in _busy_slots(slots).values():
-        checkable = bool(slot.get("started")) and bool(slot.get("dataSourceId"))
-        if checkable and not job_running(bedrock, str(slot["knowledgeBaseId"]), str(slot["dataSourceId"])):
+        if not (slot.get("started") and slot.get("dataSourceId")):
+            continue
+        running = job_running(bedrock, str(slot["knowledgeBaseId"]), str(slot["dataSourceId"]))
+        if running and not slot.get("seenRunning"):
+            slot["seenRunning"] = changed = True
+        elif not running and slot.get("seenRunning"):
             slot["finished"] = True
-            return True
-    return False
+            return True, True
+    return False, changed
 
 
 def _slot_refusal(slots: dict[str, Any], kb: str) -> str | None:
@@ -346,6 +352,19 @@ def _slot_refusal(slots: dict[str, Any], kb: str) -> str | None:
     if any(s.get("knowledgeBaseId") == kb for s in busy.values()):
         return "knowledge base busy"
     return None
+
+
+def _save_slots(pacer: Any, item: dict[str, Any], slots: dict[str, Any], version: int) -> None:
+    """Write observations about the slots (best effort: if someone else wrote first, the next check redoes it)."""
+    try:
+        pacer.put_item(
+            Item={**plain(item), **PACER_KEY, "slots": slots, "version": version + 1},
+            ConditionExpression="version = :v",
+            ExpressionAttributeValues={":v": version},
+        )
+    except ClientError as error:
+        if not is_condition_failure(error):
+            raise
 
 
 def acquire_slot(
@@ -369,8 +388,11 @@ def acquire_slot(
         return {"granted": False, "waitSeconds": max(1, START_SPACING_SECONDS // 4), "reason": "start spacing"}
     if holder not in slots:
         refusal = _slot_refusal(slots, kb)
-        if refusal is not None and bedrock is not None and reclaim_finished(bedrock, slots):
-            refusal = _slot_refusal(slots, kb)
+        if refusal is not None and bedrock is not None:
+            freed, changed = reclaim_finished(bedrock, slots)
+            refusal = _slot_refusal(slots, kb) if freed else refusal
+            if refusal is not None and changed:
+                _save_slots(pacer, item, slots, version)  # remember what was seen running, for the next check
         if refusal is not None:
             return {"granted": False, "waitSeconds": SLOT_POLL_SECONDS, "reason": refusal}
         slots[holder] = {"knowledgeBaseId": kb, "dataSourceId": ds, "leaseUntil": now + GATE_LEASE_SECONDS}

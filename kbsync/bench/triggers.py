@@ -194,6 +194,7 @@ class NightResult:
     alerts: int
     policy_makespan_s: float = 0.0
     busy_fraction: float = 0.0
+    alert_lines: tuple[str, ...] = ()
 
     @property
     def ratio(self) -> float:
@@ -256,6 +257,7 @@ def run_night(
             )
             rig.wait_until_quiet(120)
         jobs = [job for t in seeded for job in rig.jobs(t)]
+        alerts = rig.drain_alerts()
         results = json.loads(described.get("output") or "{}").get("results", [])
         return NightResult(
             targets=count,
@@ -264,7 +266,8 @@ def run_night(
             jobs_complete=sum(1 for j in jobs if j["status"] == "COMPLETE"),
             jobs_started=len(jobs),
             targets_failed=sum(1 for r in results if r.get("status") != "SUCCEEDED"),
-            alerts=len(rig.drain_alerts()),
+            alerts=len(alerts),
+            alert_lines=tuple(f"{a['subject']} | {a['message'][:600]}" for a in alerts),
             policy_makespan_s=scheduled_makespan(list(durations.values())),
             busy_fraction=sum(durations.values()) / (ACCOUNT_JOB_SLOTS * _virtual_seconds(described, time_scale)),
         )

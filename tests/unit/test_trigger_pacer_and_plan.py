@@ -93,7 +93,11 @@ def fill_slots(table: Any) -> None:
 
 def test_a_slot_whose_job_bedrock_finished_is_free_before_its_execution_notices(table: Any) -> None:
     fill_slots(table)
-    bedrock = FakeBedrockJobs(running={f"DS{i:08d}" for i in range(fn.JOB_SLOTS)} - {"DS00000002"})
+    all_running = {f"DS{i:08d}" for i in range(fn.JOB_SLOTS)}
+    bedrock = FakeBedrockJobs(running=all_running)
+    assert fn.acquire_slot(table, "next", kb(9), NOW, ds="DS00000009", bedrock=bedrock)["granted"] is False
+    bedrock.running = all_running - {"DS00000002"}  # h2's job finished; its execution polls again later
+    bedrock.calls.clear()
     granted = fn.acquire_slot(table, "next", kb(9), NOW, ds="DS00000009", bedrock=bedrock)
     assert granted["granted"] is True
     assert bedrock.calls == ["DS00000000", "DS00000001", "DS00000002"]  # stops at the first finished job
@@ -103,6 +107,14 @@ def test_a_slot_whose_job_bedrock_finished_is_free_before_its_execution_notices(
     fn.release_pacer(table, "next", slot=False, start_token=True)
     fn.release_pacer(table, "h2", slot=True, start_token=True)
     assert set(table.get_item(Key=fn.PACER_KEY)["Item"]["slots"]) == {"h0", "h1", "h3", "h4", "next"}
+
+
+def test_a_job_never_seen_running_keeps_its_slot(table: Any) -> None:
+    """Its StartIngestionJob may still be on its way (startup, a throttling retry): not finished, not started."""
+    fill_slots(table)
+    bedrock = FakeBedrockJobs(running={f"DS{i:08d}" for i in range(fn.JOB_SLOTS)} - {"DS00000002"})
+    refused = fn.acquire_slot(table, "next", kb(9), NOW, ds="DS00000009", bedrock=bedrock)
+    assert (refused["granted"], refused["reason"]) == (False, "account job slots full")
 
 
 def test_while_bedrock_still_runs_every_job_the_slots_stay_full(table: Any) -> None:
