@@ -4,10 +4,12 @@ Why a Lambda: the EventBridge rule ("Step Functions Execution Status Change", FA
 machines only) cannot tell "already alerted" from "died" by pattern alone, cannot release what the execution held,
 and cannot deduplicate EventBridge's at-least-once delivery. This function:
 
-1. ignores executions whose Fail error starts with ``KbSync.`` (they sent their own alert, or deliberately none);
-2. releases what the dead execution held: its data source's gate and its account job slot / start token
-   (TargetsTable items written by functions/targets), so the data source is syncable again at once;
-3. sends exactly one alert (schemas/alert.schema.json, runbook execution-died.md): a conditional marker item
+1. releases what the dead execution held: its data source's gate and its account job slot / start token
+   (TargetsTable items written by functions/targets), so the data source is syncable again at once — always,
+   releases are conditional on the holder and idempotent;
+2. sends no alert for executions whose error starts with ``KbSync.`` (they sent their own alert, or were stopped
+   deliberately, e.g. ``StopExecution --error KbSync.Stopped``);
+3. otherwise sends exactly one alert (schemas/alert.schema.json, runbook execution-died.md): a conditional marker item
    per execution ARN makes a redelivered event a no-op.
 """
 
@@ -85,9 +87,13 @@ def ignore_reason(event: Any) -> str | None:
         return "detail.executionArn missing"
     if detail.get("status") not in DIED_STATUSES:
         return f"status {detail.get('status')!r} is not a death"
-    if str(detail.get("error") or "").startswith(OWN_ERROR_PREFIX):
-        return f"ended in its own error {detail['error']} (already alerted, or deliberately not)"
     return None
+
+
+def own_error(detail: dict[str, Any]) -> str | None:
+    """The execution's KbSync.* error: it alerted itself, or was stopped deliberately (no alert, still released)."""
+    error = str(detail.get("error") or "")
+    return error if error.startswith(OWN_ERROR_PREFIX) else None
 
 
 def execution_input(detail: dict[str, Any], sfn: Any) -> dict[str, Any]:
@@ -280,6 +286,10 @@ def handle(event: Any, now: int) -> dict[str, Any]:
     if request is not None:
         kb, ds = str(request["knowledgeBaseId"]), str(request["dataSourceId"])
         released["gate"] = release_gate(table, kb, ds, holder)
+    error = own_error(detail)
+    if error is not None:
+        reason = f"ended in its own error {error} (already alerted, or deliberately not)"
+        return {"alerted": False, "ignored": reason, "released": released}
     if not claim_alert(table, execution_arn, now):
         return {"alerted": False, "ignored": "alert already sent for this execution", "released": released}
     job_id = (

@@ -159,3 +159,12 @@ def test_a_failed_publish_is_retried_not_lost(env: dict[str, Any]) -> None:
     fn._clients["sns"] = env["sns"]
     assert fn.handle(event, NOW)["alerted"] is True
     assert len(env["sns"].published) == 1
+
+
+def test_a_deliberate_stop_with_our_error_releases_the_gate_without_alerting(env: dict[str, Any]) -> None:
+    targets = env["targets"]
+    targets_fn.enter_gate(targets, KB, DS, "s3-stopped", "arn", "s3", "queue", NOW)
+    event = status_change(GATE_SM, "s3-stopped", "ABORTED", {"request": REQUEST}, "KbSync.Stopped")
+    result = fn.handle(event, NOW)
+    assert result["alerted"] is False and result["released"]["gate"] is True
+    assert env["sns"].published == []
