@@ -202,7 +202,7 @@ def build_alert(
     request: dict[str, Any] | None,
     job_id: str | None,
     runbook_base_url: str,
-    ingestion_sync_arn: str,
+    gate_arn: str,
 ) -> dict[str, Any]:
     """The alert contract for one dead execution."""
     kb = str((request or {}).get("knowledgeBaseId") or UNKNOWN)
@@ -234,12 +234,13 @@ def build_alert(
     ]
     if request is not None and kb != UNKNOWN:
         rerun = {"knowledgeBaseId": kb, "dataSourceId": ds, "trigger": "manual", "reason": "rerun after EXECUTION_DIED"}
+        gate_input = {"request": rerun, "settleSeconds": 0, "ifBusy": "skip"}  # as `kbsync rerun`: through the gate
         lines += ["", "Rerun:"]
-        if job_id:
-            lines.append(f"  kbsync rerun {job_id}")
+        lines.append(f"  kbsync rerun {job_id or detail.get('executionArn')}")
         lines.append(
-            f"  aws stepfunctions start-execution --state-machine-arn {ingestion_sync_arn}"
-            f" --name manual-{kb}-{ds}-$(date -u +%Y%m%dT%H%M%S)-rr01 --input '{json.dumps(rerun)}'"
+            f"  aws stepfunctions start-execution --state-machine-arn {gate_arn}"
+            f" --name manual-{kb}-{ds}-$(date -u +%Y%m%dT%H%M%S)-rr01"
+            f" --input '{json.dumps(gate_input, separators=(',', ':'))}'"
         )
     attributes = {
         "severity": "CRITICAL",
@@ -302,7 +303,7 @@ def handle(event: Any, now: int) -> dict[str, Any]:
         request,
         job_id,
         os.environ.get("RUNBOOK_BASE_URL", "https://github.com/kbsync/kbsync/blob/main/runbooks"),
-        os.environ.get("INGESTION_SYNC_STATE_MACHINE_ARN", "<IngestionSyncStateMachineArn>"),
+        os.environ.get("SYNC_GATE_STATE_MACHINE_ARN", "<SyncGateStateMachineArn>"),
     )
     kbsync_contracts.validate("alert", alert)
     try:

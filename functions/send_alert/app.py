@@ -175,22 +175,11 @@ def region_of(execution_arn: str) -> str | None:
     return parts[3]
 
 
-#: The stack output the rerun command reads: the sync gate's ARN cannot reach this function as an environment
-#: variable (the gate runs the ingestion-sync state machine, which runs this function: a dependency cycle).
-GATE_OUTPUT = "SyncGateStateMachineArn"
-DEFAULT_STACK_NAME = "kbsync"
+#: Placeholder printed when the function runs without its template environment (unit tests, a bare invoke).
+GATE_ARN_PLACEHOLDER = "<SyncGateStateMachineArn>"
 
 
-def gate_arn_lookup(stack_name: str, region_option: str) -> str:
-    """A shell substitution that reads the sync gate's ARN from the deployed stack's outputs."""
-    query = f"Stacks[0].Outputs[?OutputKey=='{GATE_OUTPUT}'].OutputValue"
-    return (
-        f'"$(aws cloudformation describe-stacks{region_option} --stack-name {stack_name} '
-        f'--query "{query}" --output text)"'
-    )
-
-
-def rerun_commands(facts: AlertFacts, now: datetime, stack_name: str = DEFAULT_STACK_NAME) -> list[str]:
+def rerun_commands(facts: AlertFacts, now: datetime, gate_arn: str = GATE_ARN_PLACEHOLDER) -> list[str]:
     """The exact commands an on-call engineer runs to sync this data source again.
 
     Both go through the sync gate, like every other sync (so a rerun while a job runs is answered "not started"
@@ -210,7 +199,7 @@ def rerun_commands(facts: AlertFacts, now: datetime, stack_name: str = DEFAULT_S
     region_option = f" --region {region}" if region else ""
     aws = (
         f"aws stepfunctions start-execution{region_option} "
-        f"--state-machine-arn {gate_arn_lookup(stack_name, region_option)} "
+        f"--state-machine-arn {gate_arn} "
         f"--name {new_execution_name(facts, now)} --input '{json.dumps(gate_input, separators=(',', ':'))}'"
     )
     # `kbsync rerun` takes a job id, or the execution ARN when no job started (START_FAILED).
@@ -252,21 +241,21 @@ def header_lines(facts: AlertFacts) -> list[str]:
 
 
 def footer_lines(
-    facts: AlertFacts, runbook_base_url: str, now: datetime, stack_name: str = DEFAULT_STACK_NAME
+    facts: AlertFacts, runbook_base_url: str, now: datetime, gate_arn: str = GATE_ARN_PLACEHOLDER
 ) -> list[str]:
     return [
         "",
         f"Runbook: {runbook_base_url.rstrip('/')}/{RUNBOOK[facts.alert_type]}",
         "",
         "Rerun:",
-        *(f"  {command}" for command in rerun_commands(facts, now, stack_name)),
+        *(f"  {command}" for command in rerun_commands(facts, now, gate_arn)),
     ]
 
 
-def message_of(facts: AlertFacts, runbook_base_url: str, now: datetime, stack_name: str = DEFAULT_STACK_NAME) -> str:
+def message_of(facts: AlertFacts, runbook_base_url: str, now: datetime, gate_arn: str = GATE_ARN_PLACEHOLDER) -> str:
     """The plain-text body: header, grouped reasons that fit the byte budget, runbook and rerun commands."""
     head = "\n".join(header_lines(facts))
-    foot = "\n".join(footer_lines(facts, runbook_base_url, now, stack_name))
+    foot = "\n".join(footer_lines(facts, runbook_base_url, now, gate_arn))
     parts = [head]
     if facts.failure_reasons:
         budget = MESSAGE_BUDGET_BYTES - FOOTER_RESERVE_BYTES - len(head.encode()) - len(foot.encode())
@@ -298,7 +287,7 @@ def sanitized(facts: AlertFacts) -> AlertFacts:
 
 
 def build_alert(
-    facts: AlertFacts, runbook_base_url: str, now: datetime, stack_name: str = DEFAULT_STACK_NAME
+    facts: AlertFacts, runbook_base_url: str, now: datetime, gate_arn: str = GATE_ARN_PLACEHOLDER
 ) -> dict[str, Any]:
     """The alert contract (schemas/alert.schema.json): subject, message, messageAttributes; validated."""
     facts = sanitized(facts)
@@ -312,7 +301,7 @@ def build_alert(
         attributes["ingestionJobId"] = facts.ingestion_job_id
     alert = {
         "subject": subject_of(facts),
-        "message": message_of(facts, runbook_base_url, now, stack_name),
+        "message": message_of(facts, runbook_base_url, now, gate_arn),
         "messageAttributes": {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
     }
     kbsync_contracts.validate("alert", alert)
@@ -424,7 +413,8 @@ def send_alert(event: dict[str, Any], clients: dict[str, Any], env: dict[str, st
         logger.info("alert already sent for this record; not publishing again", extra={"messageId": sent})
         return {"messageId": sent, "alertType": alert_type, "duplicate": True}
     facts = with_full_job(facts_from_state(event), clients["bedrock-agent"])
-    alert = build_alert(facts, env.get("RUNBOOK_BASE_URL", ""), now, env.get("STACK_NAME") or DEFAULT_STACK_NAME)
+    gate_arn = env.get("SYNC_GATE_STATE_MACHINE_ARN") or GATE_ARN_PLACEHOLDER
+    alert = build_alert(facts, env.get("RUNBOOK_BASE_URL", ""), now, gate_arn)
     message_id = publish(clients["sns"], env["ALERTS_TOPIC_ARN"], alert)
     mark_sent(clients["dynamodb"], table, key, message_id)
     return {"messageId": message_id, "alertType": alert_type, "duplicate": False}

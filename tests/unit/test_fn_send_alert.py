@@ -132,25 +132,23 @@ def test_alert_has_severity_runbook_and_attributes(alert_type: str, severity: st
 
 
 def pasted_into_bash(command: str) -> list[str]:
-    """The words bash passes to `aws` for `command`, with the inner `aws cloudformation ...` printing its own words
-    joined by '|' (bash, not shlex: only bash gives $(...) inside double quotes its own quoting)."""
-    stub = 'aws() { if [ "$1" = cloudformation ]; then printf "%s|" "$@"; else printf "%s\\0" "$@"; fi; }\n'
+    """The words bash passes to `aws` for `command` (bash, not shlex: the engineer pastes it into a shell)."""
+    stub = 'aws() { printf "%s\\0" "$@"; }\n'
     done = subprocess.run(["bash", "-c", stub + command], capture_output=True, text=True, check=True, timeout=30)
     return done.stdout.split("\0")[:-1]
 
 
+GATE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:kbsync-prod-sync-gate"
+
+
 def test_rerun_commands_start_the_sync_gate_with_a_valid_sync_request() -> None:
-    commands = fn.rerun_commands(facts(), NOW, "kbsync-prod")
+    commands = fn.rerun_commands(facts(), NOW, GATE_ARN)
     assert commands[0] == "kbsync rerun JOB1234567"
     argv = pasted_into_bash(commands[1])
     assert argv[:2] == ["stepfunctions", "start-execution"]
     options = dict(zip(argv[2::2], argv[3::2], strict=True))
     assert options["--region"] == "us-east-1"  # the alert's region, whatever the engineer's CLI defaults to
-    # The gate's ARN is read from the stack's outputs (no name hard-coded), by one quoted substitution.
-    assert options["--state-machine-arn"].split("|") == [
-        "cloudformation", "describe-stacks", "--region", "us-east-1", "--stack-name", "kbsync-prod",
-        "--query", "Stacks[0].Outputs[?OutputKey=='SyncGateStateMachineArn'].OutputValue", "--output", "text", "",
-    ]  # fmt: skip
+    assert options["--state-machine-arn"] == GATE_ARN  # the gate, from the function's environment
     assert re.fullmatch(r"manual-KB12345678-DS12345678-20261122T053000-[a-z0-9]{4}", options["--name"])
     assert len(options["--name"]) <= 80
     gate_input = json.loads(options["--input"])
@@ -160,9 +158,12 @@ def test_rerun_commands_start_the_sync_gate_with_a_valid_sync_request() -> None:
     assert gate_input["request"]["trigger"] == "manual" and "JOB1234567" in gate_input["request"]["reason"]
 
 
-def test_the_alert_names_the_stack_it_was_sent_from() -> None:
-    alert = fn.build_alert(facts(), BASE_URL, NOW, "tenant-a-kbsync")
-    assert "--stack-name tenant-a-kbsync " in alert["message"]
+def test_the_alert_names_the_gate_of_the_stack_it_was_sent_from() -> None:
+    alert = fn.build_alert(facts(), BASE_URL, NOW, GATE_ARN.replace("kbsync-prod", "tenant-a-kbsync"))
+    assert (
+        "--state-machine-arn arn:aws:states:us-east-1:123456789012:stateMachine:tenant-a-kbsync-sync-gate "
+        in (alert["message"])
+    )
 
 
 def test_start_failed_alert_has_the_error_and_reruns_the_execution() -> None:
@@ -299,7 +300,7 @@ def test_facts_of_a_start_failure_carry_the_error() -> None:
 
 def test_region_of_an_unexpected_arn_is_left_out() -> None:
     assert fn.region_of("not-an-arn") is None
-    assert "--region" not in pasted_into_bash(fn.rerun_commands(facts(execution_arn="not-an-arn"), NOW)[1])
+    assert "--region" not in pasted_into_bash(fn.rerun_commands(facts(execution_arn="not-an-arn"), NOW, GATE_ARN)[1])
 
 
 def test_timed_out_alert_says_when_the_stop_failed() -> None:

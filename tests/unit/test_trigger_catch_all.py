@@ -16,6 +16,7 @@ fn = load_function("catch_all")
 targets_fn = load_function("targets")
 NOW = 1_800_000_000
 SYNC_SM = "arn:aws:states:us-east-1:123456789012:stateMachine:kbsync-IngestionSync"
+GATE_SM = "arn:aws:states:us-east-1:123456789012:stateMachine:kbsync-sync-gate"
 GATE_SM = "arn:aws:states:us-east-1:123456789012:stateMachine:kbsync-SyncGate"
 REQUEST = {"knowledgeBaseId": KB, "dataSourceId": DS, "trigger": "s3"}
 
@@ -68,7 +69,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         monkeypatch.setenv("JOBS_TABLE", "jobs")
         monkeypatch.setenv("ALERTS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:alerts")
         monkeypatch.setenv("RUNBOOK_BASE_URL", "https://example.com/runbooks")
-        monkeypatch.setenv("INGESTION_SYNC_STATE_MACHINE_ARN", SYNC_SM)
+        monkeypatch.setenv("SYNC_GATE_STATE_MACHINE_ARN", GATE_SM)
         fn.reset_clients()
         sns = RecordingSns()
         fn._clients["sns"] = sns
@@ -112,7 +113,8 @@ def test_a_died_execution_alerts_once_and_names_its_job(env: dict[str, Any]) -> 
     assert alert["messageAttributes"]["alertType"]["StringValue"] == "EXECUTION_DIED"
     assert "https://example.com/runbooks/execution-died.md" in alert["message"]
     assert "kbsync rerun JOBAAAAAA1" in alert["message"]
-    assert f"--state-machine-arn {SYNC_SM}" in alert["message"]
+    assert f"--state-machine-arn {GATE_SM} " in alert["message"]  # reruns go through the sync gate
+    assert '"settleSeconds":0,"ifBusy":"skip"' in alert["message"]
     assert "States.Runtime" in alert["message"]
 
 

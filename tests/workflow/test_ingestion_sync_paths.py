@@ -55,7 +55,9 @@ def the_alert(result: dict[str, Any], alert_type: str, severity: str, runbook: s
         f"[{severity}] kbsync {alert_type}: kb {source['knowledgeBaseId']} / ds {source['dataSourceId']}"
     )
     assert f"/{runbook}" in alert["message"]
-    assert "aws stepfunctions start-execution --state-machine-arn arn:aws:states:" in alert["message"]
+    # The AWS CLI rerun starts the deployed sync gate with the gate's input.
+    assert ":stateMachine:kbsync-sync-gate --name manual-" in alert["message"]
+    assert '"ifBusy":"skip"' in alert["message"]
     return alert
 
 
