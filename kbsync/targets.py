@@ -28,7 +28,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-ID_PATTERN = re.compile(r"^[0-9a-zA-Z]{10}$")
+ID_PATTERN = re.compile(r"[0-9a-zA-Z]{10}")
 TARGET_SK = "TARGET"
 _SUFFIX_CHARS = string.ascii_lowercase + string.digits
 
@@ -106,7 +106,7 @@ def _check_ids(kb: str, ds: str) -> None:
     bad = [
         f"{name} {value!r}"
         for name, value in (("knowledge base id", kb), ("data source id", ds))
-        if not ID_PATTERN.match(value or "")
+        if not ID_PATTERN.fullmatch(value or "")
     ]
     if bad:
         raise TargetError(f"invalid {' and '.join(bad)}: Bedrock ids are 10 letters or digits")

@@ -35,6 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 import boto3
+import kbsync_contracts  # the Contracts layer (schemas/)
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -555,15 +556,9 @@ def check_gate_input(event: Any) -> dict[str, Any]:
     if not isinstance(event, dict) or not isinstance(event.get("request"), dict):
         raise InvalidRequest("gate input: field 'request' must be a sync request object")
     request = event["request"]
-    problems = []
-    for field in ("knowledgeBaseId", "dataSourceId"):
-        if not is_bedrock_id(request.get(field)):
-            problems.append(f"request.{field}: must match [0-9a-zA-Z]{{10}}")
-    if request.get("trigger") not in TRIGGERS:
-        problems.append(f"request.trigger: must be one of {', '.join(TRIGGERS)}")
-    extra = sorted(set(request) - {"knowledgeBaseId", "dataSourceId", "trigger", "reason", "requestedBy"})
-    if extra:
-        problems.append(f"request: unexpected field(s) {', '.join(map(repr, extra))}")
+    # The request is the sync-request contract, checked by the same code as the workflow's own validation, so the
+    # gate is never taken for a request the ingestion-sync workflow would then refuse.
+    problems = [f"request.{problem}" for problem in kbsync_contracts.problems("sync-request", request)]
     settle = event.get("settleSeconds", 0)
     if not isinstance(settle, int) or isinstance(settle, bool) or not 0 <= settle <= 3600:
         problems.append("settleSeconds: must be an integer between 0 and 3600")
@@ -577,6 +572,11 @@ def check_gate_input(event: Any) -> dict[str, Any]:
 # --- upload routing ------------------------------------------------------------------------------------------------
 
 
+def _member(value: Any, name: str) -> Any:
+    """value[name] when value is a JSON object, else None (a malformed event is refused, never a crash)."""
+    return value.get(name) if isinstance(value, dict) else None
+
+
 def parse_s3_event(event: Any) -> tuple[str, str, str]:
     """(detail-type, bucket, key) of an EventBridge S3 event; raise InvalidRequest naming what is wrong."""
     if not isinstance(event, dict):
@@ -587,8 +587,8 @@ def parse_s3_event(event: Any) -> tuple[str, str, str]:
     if detail_type not in S3_DETAIL_TYPES:
         raise InvalidRequest(f"S3 event: detail-type must be one of {S3_DETAIL_TYPES}, got {detail_type!r}")
     detail = event.get("detail")
-    bucket = detail.get("bucket", {}).get("name") if isinstance(detail, dict) else None
-    key = detail.get("object", {}).get("key") if isinstance(detail, dict) else None
+    bucket = _member(_member(detail, "bucket"), "name")
+    key = _member(_member(detail, "object"), "key")
     if not isinstance(bucket, str) or not bucket:
         raise InvalidRequest("S3 event: detail.bucket.name missing")
     if not isinstance(key, str) or not key:

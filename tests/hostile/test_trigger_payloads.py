@@ -88,11 +88,6 @@ def hostile_s3_events(draw: st.DrawFn) -> dict[str, Any]:
     return event
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN BUG (reported): functions/targets parse_s3_event calls .get on detail.bucket / detail.object "
-    "without checking they are objects ('str' object has no attribute 'get'); fix: isinstance checks, then refuse",
-)
 @SETTINGS
 @given(hostile_s3_events())
 @example({**s3_event("docs", "tenant-a/x.pdf"), "detail": {"bucket": "docs", "object": {"key": "tenant-a/x"}}})
@@ -158,12 +153,6 @@ def gate_inputs(draw: st.DrawFn) -> Any:
     return draw(st.just(gate_input) | json_values)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN BUG (reported): functions/targets check_gate_input does not check reason/requestedBy (type, "
-    "length), so the gate is taken for a request the ingestion-sync workflow refuses; fix: validate the request "
-    "with kbsync_contracts.problems('sync-request', request)",
-)
 @SETTINGS
 @given(gate_inputs())
 @example({"request": {"knowledgeBaseId": KB, "dataSourceId": DS, "trigger": "manual", "reason": 123}})
