@@ -39,6 +39,11 @@ def _validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(schema(name), format_checker=FormatChecker())
 
 
+def statistic_names() -> tuple[str, ...]:
+    """Bedrock's eight ingestion statistics, in the order the job-record contract lists them."""
+    return tuple(schema("job-record")["properties"]["statistics"]["properties"])
+
+
 def _field(path: Any) -> str:
     parts = [str(p) for p in path]
     return ".".join(parts) if parts else "(top level)"

@@ -15,6 +15,7 @@ import os
 from typing import Any
 
 import boto3
+import kbsync_contracts  # the Contracts layer (schemas/)
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -23,16 +24,7 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="kbsync")
 
-STATISTICS = (
-    "numberOfDocumentsScanned",
-    "numberOfMetadataDocumentsScanned",
-    "numberOfNewDocumentsIndexed",
-    "numberOfModifiedDocumentsIndexed",
-    "numberOfMetadataDocumentsModified",
-    "numberOfDocumentsDeleted",
-    "numberOfDocumentsFailed",
-    "numberOfDocumentsSkipped",
-)
+STATISTICS = kbsync_contracts.statistic_names()  # the job-record contract's eight statistics
 #: How many reasons enter the state and the job record (schemas/job-record.schema.json: maxItems 25, maxLength 1024).
 MAX_REASONS = int(os.environ.get("MAX_FAILURE_REASONS", "25"))
 MAX_REASON_CHARS = 1024

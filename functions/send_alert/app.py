@@ -57,16 +57,7 @@ HEADLINE = {
     "STOPPED": "the ingestion job was stopped by someone else",
     "EXECUTION_DIED": "the sync execution died outside its own error handling",
 }
-STATISTICS = (
-    "numberOfDocumentsScanned",
-    "numberOfMetadataDocumentsScanned",
-    "numberOfNewDocumentsIndexed",
-    "numberOfModifiedDocumentsIndexed",
-    "numberOfMetadataDocumentsModified",
-    "numberOfDocumentsDeleted",
-    "numberOfDocumentsFailed",
-    "numberOfDocumentsSkipped",
-)
+STATISTICS = kbsync_contracts.statistic_names()  # the job-record contract's eight statistics
 #: SNS allows 262,144 bytes for message + attributes + subject; keep clear of it (and of alert.schema's maxLength).
 MESSAGE_BUDGET_BYTES = 240_000
 #: Room kept for the "... omitted" line and the footer (runbook, rerun commands) while reasons are added.
