@@ -19,6 +19,7 @@ ADAPTER_MODULES: tuple[str, ...] = (
     "kbsync.localcloud.adapters.aws_sdk_tasks",
     "kbsync.localcloud.adapters.inprocess_lambda",
     "kbsync.localcloud.adapters.execution_events",
+    "kbsync.localcloud.adapters.stop_is_final",
     "kbsync.localcloud.adapters.bedrock_ingestion",
     "kbsync.localcloud.adapters.cfn_state_machines",
     "kbsync.localcloud.adapters.eventbridge_targets",
