@@ -13,19 +13,14 @@ import pytest
 
 from kbsync.cli.errors import ExitCode
 from tests.cli.support import Deployed, Target, cli
+from tests.helpers.workflow import wait_until
 
 WAIT = ("--wait", "--interval", "0.05", "--timeout", "120")
 
 
 def poll(condition: Callable[[], Any], what: str, deadline_s: float = 30.0) -> Any:
-    """Poll until `condition()` is truthy; fail naming `what` at the deadline."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out after {deadline_s}s waiting for {what}")
+    """Poll until `condition()` is truthy; fail naming `what` at the deadline (tests.helpers.workflow.wait_until)."""
+    return wait_until(condition, deadline_s, what, interval=0.05)
 
 
 def history(t: Target, *extra: str) -> list[dict[str, Any]]:

@@ -20,7 +20,6 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import boto3
 import pytest
 
 from kbsync.cli import main
+from tests.helpers.workflow import wait_until
 from tests.runbooks.runbook_parser import RUNBOOKS, Command, Runbook, all_runbooks
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,13 +41,8 @@ OUTCOME_CODES = {0, 3, 4, 5}  # complete, partial, failed, stopped: what a rerun
 
 
 def poll(condition: Callable[[], Any], what: str, deadline_s: float = 60.0) -> Any:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out after {deadline_s}s waiting for {what}")
+    """Poll until `condition()` is truthy; fail naming `what` at the deadline (tests.helpers.workflow.wait_until)."""
+    return wait_until(condition, deadline_s, what, interval=0.05)
 
 
 def kbsync(*argv: str) -> tuple[int, str, str]:
