@@ -61,8 +61,11 @@ def test_uploads_to_two_data_sources_sync_independently(rig: TriggerRig) -> None
         upload(rig, a, f"a-{i}.md")
         upload(rig, b, f"b-{i}.md")
     rig.wait_until_quiet(QUIET_S)
-    assert statuses(rig, a) == ["COMPLETE"]
-    assert statuses(rig, b) == ["COMPLETE"]
+    # Each data source gets its own sync: one job, or one more round if an upload landed after its job started
+    # (timing on a loaded machine decides which; both keep the promise: never a job per file, never shared).
+    for source in (a, b):
+        jobs = statuses(rig, source)
+        assert 1 <= len(jobs) <= 2 and set(jobs) == {"COMPLETE"}, jobs
     assert gate_of(rig, a) is None and gate_of(rig, b) is None
     assert rig.drain_alerts() == []
 
