@@ -83,16 +83,8 @@ class Target:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON view for `kbsync targets list --json`."""
-        return {
-            "knowledgeBaseId": self.knowledge_base_id,
-            "dataSourceId": self.data_source_id,
-            "dataSourceName": self.data_source_name,
-            "bucketName": self.bucket_name,
-            "inclusionPrefixes": list(self.inclusion_prefixes),
-            "nightly": self.nightly,
-            "registeredAt": self.registered_at,
-        }
+        """JSON view for `kbsync targets list --json`: the stored item without its table keys."""
+        return {key: value for key, value in self.to_item().items() if key not in ("pk", "sk")}
 
 
 @dataclass(frozen=True)
