@@ -190,13 +190,13 @@ def test_heartbeat_timeout_is_scaled(cloud: LocalCloud, sfn: Any) -> None:
     assert described["error"] == "States.Timeout"  # moto names heartbeat timeouts States.Timeout too
 
 
-def test_sync_integration_polls_on_the_scaled_clock(sfn: Any) -> None:
+def _parent_of_waiting_child(sfn: Any, wait_seconds: int) -> dict[str, Any]:
     child = create_state_machine(
         sfn,
         {
             "StartAt": "W",
             "States": {
-                "W": {"Type": "Wait", "Seconds": 10, "Next": "P"},
+                "W": {"Type": "Wait", "Seconds": wait_seconds, "Next": "P"},
                 "P": {"Type": "Pass", "Result": {"done": True}, "End": True},
             },
         },
@@ -212,16 +212,39 @@ def test_sync_integration_polls_on_the_scaled_clock(sfn: Any) -> None:
             }
         },
     }
-    output = output_of(run(sfn, parent)[0])
+    return parent
+
+
+def test_sync_integration_polls_on_the_scaled_clock(sfn: Any) -> None:
+    output = output_of(run(sfn, _parent_of_waiting_child(sfn, 10))[0])
     assert output["Status"] == "SUCCEEDED"
     assert output["Output"] == {"done": True}
+
+
+def test_a_child_execution_ending_wakes_its_sync_parent_at_once(sfn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The safety-net poll is made 10**6 virtual s (2,000 real s): only the end-of-execution wake-up can finish the
+    # parent within the 5 s deadline. Without it, the parent would notice its child only at the next poll.
+    monkeypatch.setattr(scaled_time, "SYNC_POLL_VIRTUAL_SECONDS", 10**6)
+    monkeypatch.setattr(scaled_time, "SYNC_POLL_MAX_REAL_SECONDS", 10**4)
+    ends_before = scaled_time.EXECUTION_ENDS.count
+    output = output_of(run(sfn, _parent_of_waiting_child(sfn, 10), deadline_s=5)[0])
+    assert output["Status"] == "SUCCEEDED"
+    assert scaled_time.EXECUTION_ENDS.count >= ends_before + 2  # the child's end and the parent's
+
+
+def test_execution_ends_wait_returns_on_an_end_or_the_timeout() -> None:
+    ends = scaled_time.ExecutionEnds()
+    assert ends.wait_after(ends.count, 0.01) is False  # nothing ended: the timeout
+    seen = ends.count
+    ends.ended()
+    assert ends.wait_after(seen, 10) is True  # an end after `seen` returns at once, even if it came first
 
 
 def test_sync_poll_delay_follows_the_clock_within_bounds() -> None:
     saved = CLOCK.scale
     try:
         CLOCK.set_scale(0.01)
-        assert scaled_time.sync_poll_delay() == pytest.approx(0.005)
+        assert scaled_time.sync_poll_delay() == pytest.approx(0.3)  # 30 virtual s
         CLOCK.set_scale(0.000001)
         assert scaled_time.sync_poll_delay() == scaled_time.SYNC_POLL_MIN_REAL_SECONDS
         CLOCK.set_scale(10)

@@ -11,7 +11,9 @@ exponential backoff, so tests would take hours. This adapter routes every interp
 - Retry intervals (IntervalSeconds x BackoffRate^n, capped by MaxDelaySeconds, with FULL jitter) sleep
   scaled and are interruptible by StopExecution, as on AWS.
 - Execution ``TimeoutSeconds``, state ``TimeoutSeconds`` and callback/heartbeat/activity timeouts are scaled.
-- ``.sync`` integrations (``states:startExecution.sync:2``) poll their resolver on the scaled clock, not every 0.5 s.
+- ``.sync`` integrations (``states:startExecution.sync:2``) ask their resolver again when an execution ends (AWS
+  notices a child's end within about a second), with a slow scaled poll as a safety net, not every 0.5 s: polling
+  DescribeExecution every few real milliseconds per waiting task was most of the local cloud's CPU in a busy night.
 
 The values written to the execution history (``timeoutInSeconds``, ``waitedSeconds``...) stay virtual.
 """
@@ -84,10 +86,17 @@ def _callback_task_cls() -> Any:
     return StateTaskServiceCallback
 
 
+def _worker_communication_cls() -> Any:
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    return BaseExecutionWorkerCommunication
+
+
 def _patched_targets() -> dict[str, Callable[..., Any]]:
     """Every moto function this adapter replaces, by a stable name."""
     callback = _callback_module()
     return {
+        "BaseExecutionWorkerCommunication.terminated": _worker_communication_cls().terminated,
         "WaitFunction._wait_interval": _wait_function_cls()._wait_interval,
         "Timestamp._get_wait_seconds": _timestamp_cls()._get_wait_seconds,
         "RetrierDecl._eval_body": _retrier_cls()._eval_body,
@@ -102,6 +111,7 @@ def _patched_targets() -> dict[str, Callable[..., Any]]:
 
 EXPECTED_SOURCES.update(
     {
+        "BaseExecutionWorkerCommunication.terminated": "360372a6a57bf99b",
         "WaitFunction._wait_interval": "8f954dee80372b4b",
         "Timestamp._get_wait_seconds": "611d040940ad5f39",
         "RetrierDecl._eval_body": "48463fff19cefa98",
@@ -282,13 +292,46 @@ def _scale_timeout_kwarg(original: Callable[..., Any], name: str) -> Callable[..
 
 
 #: moto polls a `.sync` integration's resolver (e.g. DescribeExecution of a child execution) every 0.5 real s.
-#: AWS notices completion promptly; here the poll is 0.5 virtual s, never below 2 ms real (CPU) nor above 0.5 s.
-SYNC_POLL_VIRTUAL_SECONDS = 0.5
+#: Here the resolver is asked again as soon as any execution ends (see ExecutionEnds), and otherwise every
+#: SYNC_POLL_VIRTUAL_SECONDS, kept between 2 ms and 0.5 s real: a safety net, not the way ends are noticed.
+SYNC_POLL_VIRTUAL_SECONDS = 30.0
 SYNC_POLL_MIN_REAL_SECONDS = 0.002
+SYNC_POLL_MAX_REAL_SECONDS = 0.5
 
 
 def sync_poll_delay() -> float:
-    return min(0.5, max(SYNC_POLL_MIN_REAL_SECONDS, CLOCK.to_real(SYNC_POLL_VIRTUAL_SECONDS)))
+    return min(SYNC_POLL_MAX_REAL_SECONDS, max(SYNC_POLL_MIN_REAL_SECONDS, CLOCK.to_real(SYNC_POLL_VIRTUAL_SECONDS)))
+
+
+class ExecutionEnds:
+    """A count of ended executions that `.sync` tasks wait on: one child's end wakes its parent at once."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self.count = 0
+
+    def ended(self) -> None:
+        with self._changed:
+            self.count += 1
+            self._changed.notify_all()
+
+    def wait_after(self, seen: int, timeout: float) -> bool:
+        """Wait until an execution ends after `seen` was read, at most `timeout` real seconds; whether one did."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.count != seen, timeout)
+
+
+EXECUTION_ENDS = ExecutionEnds()
+
+
+def _wrap_terminated(original: Callable[..., Any]) -> Callable[..., Any]:
+    def terminated(self: Any) -> None:
+        try:
+            original(self)
+        finally:
+            EXECUTION_ENDS.ended()
+
+    return mark_patch(terminated, original)
 
 
 def _eval_sync(
@@ -299,7 +342,7 @@ def _eval_sync(
     callback_endpoint: Any,
     heartbeat_endpoint: Any,
 ) -> Any:
-    """moto's StateTaskServiceCallback._eval_sync with the resolver polled on the scaled clock."""
+    """moto's StateTaskServiceCallback._eval_sync, the resolver asked again when an execution ends."""
     from moto.stepfunctions.parser.utils import TMP_THREADS
 
     callback_output: Any = None
@@ -324,10 +367,11 @@ def _eval_sync(
 
     sync_result: Any = None
     while env.is_running():
+        seen = EXECUTION_ENDS.count  # read before asking: an end between the two wakes the wait below at once
         sync_result = sync_resolver() if sync_resolver else None
         if callback_output or sync_result:
             break
-        env.program_state_event.wait(sync_poll_delay())
+        EXECUTION_ENDS.wait_after(seen, sync_poll_delay())
     return callback_output or sync_result
 
 
@@ -366,6 +410,8 @@ def install() -> None:
             _heartbeat_clear_and_wait, targets["HeartbeatEndpoint.clear_and_wait"]
         )
         _callback_task_cls()._eval_sync = mark_patch(_eval_sync, targets["StateTaskServiceCallback._eval_sync"])
+        communication = _worker_communication_cls()
+        communication.terminated = _wrap_terminated(targets["BaseExecutionWorkerCommunication.terminated"])
         _installed = True
 
 
