@@ -17,6 +17,7 @@ from types import ModuleType
 ADAPTER_MODULES: tuple[str, ...] = (
     "kbsync.localcloud.adapters.scaled_time",
     "kbsync.localcloud.adapters.jsonpath_cache",
+    "kbsync.localcloud.adapters.asl_program_cache",
     "kbsync.localcloud.adapters.aws_sdk_tasks",
     "kbsync.localcloud.adapters.inprocess_lambda",
     "kbsync.localcloud.adapters.execution_events",

@@ -294,7 +294,7 @@ def _scale_timeout_kwarg(original: Callable[..., Any], name: str) -> Callable[..
 #: moto polls a `.sync` integration's resolver (e.g. DescribeExecution of a child execution) every 0.5 real s.
 #: Here the resolver is asked again as soon as any execution ends (see ExecutionEnds), and otherwise every
 #: SYNC_POLL_VIRTUAL_SECONDS, kept between 2 ms and 0.5 s real: a safety net, not the way ends are noticed.
-SYNC_POLL_VIRTUAL_SECONDS = 30.0
+SYNC_POLL_VIRTUAL_SECONDS = 300.0
 SYNC_POLL_MIN_REAL_SECONDS = 0.002
 SYNC_POLL_MAX_REAL_SECONDS = 0.5
 
