@@ -4,9 +4,9 @@ Why a Lambda: the EventBridge rule ("Step Functions Execution Status Change", FA
 machines only) cannot tell "already alerted" from "died" by pattern alone, cannot release what the execution held,
 and cannot deduplicate EventBridge's at-least-once delivery. This function:
 
-1. releases what the dead execution held: its data source's gate and its account job slot / start token
-   (TargetsTable items written by functions/targets), so the data source is syncable again at once — always,
-   releases are conditional on the holder and idempotent;
+1. releases what the dead execution held: its data source's gate and its account job slot, start token and place in
+   the slot queue (TargetsTable items written by functions/targets), so the data source is syncable again at once —
+   always, releases are conditional on the holder and idempotent;
 2. sends no alert for executions whose error starts with ``KbSync.`` (they sent their own alert, or were stopped
    deliberately, e.g. ``StopExecution --error KbSync.Stopped``);
 3. otherwise sends exactly one alert (schemas/alert.schema.json, runbook execution-died.md): a conditional marker item
@@ -147,19 +147,21 @@ def _plain(value: Any) -> Any:
 
 
 def release_pacer(table: Any, holder: str) -> bool:
-    """Drop the dead execution's job slot and start token (versioned read-modify-write, as functions/targets)."""
+    """Drop the dead execution's job slot, start token and place in the slot queue (versioned read-modify-write, as
+    functions/targets)."""
     for _ in range(10):
         item = table.get_item(Key=PACER_KEY, ConsistentRead=True).get("Item")
         if item is None:
             return False
         item = _plain(item)
-        slots = dict(item.get("slots", {}))
+        slots, waiters = dict(item.get("slots", {})), dict(item.get("waiters", {}))
         holds_token = item.get("startHolder") == holder
-        if holder not in slots and not holds_token:
+        if holder not in slots and holder not in waiters and not holds_token:
             return False
         slots.pop(holder, None)
+        waiters.pop(holder, None)
         version = int(item.get("version", 0))
-        new_item = {**item, "slots": slots, "version": version + 1}
+        new_item = {**item, "slots": slots, "waiters": waiters, "version": version + 1}
         if holds_token:
             new_item.pop("startHolder", None)
             new_item.pop("startLeaseUntil", None)

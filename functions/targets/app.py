@@ -13,7 +13,8 @@ Table layout (TargetsTable, keys pk/sk):
   sync-gate execution name, ``changeSeq`` counts requests (uploads) since it was created, ``leaseUntil`` (epoch s)
   lets a crashed holder's gate be taken over even if the catch-all never released it.
 - ``PACER / ACCOUNT``: the account-wide ingestion-job slots (Bedrock: 5 concurrent jobs per account, 1 per knowledge
-  base) and the start token that spaces StartIngestionJob calls (Bedrock: 0.1 requests/s per account).
+  base), the start token that spaces StartIngestionJob calls (Bedrock: 0.1 requests/s per account) and the queue
+  of rounds waiting for a slot.
 
 Coalescing uses sequence numbers, never clock comparisons between events: a round captures ``changeSeq`` before
 its ingestion job starts and releases the gate with ``DeleteItem ... ConditionExpression changeSeq = :seen``; if
@@ -52,8 +53,13 @@ GATE_LEASE_SECONDS = int(os.environ.get("GATE_LEASE_SECONDS", "172800"))
 START_SPACING_SECONDS = int(os.environ.get("START_SPACING_SECONDS", "10"))
 #: Bedrock allows 5 concurrent ingestion jobs per account.
 JOB_SLOTS = int(os.environ.get("JOB_SLOTS", "5"))
-#: How long a round waits before asking again for a job slot / the start token (virtual seconds in the ASL Wait).
-SLOT_POLL_SECONDS = int(os.environ.get("SLOT_POLL_SECONDS", "5"))
+#: How long the round that has waited longest waits before asking again for a job slot (seconds, the ASL Wait).
+SLOT_POLL_SECONDS = int(os.environ.get("SLOT_POLL_SECONDS", "10"))
+#: How long the other waiting rounds wait: in a busy night a slot frees every few minutes, so only the head of the
+#: queue needs to ask often (each ask is a Lambda call and 3 state transitions).
+QUEUE_POLL_SECONDS = int(os.environ.get("QUEUE_POLL_SECONDS", "30"))
+#: A queued round not seen for this long (its execution died and the catch-all missed it) leaves the queue.
+WAITER_TTL_SECONDS = int(os.environ.get("WAITER_TTL_SECONDS", "900"))
 #: The start token is held for START_SPACING_SECONDS by a live holder; after this it is considered abandoned.
 START_TOKEN_LEASE_SECONDS = int(os.environ.get("START_TOKEN_LEASE_SECONDS", "900"))
 SETTLE_SECONDS = int(os.environ.get("SETTLE_SECONDS", "60"))
@@ -355,17 +361,36 @@ def _slot_refusal(slots: dict[str, Any], kb: str) -> str | None:
     return None
 
 
-def _save_slots(pacer: Any, item: dict[str, Any], slots: dict[str, Any], version: int) -> None:
-    """Write observations about the slots (best effort: if someone else wrote first, the next check redoes it)."""
+def _save_pacer(pacer: Any, item: dict[str, Any], version: int) -> None:
+    """Write observations about the slots and the queue (best effort: if someone else wrote first, the next ask
+    redoes it)."""
     try:
         pacer.put_item(
-            Item={**plain(item), **PACER_KEY, "slots": slots, "version": version + 1},
-            ConditionExpression="version = :v",
+            Item={**item, **PACER_KEY, "version": version + 1},
+            ConditionExpression="attribute_not_exists(pk) OR version = :v",
             ExpressionAttributeValues={":v": version},
         )
     except ClientError as error:
         if not is_condition_failure(error):
             raise
+
+
+def queue_position(waiters: dict[str, Any], holder: str) -> int:
+    """0 for the round that has waited longest for a slot, 1 for the next...: the order they first asked in."""
+    order = sorted(waiters, key=lambda h: (int(waiters[h].get("seq", 0)), h))
+    return order.index(holder) if holder in order else len(order)
+
+
+def _join_queue(item: dict[str, Any], waiters: dict[str, Any], holder: str, now: int) -> bool:
+    """Put `holder` in the slot queue (or refresh its entry); whether the pacer item changed."""
+    entry = waiters.get(holder)
+    if entry is not None and now - int(entry.get("seenAt", 0)) < WAITER_TTL_SECONDS // 2:
+        return False
+    if entry is None:
+        item["queueSeq"] = int(item.get("queueSeq", 0)) + 1
+        entry = {"seq": item["queueSeq"]}
+    waiters[holder] = {**entry, "seenAt": now}
+    return True
 
 
 def acquire_slot(
@@ -378,30 +403,49 @@ def acquire_slot(
     slots are full and `bedrock` is given, slots whose job Bedrock already finished count as free: the holder's
     ingestion-sync execution notices a finished job only at its next poll (minutes, for long jobs), and the next
     target should not wait for that. Optimistic concurrency on `version` keeps the read-modify-write atomic.
+
+    Refused rounds queue (`waiters`, in the order they first asked). The round that has waited longest asks again
+    after SLOT_POLL_SECONDS, the others after QUEUE_POLL_SECONDS, and a round refused only for the token after a
+    quarter of the spacing: a freed slot is taken within seconds, while the rounds behind the first cost few state
+    transitions (each ask is a Lambda call and 3 transitions). Time here only ages the queue's entries (a backstop
+    for a round that died unnoticed), never the slots or the token, which the state machines' own Waits release.
     """
-    item = pacer.get_item(Key=PACER_KEY, ConsistentRead=True).get("Item") or {}
+    item = plain(pacer.get_item(Key=PACER_KEY, ConsistentRead=True).get("Item") or {})
     version = int(item.get("version", 0))
-    slots = _live_slots(plain(item.get("slots", {})), now)
+    slots = _live_slots(item.get("slots", {}), now)
+    waiters = {h: w for h, w in item.get("waiters", {}).items() if int(w.get("seenAt", 0)) >= now - WAITER_TTL_SECONDS}
     if holder in slots and item.get("startHolder") == holder:
         return {"granted": True, "waitSeconds": 0, "spacingSeconds": START_SPACING_SECONDS}
-    token_busy = bool(item.get("startHolder")) and int(item.get("startLeaseUntil", 0)) >= now
-    if token_busy:
-        return {"granted": False, "waitSeconds": max(1, START_SPACING_SECONDS // 4), "reason": "start spacing"}
+    changed = False
+    refusal = None
     if holder not in slots:
         refusal = _slot_refusal(slots, kb)
         if refusal is not None and bedrock is not None:
             freed, changed = reclaim_finished(bedrock, slots)
             refusal = _slot_refusal(slots, kb) if freed else refusal
-            if refusal is not None and changed:
-                _save_slots(pacer, item, slots, version)  # remember what was seen running, for the next check
-        if refusal is not None:
-            return {"granted": False, "waitSeconds": SLOT_POLL_SECONDS, "reason": refusal}
+    token_busy = bool(item.get("startHolder")) and int(item.get("startLeaseUntil", 0)) >= now
+    if refusal is None and token_busy:
+        refusal = "start spacing"
+    if refusal is not None:
+        changed = _join_queue(item, waiters, holder, now) or changed
+        position = queue_position(waiters, holder)
+        if refusal == "start spacing":
+            wait = max(1, START_SPACING_SECONDS // 4)
+        else:
+            wait = SLOT_POLL_SECONDS if position == 0 else QUEUE_POLL_SECONDS
+        if changed:  # what was seen running, and the queue: best effort, the next ask redoes it
+            _save_pacer(pacer, {**item, "slots": slots, "waiters": waiters}, version)
+        return {"granted": False, "waitSeconds": wait, "reason": refusal, "position": position}
+    if holder not in slots:
         slots[holder] = {"knowledgeBaseId": kb, "dataSourceId": ds, "leaseUntil": now + GATE_LEASE_SECONDS}
+    waiters.pop(holder, None)
     try:
         pacer.put_item(
             Item={
+                **item,
                 **PACER_KEY,
                 "slots": slots,
+                "waiters": waiters,
                 "startHolder": holder,
                 "startLeaseUntil": now + START_TOKEN_LEASE_SECONDS,
                 "version": version + 1,
@@ -411,28 +455,32 @@ def acquire_slot(
         )
     except ClientError as error:
         if is_condition_failure(error):
-            return {"granted": False, "waitSeconds": 1, "reason": "contention"}
+            return {"granted": False, "waitSeconds": 1, "reason": "contention", "position": 0}
         raise
     return {"granted": True, "waitSeconds": 0, "spacingSeconds": START_SPACING_SECONDS}
 
 
 def release_pacer(pacer: Any, holder: str, slot: bool, start_token: bool) -> dict[str, Any]:
-    """Give back `holder`'s start token and/or job slot; idempotent (releasing what one does not hold is a no-op)."""
+    """Give back `holder`'s start token and/or job slot (and its place in the slot queue); idempotent (releasing what
+    one does not hold is a no-op)."""
     for _ in range(10):
         item = pacer.get_item(Key=PACER_KEY, ConsistentRead=True).get("Item")
         if item is None:
             return {"released": True}
         version = int(item.get("version", 0))
         slots = plain(item.get("slots", {}))
+        waiters = plain(item.get("waiters", {}))
         drop_token = start_token and item.get("startHolder") == holder
         drop_slot = slot and holder in slots
-        if not (drop_token or drop_slot):
+        leave_queue = slot and holder in waiters
+        if not (drop_token or drop_slot or leave_queue):
             return {"released": True}
+        waiters.pop(holder, None)
         if drop_slot:
             del slots[holder]
         elif holder in slots:
             slots[holder]["started"] = True  # the start spacing passed: its job has begun (see reclaim_finished)
-        new_item = {**plain(item), "slots": slots, "version": version + 1}
+        new_item = {**plain(item), "slots": slots, "waiters": waiters, "version": version + 1}
         if drop_token:
             new_item.pop("startHolder", None)
             new_item.pop("startLeaseUntil", None)

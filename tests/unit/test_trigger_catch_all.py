@@ -123,14 +123,17 @@ def test_an_aborted_gate_execution_releases_its_gate_and_job_slot(env: dict[str,
     holder = "s3-held"
     targets_fn.enter_gate(targets, KB, DS, holder, "arn", "s3", "queue", NOW)
     targets_fn.acquire_slot(targets, holder, KB, NOW)
+    targets_fn.acquire_slot(targets, "queued-dead", "KB00000077", NOW)  # refused (start spacing): it queues
+    assert "queued-dead" in targets.get_item(Key=targets_fn.PACER_KEY)["Item"]["waiters"]
+    assert fn.handle(status_change(GATE_SM, "queued-dead", "FAILED", {"request": REQUEST}), NOW)["released"]["pacer"]
     event = status_change(GATE_SM, holder, "ABORTED", {"request": REQUEST, "settleSeconds": 0, "ifBusy": "queue"})
     result = fn.handle(event, NOW)
     assert result["alerted"] is True
     assert result["released"] == {"gate": True, "pacer": True}
     assert targets_fn.enter_gate(targets, KB, DS, "next", "arn", "s3", "queue", NOW).outcome == "ACQUIRED"
     pacer = targets.get_item(Key=targets_fn.PACER_KEY)["Item"]
-    assert pacer["slots"] == {} and "startHolder" not in pacer
-    assert "(stopped by StopExecution)" in env["sns"].published[0]["Message"]
+    assert pacer["slots"] == {} and pacer["waiters"] == {} and "startHolder" not in pacer
+    assert "(stopped by StopExecution)" in env["sns"].published[-1]["Message"]
 
 
 def test_a_dead_execution_does_not_release_a_gate_someone_else_holds(env: dict[str, Any]) -> None:

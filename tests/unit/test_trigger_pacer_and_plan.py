@@ -29,10 +29,13 @@ def test_five_job_slots_then_wait_and_each_start_needs_the_token(table: Any) -> 
     for i in range(fn.JOB_SLOTS):
         granted = fn.acquire_slot(table, f"h{i}", kb(i), NOW)
         assert granted == {"granted": True, "waitSeconds": 0, "spacingSeconds": fn.START_SPACING_SECONDS}
-        # Until the holder gives the start token back (after the spacing), nobody else may start.
+        # Until the holder gives the start token back (after the spacing), nobody else may start (a full account
+        # says so first).
         blocked = fn.acquire_slot(table, "next", kb(99), NOW)
-        assert (blocked["granted"], blocked["reason"]) == (False, "start spacing")
+        reason = "start spacing" if i < fn.JOB_SLOTS - 1 else "account job slots full"
+        assert (blocked["granted"], blocked["reason"]) == (False, reason)
         fn.release_pacer(table, f"h{i}", slot=False, start_token=True)
+    fn.release_pacer(table, "next", slot=True, start_token=False)  # "next" gives up its place in the queue
     full = fn.acquire_slot(table, "sixth", kb(5), NOW)
     assert (full["granted"], full["reason"], full["waitSeconds"]) == (
         False,
@@ -58,6 +61,37 @@ def test_a_vanished_holder_never_wedges_the_account(table: Any) -> None:
     fn.acquire_slot(table, "h0", kb(0), NOW)  # already holds a slot: idempotent, takes the token again
     later = NOW + fn.GATE_LEASE_SECONDS + 1
     assert fn.acquire_slot(table, "fresh", kb(7), later)["granted"] is True
+
+
+def test_the_longest_waiting_round_asks_often_and_the_rest_rarely(table: Any) -> None:
+    for i in range(fn.JOB_SLOTS):
+        fn.acquire_slot(table, f"h{i}", kb(i), NOW)
+        fn.release_pacer(table, f"h{i}", slot=False, start_token=True)
+    answers = [fn.acquire_slot(table, f"w{i}", kb(10 + i), NOW) for i in range(3)]
+    assert [(a["reason"], a["position"], a["waitSeconds"]) for a in answers] == [
+        ("account job slots full", 0, fn.SLOT_POLL_SECONDS),
+        ("account job slots full", 1, fn.QUEUE_POLL_SECONDS),
+        ("account job slots full", 2, fn.QUEUE_POLL_SECONDS),
+    ]
+    assert fn.acquire_slot(table, "w2", kb(12), NOW)["position"] == 2  # asking again keeps one's place
+    fn.release_pacer(table, "h0", slot=True, start_token=True)
+    assert fn.acquire_slot(table, "w0", kb(10), NOW)["granted"] is True
+    fn.release_pacer(table, "w0", slot=False, start_token=True)
+    # w1 is now the head of the queue: it asks often.
+    again = fn.acquire_slot(table, "w1", kb(11), NOW)
+    assert (again["position"], again["waitSeconds"]) == (0, fn.SLOT_POLL_SECONDS)
+    fn.release_pacer(table, "w1", slot=True, start_token=True)  # its round ends some other way: it leaves the queue
+    assert fn.acquire_slot(table, "w2", kb(12), NOW)["position"] == 0
+
+
+def test_a_queued_round_that_stopped_asking_leaves_the_queue(table: Any) -> None:
+    for i in range(fn.JOB_SLOTS):
+        fn.acquire_slot(table, f"h{i}", kb(i), NOW)
+        fn.release_pacer(table, f"h{i}", slot=False, start_token=True)
+    fn.acquire_slot(table, "dead", kb(10), NOW)  # its execution dies and the catch-all never hears of it
+    assert fn.acquire_slot(table, "alive", kb(11), NOW)["position"] == 1
+    later = NOW + fn.WAITER_TTL_SECONDS + 1
+    assert fn.acquire_slot(table, "alive", kb(11), later)["position"] == 0
 
 
 class FakeBedrockJobs:
