@@ -63,6 +63,8 @@ WAITER_TTL_SECONDS = int(os.environ.get("WAITER_TTL_SECONDS", "900"))
 #: The start token is held for START_SPACING_SECONDS by a live holder; after this it is considered abandoned.
 START_TOKEN_LEASE_SECONDS = int(os.environ.get("START_TOKEN_LEASE_SECONDS", "900"))
 SETTLE_SECONDS = int(os.environ.get("SETTLE_SECONDS", "60"))
+#: Real seconds the nightly plan may spend asking Bedrock for the job history of targets kbsync never synced.
+BEDROCK_HISTORY_SECONDS = float(os.environ.get("BEDROCK_HISTORY_SECONDS", "10"))
 #: How many job records per target the nightly ordering reads to find the previous job's duration.
 HISTORY_DEPTH = 10
 
@@ -546,6 +548,30 @@ def previous_duration(jobs_table: Any, kb: str, ds: str) -> float | None:
     return None
 
 
+def bedrock_previous_duration(bedrock: Any, kb: str, ds: str) -> float | None:
+    """Seconds the data source's newest finished job took by Bedrock's own history (a data source synced before it
+    was registered with kbsync: the console, another tool); None if it has none or Bedrock cannot say.
+
+    Only a hint for the night's order: any error (throttling, access) means "unknown", never a failed plan.
+    """
+    try:
+        page = bedrock.list_ingestion_jobs(
+            knowledgeBaseId=kb,
+            dataSourceId=ds,
+            sortBy={"attribute": "STARTED_AT", "order": "DESCENDING"},
+            maxResults=HISTORY_DEPTH,
+        )
+    except ClientError as error:
+        logger.warning("no Bedrock job history for the night's order", extra={"kb": kb, "ds": ds, "error": str(error)})
+        return None
+    for job in page.get("ingestionJobSummaries", []):
+        if job.get("status") in TERMINAL_JOB_STATUSES and job.get("startedAt") and job.get("updatedAt"):
+            seconds = (job["updatedAt"] - job["startedAt"]).total_seconds()
+            if seconds >= 0:
+                return float(seconds)
+    return None
+
+
 def longest_first(targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Longest expected job first (LPT): with 5 parallel lanes this keeps the night close to its lower bound.
 
@@ -573,13 +599,21 @@ def spread_knowledge_bases(targets: list[dict[str, Any]], lanes: int = JOB_SLOTS
     return ordered
 
 
-def plan_night(payload: Any, targets_table: Any, jobs_table: Any | None) -> dict[str, Any]:
-    """The fan-out's work list: one gate request per nightly target, longest expected job first."""
+def plan_night(payload: Any, targets_table: Any, jobs_table: Any | None, bedrock: Any | None = None) -> dict[str, Any]:
+    """The fan-out's work list: one gate request per nightly target, longest expected job first.
+
+    Expected = the previous job's duration from kbsync's job records, else from Bedrock's own job history (asked
+    for at most BEDROCK_HISTORY_SECONDS in all, so a first night of hundreds of targets stays far inside the
+    function's timeout; targets past that budget are simply unknown, i.e. first).
+    """
     checked = check_schedule_payload(payload)
     targets = []
+    ask_bedrock_until = time.monotonic() + BEDROCK_HISTORY_SECONDS
     for target in nightly_targets(targets_table):
         kb, ds = target["knowledgeBaseId"], target["dataSourceId"]
         expected = previous_duration(jobs_table, kb, ds) if jobs_table is not None else None
+        if expected is None and bedrock is not None and time.monotonic() < ask_bedrock_until:
+            expected = bedrock_previous_duration(bedrock, kb, ds)
         targets.append({"pk": target["pk"], "kb": kb, "ds": ds, "expectedSeconds": expected})
     items = []
     for t in spread_knowledge_bases(longest_first(targets)):
@@ -712,7 +746,7 @@ def gate_step(event: dict[str, Any], now: int) -> dict[str, Any]:
     action = event.get("action")
     if action == "planNight":
         jobs = table("JOBS_TABLE") if os.environ.get("JOBS_TABLE") else None
-        return plan_night(event.get("payload"), table(), jobs)
+        return plan_night(event.get("payload"), table(), jobs, bedrock_agent())
     holder = str(event.get("holder", ""))
     if action == "enter":
         gate_input = check_gate_input(event.get("input"))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.helpers.functions import load_function
 from tests.triggers.support import DS, KB, KB2, aws, create_jobs_table, create_targets_table, register
@@ -229,6 +231,61 @@ def test_nightly_plan_orders_longest_previous_job_first_and_skips_nightly_off(ta
     }
     assert first["executionName"].startswith(f"schedule-{kb(3)}-{DS}-")
     assert len(first["executionName"]) <= 80
+
+
+class FakeBedrockHistory:
+    """ListIngestionJobs newest first, from a fixed history per data source; or an error for every call."""
+
+    def __init__(self, history: dict[str, list[dict[str, Any]]], error: str | None = None) -> None:
+        self.history, self.error = history, error
+        self.calls: list[str] = []
+
+    def list_ingestion_jobs(self, knowledgeBaseId: str, dataSourceId: str, **kwargs: Any) -> dict[str, Any]:
+        assert kwargs["sortBy"] == {"attribute": "STARTED_AT", "order": "DESCENDING"}
+        self.calls.append(knowledgeBaseId)
+        if self.error:
+            raise ClientError({"Error": {"Code": self.error, "Message": "Rate exceeded"}}, "ListIngestionJobs")
+        return {"ingestionJobSummaries": self.history.get(knowledgeBaseId, [])}
+
+
+def summary(status: str, minutes: float) -> dict[str, Any]:
+    started = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    return {"status": status, "startedAt": started, "updatedAt": started + timedelta(minutes=minutes)}
+
+
+def test_a_target_kbsync_never_synced_is_ordered_by_bedrocks_own_last_job(table: Any) -> None:
+    jobs = create_jobs_table()
+    for i in (1, 2, 3):
+        register(table, kb(i), DS, "b1")
+    job(jobs, kb(1), DS, "2026-11-21T02:00:00+00:00", "2026-11-21T02:20:00+00:00")  # kbsync's record: 20 min
+    bedrock = FakeBedrockHistory(
+        {
+            kb(1): [summary("COMPLETE", 90)],  # ignored: kbsync's own record wins
+            kb(2): [summary("IN_PROGRESS", 1), summary("COMPLETE", 45)],  # synced from the console: 45 min
+        }
+    )
+    plan = fn.plan_night(PAYLOAD, table, jobs, bedrock)
+    order = [t["gateInput"]["request"]["knowledgeBaseId"] for t in plan["targets"]]
+    assert order == [kb(3), kb(2), kb(1)]  # no history anywhere first, then 45 min, then 20 min
+    assert sorted(bedrock.calls) == [kb(2), kb(3)]  # Bedrock asked only where kbsync has no record
+
+
+def test_bedrock_history_that_cannot_be_read_leaves_the_target_unknown_not_the_night_failed(table: Any) -> None:
+    register(table, kb(1), DS, "b1")
+    register(table, kb(2), DS, "b1")
+    plan = fn.plan_night(PAYLOAD, table, create_jobs_table(), FakeBedrockHistory({}, error="ThrottlingException"))
+    assert plan["count"] == 2
+
+
+def test_the_plan_stops_asking_bedrock_when_its_time_budget_is_spent(
+    table: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(3):
+        register(table, kb(i), DS, "b1")
+    monkeypatch.setattr(fn, "BEDROCK_HISTORY_SECONDS", 0.0)
+    bedrock = FakeBedrockHistory({kb(0): [summary("COMPLETE", 5)]})
+    assert fn.plan_night(PAYLOAD, table, create_jobs_table(), bedrock)["count"] == 3
+    assert bedrock.calls == []
 
 
 def test_nightly_plan_reads_every_page_of_the_registry(table: Any) -> None:
