@@ -363,9 +363,8 @@ def _slot_refusal(slots: dict[str, Any], kb: str) -> str | None:
     return None
 
 
-def _save_pacer(pacer: Any, item: dict[str, Any], version: int) -> None:
-    """Write observations about the slots and the queue (best effort: if someone else wrote first, the next ask
-    redoes it)."""
+def _save_pacer(pacer: Any, item: dict[str, Any], version: int) -> bool:
+    """Write the pacer if nobody else did since `version` was read; False if someone did (the caller asks again)."""
     try:
         pacer.put_item(
             Item={**item, **PACER_KEY, "version": version + 1},
@@ -375,6 +374,8 @@ def _save_pacer(pacer: Any, item: dict[str, Any], version: int) -> None:
     except ClientError as error:
         if not is_condition_failure(error):
             raise
+        return False
+    return True
 
 
 def queue_position(waiters: dict[str, Any], holder: str) -> int:
@@ -435,30 +436,21 @@ def acquire_slot(
             wait = max(1, START_SPACING_SECONDS // 4)
         else:
             wait = SLOT_POLL_SECONDS if position == 0 else QUEUE_POLL_SECONDS
-        if changed:  # what was seen running, and the queue: best effort, the next ask redoes it
+        if changed:  # what was seen running, and the queue: best effort (a lost write is redone by the next ask)
             _save_pacer(pacer, {**item, "slots": slots, "waiters": waiters}, version)
         return {"granted": False, "waitSeconds": wait, "reason": refusal, "position": position}
     if holder not in slots:
         slots[holder] = {"knowledgeBaseId": kb, "dataSourceId": ds, "leaseUntil": now + GATE_LEASE_SECONDS}
     waiters.pop(holder, None)
-    try:
-        pacer.put_item(
-            Item={
-                **item,
-                **PACER_KEY,
-                "slots": slots,
-                "waiters": waiters,
-                "startHolder": holder,
-                "startLeaseUntil": now + START_TOKEN_LEASE_SECONDS,
-                "version": version + 1,
-            },
-            ConditionExpression="attribute_not_exists(pk) OR version = :v",
-            ExpressionAttributeValues={":v": version},
-        )
-    except ClientError as error:
-        if is_condition_failure(error):
-            return {"granted": False, "waitSeconds": 1, "reason": "contention", "position": 0}
-        raise
+    granted = {
+        **item,
+        "slots": slots,
+        "waiters": waiters,
+        "startHolder": holder,
+        "startLeaseUntil": now + START_TOKEN_LEASE_SECONDS,
+    }
+    if not _save_pacer(pacer, granted, version):
+        return {"granted": False, "waitSeconds": 1, "reason": "contention", "position": 0}
     return {"granted": True, "waitSeconds": 0, "spacingSeconds": START_SPACING_SECONDS}
 
 
@@ -482,16 +474,12 @@ def release_pacer(pacer: Any, holder: str, slot: bool, start_token: bool) -> dic
             del slots[holder]
         elif holder in slots:
             slots[holder]["started"] = True  # the start spacing passed: its job has begun (see reclaim_finished)
-        new_item = {**plain(item), "slots": slots, "waiters": waiters, "version": version + 1}
+        new_item = {**plain(item), "slots": slots, "waiters": waiters}
         if drop_token:
             new_item.pop("startHolder", None)
             new_item.pop("startLeaseUntil", None)
-        try:
-            pacer.put_item(Item=new_item, ConditionExpression="version = :v", ExpressionAttributeValues={":v": version})
+        if _save_pacer(pacer, new_item, version):
             return {"released": True}
-        except ClientError as error:
-            if not is_condition_failure(error):
-                raise
     raise GateContention(f"pacer kept changing while releasing {holder}")
 
 

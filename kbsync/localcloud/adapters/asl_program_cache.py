@@ -12,13 +12,12 @@ raise on every parse (exceptions are not cached). Nothing observable changes but
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from kbsync.localcloud.adapters import MotoInternalsChanged
-from kbsync.localcloud.adapters.scaled_time import check_fingerprints, mark_patch
+from kbsync.localcloud.adapters.scaled_time import check_fingerprints, memoised_patch
 
 #: sha256[:16] of the moto 5.2.5 sources this adapter replaces or relies on (scaled_time.source_fingerprint).
 EXPECTED_SOURCES: dict[str, str] = {
@@ -51,16 +50,11 @@ def _patched_targets() -> dict[str, Callable[..., Any]]:
     }
 
 
-def cached_parse(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """`parse` memoised by the definition text (thread-safe; a race parses twice and keeps one)."""
-    return mark_patch(functools.lru_cache(maxsize=CACHE_SIZE)(parse), parse)
-
-
 def install() -> None:
     with _INSTALL_LOCK:
         parser = _parser_cls()
         if getattr(parser.parse, "__kbsync_original__", None) is None:
-            parser.parse = staticmethod(cached_parse(parser.parse))
+            parser.parse = staticmethod(memoised_patch(parser.parse, CACHE_SIZE))
 
 
 def verify_moto_internals() -> None:

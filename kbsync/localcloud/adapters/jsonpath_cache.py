@@ -10,13 +10,12 @@ executions and threads changes no result. Only speed changes; AWS has nothing to
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from kbsync.localcloud.adapters import MotoInternalsChanged
-from kbsync.localcloud.adapters.scaled_time import check_fingerprints, mark_patch
+from kbsync.localcloud.adapters.scaled_time import check_fingerprints, memoised_patch
 
 #: sha256[:16] of the moto 5.2.5 sources that call the module-level ``parse`` this adapter replaces.
 EXPECTED_SOURCES: dict[str, str] = {}
@@ -54,16 +53,11 @@ def _patched_targets() -> dict[str, Callable[..., Any]]:
 EXPECTED_SOURCES.update({"extract_json": "932245247973780c", "ResultPath._eval_body": "a6d93b4e5a332fad"})
 
 
-def cached(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """`parse` memoised by the path text (thread-safe; a race parses twice and keeps one)."""
-    return mark_patch(functools.lru_cache(maxsize=CACHE_SIZE)(parse), parse)
-
-
 def install() -> None:
     with _INSTALL_LOCK:
         for module in _modules().values():
             if getattr(module.parse, "__kbsync_original__", None) is None:
-                module.parse = cached(module.parse)
+                module.parse = memoised_patch(module.parse, CACHE_SIZE)
 
 
 def verify_moto_internals() -> None:

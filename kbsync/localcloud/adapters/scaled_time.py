@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import functools
 import hashlib
 import inspect
 import threading
@@ -149,6 +150,12 @@ def mark_patch(replacement: Callable[..., Any], original: Callable[..., Any]) ->
     """Remember the original on the replacement, so fingerprints and re-installs see moto's own code."""
     replacement.__kbsync_original__ = getattr(original, "__kbsync_original__", original)  # type: ignore[attr-defined]
     return replacement
+
+
+def memoised_patch(func: Callable[[str], Any], maxsize: int) -> Callable[[str], Any]:
+    """`func` memoised by its text argument (bounded, thread-safe: a race computes twice and keeps one), marked as a
+    patch of `func`. Exceptions are not cached."""
+    return mark_patch(functools.lru_cache(maxsize=maxsize)(func), func)
 
 
 # --------------------------------------------------------------------------- the scaled replacements
