@@ -1,5 +1,6 @@
 # kbsync — every target does its own setup (the virtualenv in .venv/, pinned dependencies).
-PYTHON ?= python3.11
+# One Python: the Lambda runtime's minor version, read from template.yaml (scripts/lambda-python.sh).
+PYTHON ?= $(shell bash scripts/lambda-python.sh)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
