@@ -8,7 +8,20 @@ STAMP  := $(VENV)/.installed
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: dev test lint typecheck gates checkov-venv unit run bench clean
+SAM_VENV  := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed
+SAM       := SAM_CLI_TELEMETRY=0 PATH="$(dir $(PYTHON)):$$PATH" $(SAM_VENV)/bin/sam
+# What the Lambda runtime provides (boto3 and its dependencies), for the clean-interpreter checks of tests/build.
+RUNTIME_SDK := .lambda-runtime
+BUILT       := .aws-sam/build/template.yaml
+BUILD_INPUTS := template.yaml $(shell find functions layers schemas -type f -not -path '*/__pycache__/*' \
+                  -not -path '*.egg-info*' 2>/dev/null)
+
+ifeq ($(strip $(PYTHON)),)
+$(error no Python of the Lambda runtime's version: see 'bash scripts/lambda-python.sh')
+endif
+
+.PHONY: dev test lint typecheck gates checkov-venv build validate unit run bench clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +36,29 @@ $(CHECKOV_STAMP): gates/requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r gates/requirements-checkov.txt
 	@touch $(CHECKOV_STAMP)
+
+# aws-sam-cli in a venv of its own (its pins clash with the dev environment).
+$(SAM_STAMP): requirements/sam.txt
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements/sam.txt
+	@touch $(SAM_STAMP)
+
+$(RUNTIME_SDK)/.installed: requirements/lambda-runtime.txt
+	rm -rf $(RUNTIME_SDK)
+	$(PYTHON) -m pip install --quiet --no-deps --target $(RUNTIME_SDK) -r requirements/lambda-runtime.txt
+	@touch $@
+
+# Build exactly as `sam build` does for a deploy (tests/build imports and runs what it produced).
+$(BUILT): $(SAM_STAMP) $(BUILD_INPUTS)
+	$(SAM) build --parallel
+	@touch $(BUILT)
+
+build: $(BUILT) $(RUNTIME_SDK)/.installed
+
+# sam validate --lint: cfn-lint on the SAM template, as SAM's own CLI runs it.
+validate: $(SAM_STAMP)
+	$(SAM) validate --lint --region us-east-1
 
 dev: $(STAMP)
 
@@ -39,7 +75,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck gates
+test: lint typecheck gates validate build
 	$(BIN)/python -m pytest -n 2 -q
 
 unit: $(STAMP)
@@ -52,4 +88,4 @@ bench: $(STAMP)
 	$(BIN)/python -m kbsync.bench
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(SAM_VENV) $(RUNTIME_SDK) .aws-sam .pytest_cache .mypy_cache .ruff_cache

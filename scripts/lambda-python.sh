@@ -4,7 +4,7 @@
 # usage: bash scripts/lambda-python.sh [TEMPLATE]     exit 2 (with the reason) when none is installed
 set -uo pipefail
 template=${1:-$(dirname "$0")/../template.yaml}
-runtime=$(grep -m1 -E '^\s+Runtime: python3\.[0-9]+' "$template" | sed -E 's/.*Runtime: python//')
+runtime=$(grep -m1 -E '^\s+Runtime: python3\.[0-9]+' "$template" | sed -E 's/.*Runtime: python(3\.[0-9]+).*/\1/')
 [[ -n $runtime ]] || { echo "lambda-python: no 'Runtime: python3.N' in $template" >&2; exit 2; }
 for candidate in "python$runtime" "$HOME"/.pyenv/versions/"$runtime".*/bin/python"$runtime" \
                  /usr/local/bin/python"$runtime" /usr/bin/python"$runtime"; do
