@@ -13,6 +13,8 @@ SAM_STAMP := $(SAM_VENV)/.installed
 SAM       := SAM_CLI_TELEMETRY=0 PATH="$(dir $(PYTHON)):$$PATH" $(SAM_VENV)/bin/sam
 # What the Lambda runtime provides (boto3 and its dependencies), for the clean-interpreter checks of tests/build.
 RUNTIME_SDK := .lambda-runtime
+# asl-validator (npm, pinned by package-lock.json): a second ASL checker, independent of moto's interpreter.
+NODE_STAMP  := node_modules/.installed
 BUILT       := .aws-sam/build/template.yaml
 BUILD_INPUTS := template.yaml $(shell find functions layers schemas -type f -not -path '*/__pycache__/*' \
                   -not -path '*.egg-info*' 2>/dev/null)
@@ -21,7 +23,7 @@ ifeq ($(strip $(PYTHON)),)
 $(error no Python of the Lambda runtime's version: see 'bash scripts/lambda-python.sh')
 endif
 
-.PHONY: dev test lint typecheck gates checkov-venv build validate unit run bench clean
+.PHONY: dev test lint typecheck gates checkov-venv build validate asl-validate unit run bench clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,6 +62,13 @@ build: $(BUILT) $(RUNTIME_SDK)/.installed
 validate: $(SAM_STAMP)
 	$(SAM) validate --lint --region us-east-1
 
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
+
+asl-validate: $(NODE_STAMP)
+	bash scripts/asl-validate.sh
+
 dev: $(STAMP)
 
 checkov-venv: $(CHECKOV_STAMP)
@@ -75,7 +84,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck gates validate build
+test: lint typecheck gates validate asl-validate build
 	$(BIN)/python -m pytest -n 2 -q
 
 unit: $(STAMP)
@@ -88,4 +97,4 @@ bench: $(STAMP)
 	$(BIN)/python -m kbsync.bench
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(SAM_VENV) $(RUNTIME_SDK) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(SAM_VENV) $(RUNTIME_SDK) .aws-sam node_modules .pytest_cache .mypy_cache .ruff_cache
