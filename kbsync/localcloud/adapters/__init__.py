@@ -28,6 +28,8 @@ ADAPTER_MODULES: tuple[str, ...] = (
     "kbsync.localcloud.adapters.s3_eventbridge",
     # CloudFormation gaps (Scheduler schedules, layer versions, function layers): also needed by a plain create_stack.
     "kbsync.localcloud.deploy",
+    # AWS's hard limits with AWS's errors (payloads, history, names, Invoke, SNS, PutEvents sources).
+    "kbsync.localcloud.adapters.aws_limits",
 )
 
 
