@@ -24,12 +24,14 @@ leases (backstops measured in hours), where the local cloud's scaled time does n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
 import string
 import time
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -67,6 +69,17 @@ SETTLE_SECONDS = int(os.environ.get("SETTLE_SECONDS", "60"))
 BEDROCK_HISTORY_SECONDS = float(os.environ.get("BEDROCK_HISTORY_SECONDS", "10"))
 #: How many job records per target the nightly ordering reads to find the previous job's duration.
 HISTORY_DEPTH = 10
+#: The nightly plan is kept in DynamoDB, this many targets per item (~60 bytes each: far below the 400 KB item limit).
+PLAN_PAGE_SIZE = 100
+#: Targets one lane execution of the fan-out syncs before handing its lane to a fresh execution: ~13 history events
+#: per target, so a lane execution stays near 1,300 events whatever the number of targets (docs/scale.md).
+LANE_TARGETS_PER_EXECUTION = int(os.environ.get("LANE_TARGETS_PER_EXECUTION", "100"))
+#: The fan-out's lanes (its SyncTargets Map's MaxConcurrency): the 5 job slots + 3 waiting at the pacer.
+FANOUT_LANES = 8
+#: Job-history lookups the nightly plan makes at once (DynamoDB Query / ListIngestionJobs, thread-safe clients).
+PLAN_LOOKUP_THREADS = 16
+#: A night's plan items expire (DynamoDB TTL on expiresAt) after this long.
+PLAN_TTL_SECONDS = 14 * 24 * 3600
 
 TRIGGERS = ("schedule", "s3", "manual")
 IF_BUSY = ("queue", "skip")
@@ -74,6 +87,7 @@ S3_DETAIL_TYPES = ("Object Created", "Object Deleted")
 TERMINAL_JOB_STATUSES = ("COMPLETE", "PARTIAL", "FAILED", "STOPPED", "TIMED_OUT")
 _ID_CHARS = string.ascii_letters + string.digits
 _NAME_SUFFIX_CHARS = string.ascii_lowercase + string.digits
+_PLAN_ID_CHARS = frozenset(string.ascii_letters + string.digits + "-_")
 
 PACER_KEY = {"pk": "PACER", "sk": "ACCOUNT"}
 
@@ -521,8 +535,13 @@ def _seconds_between(start: Any, end: Any) -> float | None:
 
 
 def previous_duration(jobs_table: Any, kb: str, ds: str) -> float | None:
-    """Seconds the data source's newest finished job took (job records: startedAt -> updatedAt), None if none."""
-    page = jobs_table.query(
+    """Seconds the data source's newest finished job took (job records: startedAt -> updatedAt), None if none.
+
+    Through the table resource's client (a botocore client: thread-safe, unlike the resource object; it keeps the
+    resource's plain-value (de)serialization): night_order asks for many targets at once.
+    """
+    page = jobs_table.meta.client.query(
+        TableName=jobs_table.name,
         KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": ds_pk(kb, ds)},
         ScanIndexForward=False,
@@ -587,35 +606,206 @@ def spread_knowledge_bases(targets: list[dict[str, Any]], lanes: int = JOB_SLOTS
     return ordered
 
 
-def plan_night(payload: Any, targets_table: Any, jobs_table: Any | None, bedrock: Any | None = None) -> dict[str, Any]:
-    """The fan-out's work list: one gate request per nightly target, longest expected job first.
+def night_order(targets_table: Any, jobs_table: Any | None, bedrock: Any | None = None) -> list[dict[str, Any]]:
+    """Every nightly target as {pk, kb, ds, expectedSeconds}, longest expected job first, knowledge bases spread.
 
     Expected = the previous job's duration from kbsync's job records, else from Bedrock's own job history (asked
     for at most BEDROCK_HISTORY_SECONDS in all, so a first night of hundreds of targets stays far inside the
     function's timeout; targets past that budget are simply unknown, i.e. first).
     """
-    checked = check_schedule_payload(payload)
-    targets = []
     ask_bedrock_until = time.monotonic() + BEDROCK_HISTORY_SECONDS
-    for target in nightly_targets(targets_table):
+
+    def expected_seconds(target: dict[str, Any]) -> dict[str, Any]:
         kb, ds = target["knowledgeBaseId"], target["dataSourceId"]
         expected = previous_duration(jobs_table, kb, ds) if jobs_table is not None else None
         if expected is None and bedrock is not None and time.monotonic() < ask_bedrock_until:
             expected = bedrock_previous_duration(bedrock, kb, ds)
-        targets.append({"pk": target["pk"], "kb": kb, "ds": ds, "expectedSeconds": expected})
-    items = []
-    for t in spread_knowledge_bases(longest_first(targets)):
-        request = {"knowledgeBaseId": t["kb"], "dataSourceId": t["ds"], "trigger": "schedule"}
-        request["requestedBy"] = checked["requestedBy"]
-        if isinstance(checked.get("reason"), str):
-            request["reason"] = checked["reason"][:500]
-        items.append(
-            {
-                "executionName": execution_name("schedule", t["kb"], t["ds"]),
-                "gateInput": {"request": request, "settleSeconds": 0, "ifBusy": "skip"},
-            }
-        )
+        return {"pk": target["pk"], "kb": kb, "ds": ds, "expectedSeconds": expected}
+
+    # One Query per target: 10,000 in a row (~5 ms each) would not fit the function's 30 s timeout; 16 at a time do.
+    with ThreadPoolExecutor(max_workers=PLAN_LOOKUP_THREADS) as pool:
+        targets = list(pool.map(expected_seconds, nightly_targets(targets_table)))
+    return spread_knowledge_bases(longest_first(targets))
+
+
+def schedule_request(kb: str, ds: str, requested_by: str, reason: Any) -> dict[str, Any]:
+    """The sync request (schemas/sync-request) the night sends through a target's gate."""
+    request = {"knowledgeBaseId": kb, "dataSourceId": ds, "trigger": "schedule", "requestedBy": requested_by}
+    if isinstance(reason, str):
+        request["reason"] = reason[:500]
+    return request
+
+
+def gate_item(kb: str, ds: str, requested_by: str, reason: Any) -> dict[str, Any]:
+    """One target of the night: the gate execution's name and input (`ifBusy: skip`: a running sync covers it)."""
+    return {
+        "executionName": execution_name("schedule", kb, ds),
+        "gateInput": {"request": schedule_request(kb, ds, requested_by, reason), "settleSeconds": 0, "ifBusy": "skip"},
+    }
+
+
+def plan_night(payload: Any, targets_table: Any, jobs_table: Any | None, bedrock: Any | None = None) -> dict[str, Any]:
+    """The night's whole work list in one answer (the `planNight` action: a dry run for operators and tests).
+
+    The fan-out itself never carries this list in its state (it grows ~300 bytes per target and Step Functions caps a
+    state at 256 KB): it runs `storePlan`, which keeps the same list in DynamoDB pages (see store_plan).
+    """
+    checked = check_schedule_payload(payload)
+    items = [
+        gate_item(t["kb"], t["ds"], checked["requestedBy"], checked.get("reason"))
+        for t in night_order(targets_table, jobs_table, bedrock)
+    ]
     return {"count": len(items), "targets": items}
+
+
+# --- the night's plan outside the state: DynamoDB pages, a shared cursor, lanes that claim one target at a time --
+
+
+def check_plan_id(plan_id: Any) -> str:
+    """A plan is named after the fan-out execution that made it (`$$.Execution.Name`: <= 80 of [A-Za-z0-9-_])."""
+    if not isinstance(plan_id, str) or not 0 < len(plan_id) <= 80 or not all(c in _PLAN_ID_CHARS for c in plan_id):
+        raise InvalidRequest("plan: field 'planId' must be an execution name (1-80 of A-Z a-z 0-9 - _)")
+    return plan_id
+
+
+def plan_pk(plan_id: str) -> str:
+    return f"PLAN#{plan_id}"
+
+
+def cursor_key(plan_id: str) -> dict[str, str]:
+    return {"pk": plan_pk(plan_id), "sk": "CURSOR"}
+
+
+def page_key(plan_id: str, page: int) -> dict[str, str]:
+    return {"pk": plan_pk(plan_id), "sk": f"PAGE#{page:06d}"}
+
+
+def lane_name(plan_id: str, lane: int, hop: int) -> str:
+    """The execution name of a lane's `hop`-th execution: unique per night, <= 80 chars, the same on a retry."""
+    base = plan_id if len(plan_id) <= 60 else f"{plan_id[:47]}-{hashlib.sha256(plan_id.encode()).hexdigest()[:12]}"
+    return f"{base}-lane{lane}-{hop}"
+
+
+def lane_input(plan_id: str, lane: int, hop: int) -> dict[str, Any]:
+    """What a lane execution is started with (nightly-fanout.asl.json, `IsLane?`): {lane: {planId, index, hop}}."""
+    return {"name": lane_name(plan_id, lane, hop), "input": {"lane": {"planId": plan_id, "index": lane, "hop": hop}}}
+
+
+def store_plan(
+    payload: Any,
+    plan_id: Any,
+    targets_table: Any,
+    jobs_table: Any | None,
+    bedrock: Any | None = None,
+    now: int | None = None,
+) -> dict[str, Any]:
+    """Order the night (night_order) and keep it in DynamoDB, PLAN_PAGE_SIZE targets per item; answer only counts.
+
+    Items (TargetsTable, expiring after PLAN_TTL_SECONDS): `PLAN#<planId> / PAGE#<n>` = {targets: [[kb, ds], ...]},
+    `PLAN#<planId> / CURSOR` = {count, nextIndex, synced, notSynced, requestedBy, reason}. Writing the cursor last
+    and from scratch makes a retried call start the night over cleanly (nothing has claimed from it yet: the lanes
+    start after this step). The answer is the same few hundred bytes for 10 or 10,000 targets.
+    """
+    checked = check_schedule_payload(payload)
+    plan_id = check_plan_id(plan_id)
+    order = night_order(targets_table, jobs_table, bedrock)
+    stamp = now if now is not None else now_epoch()
+    expires = stamp + PLAN_TTL_SECONDS
+    pages = [order[i : i + PLAN_PAGE_SIZE] for i in range(0, len(order), PLAN_PAGE_SIZE)]
+    with targets_table.batch_writer() as batch:
+        for number, page in enumerate(pages):
+            targets = [[t["kb"], t["ds"]] for t in page]
+            batch.put_item(Item={**page_key(plan_id, number), "targets": targets, "expiresAt": expires})
+    cursor: dict[str, Any] = {
+        **cursor_key(plan_id),
+        "count": len(order),
+        "pageSize": PLAN_PAGE_SIZE,
+        "nextIndex": 0,
+        "synced": 0,
+        "notSynced": 0,
+        "requestedBy": checked["requestedBy"],
+        "createdAt": stamp,
+        "expiresAt": expires,
+    }
+    if isinstance(checked.get("reason"), str):
+        cursor["reason"] = checked["reason"][:500]
+    targets_table.put_item(Item=cursor)
+    lanes = [lane_input(plan_id, lane, 1) for lane in range(min(FANOUT_LANES, len(order)))]
+    return {"planId": plan_id, "count": len(order), "pages": len(pages), "lanes": lanes}
+
+
+def _lane_step_names(lane_execution: str) -> dict[str, str]:
+    return {"#step": f"step#{lane_execution}", "#idx": f"idx#{lane_execution}"}
+
+
+def claim_target(
+    targets_table: Any, plan_id: Any, lane_execution: str, lane: int, hop: int, step: int, last_status: str
+) -> dict[str, Any]:
+    """A lane's next move: the next unclaimed target of the plan (TARGET), hand the lane to a fresh execution
+    (HANDOFF, after LANE_TARGETS_PER_EXECUTION targets: each lane execution's history stays bounded) or DONE.
+
+    One conditional UpdateItem on the cursor takes index `nextIndex` and counts the previous target's outcome
+    (`last_status`: its gate execution's status, NONE before the first). Lanes share the cursor, so the plan's order
+    (longest first) is kept across lanes exactly as a Map over the whole list would. Idempotent per (execution,
+    step): a retried call (its answer was lost) finds its step recorded and answers the same index again, so no
+    target is skipped and no outcome counted twice.
+    """
+    plan_id = check_plan_id(plan_id)
+    this_step = step + 1
+    counted = {":s": 1 if last_status == "SUCCEEDED" else 0, ":f": 0 if last_status in ("NONE", "SUCCEEDED") else 1}
+    names = _lane_step_names(lane_execution)
+    hand_off = this_step > LANE_TARGETS_PER_EXECUTION
+    if hand_off:
+        update = "SET #step = :k, #idx = :none ADD synced :s, notSynced :f"
+        values = {":k": this_step, ":none": -1, **counted}
+    else:
+        update = "SET nextIndex = nextIndex + :one, #step = :k, #idx = nextIndex ADD synced :s, notSynced :f"
+        values = {":k": this_step, ":one": 1, **counted}
+    try:
+        cursor = targets_table.update_item(
+            Key=cursor_key(plan_id),
+            UpdateExpression=update,
+            ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(#step) OR #step < :k)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+    except ClientError as error:
+        if not is_condition_failure(error):
+            raise
+        cursor = targets_table.get_item(Key=cursor_key(plan_id), ConsistentRead=True).get("Item")
+        if cursor is None:
+            raise InvalidRequest(f"plan {plan_id!r} does not exist (expired, or never stored)") from error
+        if int(cursor.get(names["#step"], 0)) != this_step:
+            raise InvalidRequest(f"lane {lane_execution} asked for step {this_step} out of order") from error
+    index, count = int(cursor[names["#idx"]]), int(cursor["count"])
+    answer: dict[str, Any] = {"step": this_step, "next": "DONE", "target": None, "handoff": None}
+    if hand_off:
+        if int(cursor["nextIndex"]) < count:
+            answer.update(next="HANDOFF", handoff=lane_input(plan_id, lane, hop + 1))
+        return answer
+    if index >= count:
+        return answer
+    page = targets_table.get_item(Key=page_key(plan_id, index // int(cursor["pageSize"])), ConsistentRead=True)
+    kb, ds = page["Item"]["targets"][index % int(cursor["pageSize"])]
+    answer.update(next="TARGET", target=gate_item(str(kb), str(ds), str(cursor["requestedBy"]), cursor.get("reason")))
+    answer["target"]["index"] = index
+    return answer
+
+
+def summarize_night(targets_table: Any, plan_id: Any) -> dict[str, Any]:
+    """The night's outcome from the cursor: how many targets, synced (gate SUCCEEDED), not synced, never reached."""
+    cursor = targets_table.get_item(Key=cursor_key(check_plan_id(plan_id)), ConsistentRead=True).get("Item")
+    if cursor is None:
+        raise InvalidRequest(f"plan {plan_id!r} does not exist (expired, or never stored)")
+    count, synced, not_synced = int(cursor["count"]), int(cursor["synced"]), int(cursor["notSynced"])
+    return {
+        "planId": plan_id,
+        "count": count,
+        "synced": synced,
+        "notSynced": not_synced,
+        "notReached": max(0, count - synced - not_synced),
+    }
 
 
 # --- gate requests (the sync-gate state machine's input) -----------------------------------------------------------
@@ -735,6 +925,21 @@ def gate_step(event: dict[str, Any], now: int) -> dict[str, Any]:
     if action == "planNight":
         jobs = table("JOBS_TABLE") if os.environ.get("JOBS_TABLE") else None
         return plan_night(event.get("payload"), table(), jobs, bedrock_agent())
+    if action == "storePlan":
+        jobs = table("JOBS_TABLE") if os.environ.get("JOBS_TABLE") else None
+        return store_plan(event.get("payload"), event.get("planId"), table(), jobs, bedrock_agent(), now)
+    if action == "claimTarget":
+        return claim_target(
+            table(),
+            event.get("planId"),
+            str(event.get("laneExecution", "")),
+            int(event.get("lane", 0)),
+            int(event.get("hop", 1)),
+            int(event.get("step", 0)),
+            str(event.get("lastStatus", "NONE")),
+        )
+    if action == "summarizeNight":
+        return summarize_night(table(), event.get("planId"))
     holder = str(event.get("holder", ""))
     if action == "enter":
         gate_input = check_gate_input(event.get("input"))

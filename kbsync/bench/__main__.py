@@ -1,7 +1,8 @@
 """``make bench``: every kbsync benchmark in one place, printed as ratios (never absolute times, never a gate).
 
 Sections (each skipped with a note when its module is absent):
-- triggers (``kbsync.bench.triggers.ratios()``): nightly makespan / quota lower bound for 50 targets (first and
+- triggers (``kbsync.bench.triggers.ratios()``): nightly makespan / quota lower bound, largest payload / 256 KB and
+  longest history / 25,000 events (from the histories) for 1,000 targets, 50 targets (first and
   next night) and 200 targets (first night), state transitions per target, jobs per 1,000-upload burst;
 - local cloud (``kbsync.bench.localcloud``): execution throughput against plain moto, aws-sdk model-cache speed-up;
 - poll cost (``tests.helpers.cost``, from a repository checkout): state transitions per job and how late the end

@@ -1,7 +1,7 @@
 """Triggers at scale on the local cloud (issue 4): the nightly fan-out's makespan against Bedrock's quota lower
 bound, and how many ingestion jobs an upload burst costs.
 
-    python -m kbsync.bench.triggers            # 50- and 200-target nights, a 1,000-upload burst
+    python -m kbsync.bench.triggers            # 50-, 200- and 1,000-target nights, a 1,000-upload burst
     ratios()                                   # the same figures for ``make bench`` (kbsync.bench.Ratio)
 
 The night: N registered targets with varied job durations (forced per data source in the Bedrock emulator), the
@@ -181,11 +181,90 @@ class TriggerRig:
                 total += sum(1 for page in pages for e in page["events"] if e["type"].endswith("StateEntered"))
         return total
 
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        """The execution's whole history, every page (GetExecutionHistory answers at most 1,000 events a call on AWS;
+        moto 5.2.5 answers all in one, the paginator handles both)."""
+        pages = (
+            self.clients["stepfunctions"].get_paginator("get_execution_history").paginate(executionArn=execution_arn)
+        )
+        return [event for page in pages for event in page["events"]]
+
+    def history_limits(self, output_keys: tuple[str, ...], since: Any) -> HistoryLimits:
+        """The largest payload and the longest history among the executions of these state machines started at or
+        after `since`, read from their real histories (the two Step Functions limits moto does not enforce)."""
+        return self.measure_histories(output_keys, since)[1]
+
+    def measure_histories(self, output_keys: tuple[str, ...], since: Any) -> tuple[int, HistoryLimits]:
+        """One read of each history of these state machines' executions started at or after `since`: the states
+        entered (what Standard bills) and the HistoryLimits."""
+        transitions, largest = 0, HistoryLimits()
+        for key in output_keys:
+            for execution in self.executions(key):
+                if execution["startDate"] >= since:
+                    events = self.history(execution["executionArn"])
+                    transitions += sum(1 for event in events if event["type"].endswith("StateEntered"))
+                    largest = largest.merge(HistoryLimits.of(execution["executionArn"], events))
+        return transitions, largest
+
     def fire_nightly(self) -> str:
         """Fire the nightly schedule now (it ships DISABLED, so forced); the fan-out execution ARN."""
         from kbsync.localcloud.scheduler import fire_schedule
 
         return str(fire_schedule(self.outputs["NightlyScheduleName"], force=True).result["ExecutionArn"])
+
+
+#: Step Functions' hard limits (docs/scale.md): a state's input/output, a task's result, an execution's input and
+#: output are at most 256 KB (262,144 bytes of UTF-8, else States.DataLimitExceeded); a history is at most 25,000
+#: events (else the execution fails).
+PAYLOAD_LIMIT_BYTES = 262_144
+HISTORY_LIMIT_EVENTS = 25_000
+_PAYLOAD_FIELDS = ("input", "output", "parameters")
+
+
+@dataclass(frozen=True)
+class HistoryLimits:
+    """The largest payload seen in any history event (bytes of UTF-8) and the longest history (events), and where."""
+
+    payload_bytes: int = 0
+    payload_where: str = ""
+    history_events: int = 0
+    history_where: str = ""
+    executions: int = 0
+
+    @classmethod
+    def of(cls, execution_arn: str, events: list[dict[str, Any]]) -> HistoryLimits:
+        """Every input/output/parameters string of every event's details (execution, state, task, Lambda, Map)."""
+        name = execution_arn.rsplit(":", 1)[-1]
+        payload, where = 0, ""
+        for event in events:
+            for key, details in event.items():
+                if not key.endswith("EventDetails") or not isinstance(details, dict):
+                    continue
+                for field_name in _PAYLOAD_FIELDS:
+                    value = details.get(field_name)
+                    size = len(value.encode("utf-8")) if isinstance(value, str) else 0
+                    if size > payload:
+                        payload, where = size, f"{name} {event['type']} {details.get('name', '')}".strip()
+        return cls(payload, where, len(events), name, 1)
+
+    def merge(self, other: HistoryLimits) -> HistoryLimits:
+        bigger = self if self.payload_bytes >= other.payload_bytes else other
+        longer = self if self.history_events >= other.history_events else other
+        return HistoryLimits(
+            bigger.payload_bytes,
+            bigger.payload_where,
+            longer.history_events,
+            longer.history_where,
+            self.executions + other.executions,
+        )
+
+    @property
+    def payload_ratio(self) -> float:
+        return self.payload_bytes / PAYLOAD_LIMIT_BYTES
+
+    @property
+    def history_ratio(self) -> float:
+        return self.history_events / HISTORY_LIMIT_EVENTS
 
 
 @contextmanager
@@ -224,6 +303,8 @@ class NightResult:
     busy_fraction: float = 0.0
     transitions: int = 0
     alert_lines: tuple[str, ...] = ()
+    limits: HistoryLimits = field(default_factory=lambda: HistoryLimits())
+    real_seconds: float = 0.0
 
     @property
     def ratio(self) -> float:
@@ -289,6 +370,7 @@ def _one_night(
 ) -> NightResult:
     sfn = rig.clients["stepfunctions"]
     before = {job["ingestionJobId"] for t in seeded for job in rig.jobs(t)}
+    started = time.monotonic()
     fanout = rig.fire_nightly()
     budget = 3 * lower_bound(list(durations.values())) * time_scale + 120
     described = rig.wait_for(
@@ -297,15 +379,13 @@ def _one_night(
         budget,
         poll_s=0.5,
     )
+    real_seconds = time.monotonic() - started
     rig.wait_until_quiet(120)
     jobs = [job for t in seeded for job in rig.jobs(t) if job["ingestionJobId"] not in before]
     alerts, rig.alerts = list(rig.drain_alerts()), []
-    since = described["startDate"]
-    children = ("SyncGateStateMachineArn", "IngestionSyncStateMachineArn")
-    transitions = rig.state_transitions("NightlyFanOutStateMachineArn", since=since) + sum(
-        rig.state_transitions(key, since=since) for key in children
-    )
-    results = json.loads(described.get("output") or "{}").get("results", [])
+    machines = ("NightlyFanOutStateMachineArn", "SyncGateStateMachineArn", "IngestionSyncStateMachineArn")
+    transitions, limits = rig.measure_histories(machines, since=described["startDate"])
+    summary = json.loads(described.get("output") or "{}")
     makespan = _virtual_seconds(described, time_scale)
     return NightResult(
         targets=len(seeded),
@@ -313,12 +393,14 @@ def _one_night(
         lower_bound_s=lower_bound(list(durations.values())),
         jobs_complete=sum(1 for j in jobs if j["status"] == "COMPLETE"),
         jobs_started=len(jobs),
-        targets_failed=sum(1 for r in results if r.get("status") != "SUCCEEDED"),
+        targets_failed=len(seeded) - int(summary.get("synced", 0)),
         alerts=len(alerts),
         alert_lines=tuple(f"{a['subject']} | {a['message'][:600]}" for a in alerts),
         policy_makespan_s=scheduled_makespan(list(durations.values())),
         busy_fraction=sum(durations.values()) / (ACCOUNT_JOB_SLOTS * makespan),
         transitions=transitions,
+        limits=limits,
+        real_seconds=real_seconds,
     )
 
 
@@ -363,16 +445,32 @@ def run_burst(
         return BurstResult(uploads, times[-1] - times[0], len(jobs), covered)
 
 
+#: Job durations per night size (virtual seconds, uniform). The 1,000-target night uses small jobs: with the 50- and
+#: 200-target nights' 300-1800 s jobs it would take 35 real minutes at time scale 0.01 (1,000 x 1,050 s / 5 slots);
+#: with 30-120 s jobs its lower bound is 15,000 virtual s (2.5 real minutes) and both quota limits are close
+#: (job time / 5 = 15,000 s, starts x 10 s = 10,000 s), which is where the pacer's spacing and slots both matter.
+NIGHT_JOB_SECONDS: dict[int, tuple[float, float]] = {1000: (30.0, 120.0)}
+DEFAULT_JOB_SECONDS = (300.0, 1800.0)
+
+
 def ratios(
-    night_sizes: tuple[int, ...] = (50, 200),
+    night_sizes: tuple[int, ...] = (50, 200, 1000),
     burst: int = 1000,
     time_scale: float = 0.01,
     second_night_sizes: tuple[int, ...] = (50,),
 ) -> list[Ratio]:
-    """The figures of ``make bench``. Real time at time_scale 0.01: ~2 min per 50-target night, ~2 min for the burst."""
+    """The figures of ``make bench``. Real time at time_scale 0.01: ~2 min per 50-target night, ~7 min for 200,
+    ~2 min for the burst; the 1,000-target night's real time is printed with its figures."""
     figures = []
     for count in night_sizes:
-        nights = run_night(count, time_scale=time_scale, nights=2 if count in second_night_sizes else 1)
+        min_s, max_s = NIGHT_JOB_SECONDS.get(count, DEFAULT_JOB_SECONDS)
+        nights = run_night(
+            count,
+            time_scale=time_scale,
+            min_s=min_s,
+            max_s=max_s,
+            nights=2 if count in second_night_sizes else 1,
+        )
         for number, night in enumerate(nights, start=1):
             label = f"night of {count} targets ({'first night, no history' if number == 1 else 'next night'})"
             figures.append(
@@ -380,9 +478,9 @@ def ratios(
                     "triggers",
                     f"{label}: makespan / lower bound",
                     night.ratio,
-                    f"{night.makespan_s:.0f} s / {night.lower_bound_s:.0f} s virtual; "
+                    f"{night.makespan_s:.0f} s / {night.lower_bound_s:.0f} s virtual (jobs {min_s:.0f}-{max_s:.0f} s); "
                     f"{night.jobs_complete}/{count} complete, {night.targets_failed} failed, {night.alerts} alerts; "
-                    f"Bedrock busy {night.busy_fraction:.0%}",
+                    f"Bedrock busy {night.busy_fraction:.0%}; {night.real_seconds:.0f} s real",
                 )
             )
             figures.append(
@@ -391,6 +489,24 @@ def ratios(
                     f"{label}: state transitions per target",
                     night.transitions / count,
                     "fan-out + gate + ingestion-sync executions of the night, states entered (what Standard bills)",
+                )
+            )
+            limits = night.limits
+            figures.append(
+                Ratio(
+                    "triggers",
+                    f"{label}: largest payload / 256 KB",
+                    limits.payload_ratio,
+                    f"{limits.payload_bytes} bytes ({limits.payload_where}); every input/output/parameters of "
+                    f"{limits.executions} executions' histories",
+                )
+            )
+            figures.append(
+                Ratio(
+                    "triggers",
+                    f"{label}: longest history / 25,000 events",
+                    limits.history_ratio,
+                    f"{limits.history_events} events ({limits.history_where})",
                 )
             )
         figures.append(
@@ -415,7 +531,7 @@ def ratios(
 
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
-    sizes = tuple(int(a) for a in args) if args else (50, 200)
+    sizes = tuple(int(a) for a in args) if args else (50, 200, 1000)
     for figure in ratios(sizes):
         print(figure.line())
     return 0

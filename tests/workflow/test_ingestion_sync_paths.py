@@ -7,6 +7,7 @@ against the alert contract). The scenarios themselves are in scenarios.py; conft
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import kbsync_contracts
@@ -56,7 +57,7 @@ def the_alert(result: dict[str, Any], alert_type: str, severity: str, runbook: s
     )
     assert f"/{runbook}" in alert["message"]
     # The AWS CLI rerun starts the deployed sync gate with the gate's input.
-    assert ":stateMachine:kbsync-sync-gate --name manual-" in alert["message"]
+    assert re.search(r":stateMachine:kbsync-sync-gate-[0-9a-f]{8} --name manual-", alert["message"])
     assert '"ifBusy":"skip"' in alert["message"]
     return alert
 
