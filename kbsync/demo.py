@@ -238,8 +238,8 @@ def _run(demo: Demo) -> int:
         demo.say(f"  {len(alerts)} alert(s)")
 
         demo.step("Next")
-        demo.say("  kbsync local up                          # the same local cloud as a server on 127.0.0.1")
-        demo.say("  export AWS_ENDPOINT_URL=http://127.0.0.1:4566   # the endpoint `kbsync local up` prints")
+        demo.say("  kbsync local up                          # the same local cloud as a server on 127.0.0.1:4566")
+        demo.say("  export AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_DEFAULT_REGION=us-east-1 ...  # as it says")
         demo.say("  kbsync sync --kb <kb> --ds <ds> --wait   # the sample ids `kbsync local up` prints")
         demo.say("  kbsync history --kb <kb> --ds <ds>       # then: kbsync show <job id>, kbsync rerun <job id>")
         demo.say("  runbooks/README.md                       # what to do with each alert")

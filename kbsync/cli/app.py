@@ -36,6 +36,9 @@ from kbsync.cli.views import (
 DEFAULT_WAIT_TIMEOUT_S = 4 * 3600.0
 DEFAULT_INTERVAL_S = 5.0
 DEFAULT_STOP_TIMEOUT_S = 900.0
+#: `kbsync local up`'s default port: LocalStack's 4566, the local-AWS convention (5000, moto's, is often taken on
+#: macOS by AirPlay Receiver).
+LOCAL_PORT = 4566
 
 DESCRIPTION = "Sync Amazon Bedrock knowledge bases with S3 through the kbsync workflow, and operate it."
 
@@ -108,12 +111,14 @@ def _aws_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         return argparse.SUPPRESS if suppress else value
 
     group = parser.add_argument_group("AWS options")
-    group.add_argument("--region", default=default(None), help="AWS region (default: profile / AWS_REGION)")
+    group.add_argument(
+        "--region", default=default(None), help="AWS region (default: AWS_DEFAULT_REGION, profile, AWS_REGION)"
+    )
     group.add_argument("--profile", default=default(None), help="AWS profile (default: AWS_PROFILE)")
     group.add_argument(
         "--endpoint-url",
         default=default(None),
-        help="AWS endpoint, e.g. the local cloud http://127.0.0.1:5000 (default: AWS_ENDPOINT_URL)",
+        help="AWS endpoint, e.g. the local cloud http://127.0.0.1:4566 (default: AWS_ENDPOINT_URL)",
     )
     group.add_argument(
         "--stack-name",
@@ -222,7 +227,12 @@ def _local_commands(
     up = sub.add_parser(
         "up", parents=[common], help="run the local cloud on 127.0.0.1 with the stack deployed (Ctrl-C stops it)"
     )
-    up.add_argument("--port", type=port_number, default=5000, help="port (default 5000; 0 = any free port)")
+    up.add_argument(
+        "--port",
+        type=port_number,
+        default=LOCAL_PORT,
+        help=f"port (default {LOCAL_PORT}, the local-AWS convention; 0 = any free port)",
+    )
     up.add_argument("--time-scale", type=positive_seconds, default=0.01, help="real seconds per virtual second")
     up.add_argument("--template", default="template.yaml", help="SAM template to deploy (default template.yaml)")
     up.add_argument("--no-seed", action="store_true", help="do not create the sample knowledge base and documents")

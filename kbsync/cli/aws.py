@@ -61,8 +61,10 @@ class Clients:
         if local and not (self.profile or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_ACCESS_KEY_ID")):
             core.set_credentials(*LOCAL_CREDENTIALS)  # the local cloud accepts any; don't make users invent some
         session = boto3.Session(botocore_session=core, profile_name=self.profile, region_name=self.region)
-        if local and session.region_name is None:
-            return boto3.Session(botocore_session=core, profile_name=self.profile, region_name=LOCAL_REGION)
+        if session.region_name is None:  # boto3 reads AWS_DEFAULT_REGION and the profile; AWS_REGION as a fallback
+            fallback = os.environ.get("AWS_REGION") or (LOCAL_REGION if local else None)
+            if fallback:
+                return boto3.Session(botocore_session=core, profile_name=self.profile, region_name=fallback)
         return session
 
     @property

@@ -33,6 +33,7 @@ class ExitCode(IntEnum):
     NOTHING_RUNNING = 8
     NOT_FOUND = 9
     AWS = 10
+    NO_RECORD = 11
     INTERRUPTED = 130
 
 
@@ -48,6 +49,10 @@ EXIT_CODE_HELP: tuple[tuple[ExitCode, str], ...] = (
     (ExitCode.NOTHING_RUNNING, "nothing is running for this data source (stop)"),
     (ExitCode.NOT_FOUND, "not found: stack, knowledge base, data source, registered target, job or execution"),
     (ExitCode.AWS, "AWS: no credentials or region, access denied, endpoint unreachable, throttled, other AWS error"),
+    (
+        ExitCode.NO_RECORD,
+        "the sync ended but kbsync found no job or job record of it (nothing proves it synced): see kbsync history",
+    ),
     (ExitCode.INTERRUPTED, "interrupted (Ctrl-C); a sync already started goes on"),
 )
 
@@ -97,7 +102,7 @@ def from_aws(exc: Exception) -> CliError:
     if isinstance(exc, ProfileNotFound):
         return CliError(f"{exc}: check --profile / AWS_PROFILE against ~/.aws/config", ExitCode.AWS)
     if isinstance(exc, NoRegionError):
-        return CliError("no AWS region: pass --region or set AWS_REGION", ExitCode.AWS)
+        return CliError("no AWS region: pass --region or set AWS_DEFAULT_REGION (or AWS_REGION)", ExitCode.AWS)
     if isinstance(exc, EndpointConnectionError):
         return CliError(
             f"cannot reach {exc.kwargs.get('endpoint_url', 'the endpoint')}: check the network, or start the local "

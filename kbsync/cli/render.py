@@ -26,6 +26,7 @@ _COLOURS = {
     "FAILED": "31",
     "START_FAILED": "31",
     "TIMED_OUT": "31",
+    "NO_RECORD": "31",
     "EXECUTION_DIED": "31",
     "ABORTED": "31",
     "STARTING": "36",

@@ -327,6 +327,7 @@ class Ended:
     elapsed_s: float
     live: dict[str, Any] | None = field(default=None)
     gate_execution_arn: str | None = None
+    problem: str | None = None  # why an execution that SUCCEEDED is not reported as a success (NO_RECORD)
 
 
 def statistics_counts(statistics: dict[str, Any] | None) -> tuple[int, int, int]:
@@ -390,7 +391,8 @@ def follow(
         followed = child if child is not None else execution  # before its first round: the gate's waiting time
         record = None if gated and child is None else _newest_record(svc, kb_id, ds_id, followed["executionArn"])
         if execution["status"] != "RUNNING":
-            return _gate_ended(execution, child, record) if gated else _ended(execution, record)
+            ended = _gate_ended(execution, child, record) if gated else _ended(execution, record)
+            return proven(ended, svc.stack, kb_id, ds_id)
         on_progress(progress_of(svc, followed, record))
         if monotonic() >= deadline:
             raise CliError(
@@ -475,6 +477,28 @@ def _gate_ended(gate: dict[str, Any], child: dict[str, Any] | None, record: Reco
     decided_by = gate if child is None or child["status"] == "RUNNING" else child
     ended = _ended(decided_by, record)
     return replace(ended, gate_execution_arn=str(gate["executionArn"]))
+
+
+#: The outcome of an execution that SUCCEEDED but whose job kbsync cannot name (exit code NO_RECORD).
+NO_RECORD_OUTCOME = "NO_RECORD"
+
+
+def proven(ended: Ended, stack: Stack, kb_id: str, ds_id: str) -> Ended:
+    """A sync reported as a success names its job and its record. An execution that SUCCEEDED without either — the
+    round's ingestion-sync execution of a gated sync not found (the follow fell back to the gate execution), or no
+    job record written by the execution — proves nothing: NO_RECORD, with what is missing, never OK."""
+    if ended.execution_status != "SUCCEEDED" or (ended.record and ended.record.get("ingestionJobId")):
+        return ended
+    name = execution_name_of(ended.execution_arn)
+    if ended.gate_execution_arn is not None and ended.gate_execution_arn == ended.execution_arn:
+        what = (
+            f"sync gate execution {name} SUCCEEDED but kbsync found no ingestion-sync execution of its round "
+            f"(state machine {stack.state_machine_arn})"
+        )
+    else:
+        what = f"execution {name} SUCCEEDED but kbsync found no job record of it in table {stack.jobs_table}"
+    problem = f"{what}: check `kbsync history --kb {kb_id} --ds {ds_id}` before relying on this sync"
+    return replace(ended, code=ExitCode.NO_RECORD, outcome=NO_RECORD_OUTCOME, problem=problem)
 
 
 def _ended(execution: dict[str, Any], record: Record | None) -> Ended:

@@ -55,6 +55,8 @@ def ended_text(ended: Ended, stack: Stack, style: Style) -> str:
         f"{style.status(ended.outcome)}  {'job ' + job if job else 'no job'}  scanned {scanned}  indexed {indexed}  "
         f"failed {failed}  in {duration(ended.elapsed_s)}"
     ]
+    if ended.problem:
+        lines.append(f"  {ended.problem}")
     reasons = record.get("failureReasons") or []
     for reason in reasons[:3]:
         lines.append(f"  reason: {reason}")

@@ -8,6 +8,7 @@ Server mode (``kbsync local up``) uses the same adapters behind moto's HTTP serv
 
 from __future__ import annotations
 
+import logging
 import os
 from types import TracebackType
 from typing import Any
@@ -35,6 +36,34 @@ _FAKE_CREDENTIALS = {
 }
 
 
+class _DropFailureEvents(logging.Filter):
+    """moto's ASL interpreter (LocalStack's) logs every ``FailureEventException`` at ERROR: a Fail state, a task error
+    that a Retry/Catch handles, a child execution that failed. They are the workflow's normal control flow, recorded
+    in the execution history as on AWS; on stderr they read like crashes. Other interpreter errors stay visible."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (args and str(args[0]).startswith("Exception=FailureEventException"))
+
+
+#: Loggers of the local cloud's machinery whose lines are noise for its user, and the level they keep.
+QUIET_LOGGERS: dict[str, int] = {
+    # aws-sam-translator warns "There are unpublished metrics" when its metrics object is collected after a transform
+    "samtranslator.metrics.metrics": logging.ERROR,
+}
+ASL_LOGGER = "moto.stepfunctions.parser.asl.component.eval_component"
+
+
+def configure_logging() -> None:
+    """The local cloud's logging, for LocalCloud and `kbsync local up` alike (idempotent). Handler warnings go to
+    the function's own log (inprocess_lambda.py); AWS-side failures are in execution histories and DLQs."""
+    for name, level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
+    asl = logging.getLogger(ASL_LOGGER)
+    if not any(isinstance(existing, _DropFailureEvents) for existing in asl.filters):
+        asl.addFilter(_DropFailureEvents())
+
+
 class LocalCloud:
     """moto's embedded AWS plus kbsync's adapters, in this process."""
 
@@ -50,6 +79,7 @@ class LocalCloud:
             os.environ[key] = value
         self._saved_env["AWS_ENDPOINT_URL"] = os.environ.pop("AWS_ENDPOINT_URL", None)
         CLOCK.set_scale(self.time_scale)
+        configure_logging()
         install_all()
         self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[call-overload]
         self._mock.start()

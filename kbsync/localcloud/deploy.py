@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import re
+import threading
 import time
 import warnings
 import zipfile
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from kbsync.localcloud import code_registry, scheduler
@@ -56,17 +58,110 @@ def _wrap_function_create(original: Any) -> Any:
     return create
 
 
+# --- one stack operation at a time, each resource created once ------------------------------------------------
+#
+# moto's ResourceMap is a *lazy* mapping: ``resource_map[logical_id]`` creates the resource on first access and caches
+# it, with no lock. CreateStack walks the map on the request's thread while any other request on the same stack reads
+# it too: DescribeStacks resolves the Outputs (``Ref IngestionSyncStateMachine``, ``CatchAllFunctionName``...) and
+# ListStackResources/DescribeStackResources walk every resource. Under the threaded server, a client polling the stack
+# while it is being created (``aws cloudformation wait stack-create-complete``, a test, a script waiting for `kbsync
+# local up`) made both threads miss the cache and create the same resource twice: two IngestionSync state machines or
+# two CatchAll functions, the stack's outputs naming one and the other resources (the gate's definition) the other.
+
+
+_LOCKS_GUARD = threading.Lock()
+_LOCK_ATTRIBUTE = "_kbsync_lock"
+
+
+def _lock_of(owner: Any) -> threading.RLock:
+    """The re-entrant lock of one ResourceMap (created on first use; re-entrant: a resource's creation resolves the
+    resources it references through the same map, on the same thread)."""
+    lock = owner.__dict__.get(_LOCK_ATTRIBUTE)
+    if lock is None:
+        with _LOCKS_GUARD:
+            lock = owner.__dict__.setdefault(_LOCK_ATTRIBUTE, threading.RLock())
+    return lock
+
+
+def _locked_item(original: Any) -> Any:
+    def getitem(self: Any, key: str) -> Any:
+        with _lock_of(self):
+            return original(self, key)
+
+    getitem._kbsync_wrapped = True  # type: ignore[attr-defined]
+    return getitem
+
+
+def _locked_stack_operation(original: Any) -> Any:
+    """Stack.create_resources / update / delete holding the stack's ResourceMap lock for the whole operation, so a
+    concurrent reader waits for the resources instead of creating them out of dependency order."""
+
+    def operation(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _lock_of(self.resource_map):
+            return original(self, *args, **kwargs)
+
+    operation._kbsync_wrapped = True  # type: ignore[attr-defined]
+    return operation
+
+
+_CREATE_STACK_LOCK = threading.RLock()
+
+
+def _atomic_create_stack(original: Any) -> Any:
+    """CreateStack's "already exists?" check and its insertion as one step (two concurrent creates of one name made
+    two stacks, each creating every resource)."""
+
+    def create_stack(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _CREATE_STACK_LOCK:
+            return original(self, *args, **kwargs)
+
+    create_stack._kbsync_wrapped = True  # type: ignore[attr-defined]
+    return create_stack
+
+
+def _outputs_once_created(original: property) -> property:
+    """CloudFormation shows a stack's Outputs once it is created (none while CREATE_IN_PROGRESS)."""
+
+    def outputs(self: Any) -> Any:
+        if self.status in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
+            return None
+        return original.fget(self)  # type: ignore[misc]
+
+    outputs._kbsync_wrapped = True  # type: ignore[attr-defined]
+    return property(outputs)
+
+
+def install_thread_safe_stacks() -> None:
+    """Each stack resource created exactly once, whatever other requests read the stack meanwhile (idempotent)."""
+    from moto.cloudformation.models import CloudFormationBackend, Stack
+    from moto.cloudformation.parsing import ResourceMap
+
+    if not getattr(ResourceMap.__getitem__, "_kbsync_wrapped", False):
+        ResourceMap.__getitem__ = _locked_item(ResourceMap.__getitem__)  # type: ignore[method-assign]
+    for name in ("create_resources", "update", "delete"):
+        if not getattr(getattr(Stack, name), "_kbsync_wrapped", False):
+            setattr(Stack, name, _locked_stack_operation(getattr(Stack, name)))
+    if not getattr(CloudFormationBackend.create_stack, "_kbsync_wrapped", False):
+        CloudFormationBackend.create_stack = _atomic_create_stack(CloudFormationBackend.create_stack)  # type: ignore[method-assign]
+    outputs = Stack.__dict__["outputs"]
+    if not getattr(outputs.fget, "_kbsync_wrapped", False):
+        Stack.outputs = _outputs_once_created(outputs)  # type: ignore[method-assign,assignment]
+
+
 def install_cloudformation_support() -> None:
     """CloudFormation gaps of moto 5.2.5 that a SAM app hits, closed process-wide (idempotent).
 
     - ``AWS::Scheduler::Schedule``: modelled by scheduler.py (moto has none);
     - ``Ref`` of an ``AWS::Lambda::LayerVersion`` must be its LayerVersionArn (moto's model has no
       physical_resource_id, so Ref yields the Python object);
-    - ``AWS::Lambda::Function`` ``Layers`` are ignored on create by moto (update applies them).
+    - ``AWS::Lambda::Function`` ``Layers`` are ignored on create by moto (update applies them);
+    - stack operations and reads are serialized per stack, so each resource is created once
+      (``install_thread_safe_stacks``).
     """
     from moto.awslambda.models import LambdaFunction, LayerVersion
 
     scheduler.install()
+    install_thread_safe_stacks()
     if not hasattr(LayerVersion, "physical_resource_id"):
         LayerVersion.physical_resource_id = property(_layer_version_physical_id)  # type: ignore[attr-defined]
     create = LambdaFunction.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
@@ -88,6 +183,19 @@ def verify_moto_internals() -> None:
         raise MotoInternalsChanged("moto awslambda LayerVersion.arn is no longer a property")
     if not callable(getattr(LambdaFunction, "_get_layers_data", None)):
         raise MotoInternalsChanged("moto awslambda LambdaFunction._get_layers_data(arns) is gone")
+    from moto.cloudformation.models import CloudFormationBackend, Stack
+    from moto.cloudformation.parsing import ResourceMap
+
+    if "_parsed_resources" not in ResourceMap.__init__.__code__.co_names:
+        raise MotoInternalsChanged("moto ResourceMap no longer caches resources in _parsed_resources")
+    for name in ("create_resources", "update", "delete"):
+        if not callable(getattr(Stack, name, None)):
+            raise MotoInternalsChanged(f"moto cloudformation Stack.{name} is gone")
+    outputs = Stack.__dict__.get("outputs")
+    if not isinstance(outputs, property) or "resource_map" not in Stack.__init__.__code__.co_names:
+        raise MotoInternalsChanged("moto cloudformation Stack.outputs / Stack.resource_map changed")
+    if not callable(getattr(CloudFormationBackend, "create_stack", None)):
+        raise MotoInternalsChanged("moto CloudFormationBackend.create_stack is gone")
     scheduler.verify_moto_internals()
 
 
@@ -140,11 +248,15 @@ class ArtifactUploader:
         return self.bucket, key
 
 
-def _clients(endpoint_url: str | None, region: str) -> tuple[Any, Any]:
+def _clients(endpoint_url: str | None, region: str, timeout_s: float = 60.0) -> tuple[Any, Any]:
+    """The S3 and CloudFormation clients of a deploy. CreateStack/UpdateStack are not idempotent (moto ignores
+    ClientRequestToken) and moto answers them only once every resource exists: the CloudFormation client waits
+    that long for an answer and never re-sends a request it timed out on."""
     kwargs: dict[str, Any] = {"region_name": region}
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
-    return boto3.client("s3", **kwargs), boto3.client("cloudformation", **kwargs)
+    once = Config(read_timeout=max(60.0, timeout_s), retries={"total_max_attempts": 1})
+    return boto3.client("s3", **kwargs), boto3.client("cloudformation", config=once, **kwargs)
 
 
 def build_cloudformation(
@@ -237,7 +349,7 @@ def deploy_stack(
     (the in-process Lambda's code registry and the schedule support must be in the same process).
     """
     install_cloudformation_support()
-    s3, cfn = _clients(endpoint_url, region)
+    s3, cfn = _clients(endpoint_url, region, timeout_s)
     transformed = build_cloudformation(Path(template_path), stack_name, parameters, s3, region)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

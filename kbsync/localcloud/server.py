@@ -34,12 +34,14 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from kbsync.localcloud import scheduler
 from kbsync.localcloud.adapters import MotoInternalsChanged, install_all
 from kbsync.localcloud.clock import CLOCK
-from kbsync.localcloud.cloud import MOTO_CONFIG, REGION
+from kbsync.localcloud.cloud import MOTO_CONFIG, REGION, configure_logging
 from kbsync.localcloud.deploy import deploy_stack, install_cloudformation_support
 from kbsync.localcloud.sam import load_template
 from kbsync.localcloud.seed import SeededData, seed_local_cloud
 
 HOST = "127.0.0.1"
+#: `kbsync local up`'s port when none is given: LocalStack's, the local-AWS convention (kbsync.cli.app uses it too).
+DEFAULT_PORT = 4566
 ROUTE_PREFIX = "/_kbsync/"
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -47,6 +49,10 @@ _FAKE_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": REGION,
 }
+
+#: A shell function giving every `aws` command the endpoint (awscli 1.x overrides AWS_ENDPOINT_URL for sqs, rds, docdb,
+#: neptune and health with the service's legacy host).
+AWS_CLI_FUNCTION = 'aws() { command aws --endpoint-url "$AWS_ENDPOINT_URL" "$@"; }'
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -74,6 +80,53 @@ class LocalServer:
         if self._server is not None:
             self._server.stop()
             self._server = None
+            use_queue_endpoint(None)
+
+    def exports(self) -> dict[str, str]:
+        """The environment an AWS client needs for this server: the endpoint, the region under both names (the AWS
+        CLI v1 and boto3 read AWS_DEFAULT_REGION, other SDKs AWS_REGION) and credentials (any are accepted)."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": _FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": _FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        }
+
+
+# --- SQS queue URLs on this endpoint ------------------------------------------------------------------------
+#
+# moto 5.2.5 (no setting for it) answers CreateQueue/GetQueueUrl/ListQueues with the URL the request came in on, but
+# a stack's Ref of an AWS::SQS::Queue (its physical id, e.g. the DeadLetterQueueUrl output) is always
+# https://sqs.<region>.amazonaws.com/<account>/<name>: a runbook's `aws sqs ... --queue-url "$DLQ_URL"` then went to
+# AWS. While a server runs, every queue URL is <endpoint>/<account>/<name>, whatever host name the request used.
+
+_queue_endpoint: str | None = None
+
+
+def use_queue_endpoint(endpoint: str | None) -> None:
+    """Make queue URLs point at ``endpoint`` (None: moto's own URLs again). Process-wide, idempotent."""
+    global _queue_endpoint
+    from moto.sqs.models import Queue
+
+    if not getattr(Queue, "_kbsync_queue_urls", False):
+        original_url = Queue.url
+        original_id = Queue.__dict__["physical_resource_id"]
+
+        def url(self: Any, request_url: Any) -> str:
+            if _queue_endpoint:
+                return f"{_queue_endpoint}/{self.account_id}/{self.name}"
+            return str(original_url(self, request_url))
+
+        def physical_resource_id(self: Any) -> str:
+            if _queue_endpoint:
+                return f"{_queue_endpoint}/{self.account_id}/{self.name}"
+            return str(original_id.fget(self))
+
+        Queue.url = url  # type: ignore[method-assign]
+        Queue.physical_resource_id = property(physical_resource_id)  # type: ignore[method-assign,assignment]
+        Queue._kbsync_queue_urls = True  # type: ignore[attr-defined]
+    _queue_endpoint = endpoint.rstrip("/") if endpoint else None
 
 
 # --- the /_kbsync routes ------------------------------------------------------------------------------------
@@ -165,6 +218,14 @@ def verify_moto_internals() -> None:
             raise MotoInternalsChanged(f"ThreadedMotoServer no longer has {attribute}")
     if not callable(getattr(ThreadedMotoServer, "_server_entry", None)):
         raise MotoInternalsChanged("ThreadedMotoServer._server_entry is gone")
+    from moto.sqs.models import Queue
+
+    physical_id = Queue.__dict__.get("physical_resource_id")
+    if not callable(getattr(Queue, "url", None)) or not isinstance(physical_id, property):
+        raise MotoInternalsChanged("moto sqs Queue.url(request_url) / Queue.physical_resource_id changed")
+    for attribute in ("account_id", "name"):
+        if attribute not in Queue.__init__.__code__.co_names:
+            raise MotoInternalsChanged(f"moto sqs Queue no longer sets {attribute!r}")
 
 
 # --- start / run --------------------------------------------------------------------------------------------
@@ -177,6 +238,7 @@ def _configure_process(time_scale: float) -> None:
     for key, value in _FAKE_CREDENTIALS.items():
         os.environ.setdefault(key, value)
     CLOCK.set_scale(time_scale)
+    configure_logging()
     install_all()
     install_cloudformation_support()
     moto_api_backend.set_config({key: MOTO_CONFIG[key] for key in ("stepfunctions", "lambda")})
@@ -210,6 +272,7 @@ def start_server(
     handle._server = server
     # moto's Step Functions tasks (and the aws-sdk/Lambda adapters) call back into the server on MOTO_PORT.
     os.environ["MOTO_PORT"] = str(bound_port)
+    use_queue_endpoint(handle.endpoint)
     try:
         if seed:
             handle.seeded = seed_local_cloud(handle.endpoint)
@@ -226,7 +289,10 @@ def start_server(
 def describe(handle: LocalServer) -> str:
     """What ``kbsync local up`` prints once ready."""
     lines = [f"kbsync local cloud ready at {handle.endpoint} (region {REGION})"]
-    lines.append(f"  export AWS_ENDPOINT_URL={handle.endpoint}")
+    lines.append("  # in another shell, for the AWS CLI, boto3 and kbsync (any credentials are accepted):")
+    lines.extend(f"  export {name}={value}" for name, value in handle.exports().items())
+    lines.append("  # the AWS CLI v1 ignores AWS_ENDPOINT_URL for sqs: give it --endpoint-url with this function")
+    lines.append(f"  {AWS_CLI_FUNCTION}")
     if handle.seeded:
         lines.append(f"  knowledge base: {handle.seeded.knowledge_base_id}")
         lines.append(f"  data source:    {handle.seeded.data_source_id}")

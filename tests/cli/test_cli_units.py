@@ -219,7 +219,11 @@ def test_reason_too_long_is_refused_by_the_sync_request_contract_before_any_aws_
     [
         (KeyboardInterrupt(), ExitCode.INTERRUPTED, "kbsync: interrupted; anything already started keeps running"),
         (RuntimeError("boom"), ExitCode.INTERNAL, "kbsync: internal error: RuntimeError: boom (please report it"),
-        (NoRegionError(), ExitCode.AWS, "kbsync: no AWS region: pass --region or set AWS_REGION"),
+        (
+            NoRegionError(),
+            ExitCode.AWS,
+            "kbsync: no AWS region: pass --region or set AWS_DEFAULT_REGION (or AWS_REGION)",
+        ),
     ],
 )
 def test_anything_raised_becomes_one_line_and_an_exit_code(

@@ -15,8 +15,18 @@ replaces that with a real call of the function's handler, for the Invoke API and
   ``{"errorMessage", "errorType", "requestId", "stackTrace"}``, so Step Functions' Retry/Catch match the
   exception's class name (``ValueError``, a custom exception) as on AWS.
 
-Not emulated: the function Timeout (handlers are not interrupted), concurrency limits, async retries
-(``InvocationType=Event`` runs synchronously and returns 202 with an empty body).
+- asynchronous invocations (``InvocationType=Event``: the Invoke API, EventBridge targets) follow the function's
+  event invoke configuration (``AWS::Lambda::EventInvokeConfig``, cfn_resources.py; Lambda's defaults without one):
+  the first attempt runs at once; after a function error Lambda's retries (``MaximumRetryAttempts``, default 2,
+  1 and 2 virtual minutes apart on the scaled clock, bounded by ``MaximumEventAgeInSeconds``) run on a background
+  thread; then the invocation record (``version``, ``timestamp``, ``requestContext`` with ``condition`` and
+  ``approximateInvokeCount``, ``requestPayload``, ``responseContext``, ``responsePayload`` — the shape of AWS's
+  "Capturing records of Lambda asynchronous invocations") goes to the ``OnFailure`` (or, on success, ``OnSuccess``)
+  destination: an SQS queue, an SNS topic or another function;
+- warnings a handler raises (e.g. Powertools Metrics' "No application metrics to publish") are part of the
+  function's log (the invocation's log tail), as on Lambda, never the local cloud's own stderr.
+
+Not emulated: the function Timeout (handlers are not interrupted), concurrency limits.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import hashlib
 import importlib.util
 import io
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -33,8 +44,9 @@ import threading
 import time
 import traceback
 import uuid
+import warnings
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +56,7 @@ from typing import Any
 from kbsync.localcloud import code_registry
 from kbsync.localcloud.adapters import MotoInternalsChanged
 from kbsync.localcloud.adapters.scaled_time import check_fingerprints, mark_patch
+from kbsync.localcloud.clock import CLOCK
 
 _INSTALL_LOCK = threading.Lock()
 _ENVIRON_LOCK = threading.Lock()
@@ -210,7 +223,7 @@ def runtime_environment(fn: Any, context: LambdaContext) -> dict[str, str]:
         "AWS_LAMBDA_LOG_STREAM_NAME": context.log_stream_name,
         "AWS_REGION": fn.region,
         "AWS_DEFAULT_REGION": fn.region,
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time or 'python3.11'}",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time or 'python3.12'}",
         "_HANDLER": fn.handler or "",
         "LAMBDA_TASK_ROOT": "/var/task",
     }
@@ -299,6 +312,43 @@ class InvocationResult:
     payload: bytes
     function_error: str | None
     log_tail: str
+    request_id: str = ""
+
+
+# --------------------------------------------------------------------------- the function's own log
+
+
+_INVOCATION = threading.local()
+_original_showwarning: Callable[..., Any] | None = None
+
+
+def _showwarning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """warnings.showwarning: inside a handler, the warning goes to that invocation's log (Lambda sends the runtime's
+    stderr to the function's log stream); elsewhere, to wherever it went before."""
+    log: list[str] | None = getattr(_INVOCATION, "log", None)
+    if log is not None and file is None:
+        log.append(warnings.formatwarning(message, category, filename, lineno, line))
+        return
+    original = _original_showwarning or warnings._showwarning_orig  # type: ignore[attr-defined]
+    original(message, category, filename, lineno, file, line)
+
+
+@contextmanager
+def _function_log() -> Iterator[list[str]]:
+    previous = getattr(_INVOCATION, "log", None)
+    lines: list[str] = []
+    _INVOCATION.log = lines
+    try:
+        yield lines
+    finally:
+        _INVOCATION.log = previous
 
 
 def error_payload(exc: BaseException, request_id: str) -> dict[str, Any]:
@@ -331,29 +381,134 @@ def invoke_function(fn: Any, event: Any) -> InvocationResult:
     context = _make_context(fn, request_id)
     started = time.monotonic()
     function_error: str | None = None
-    with INVOKE_LOCK, applied_environment(runtime_environment(fn, context)):
+    with INVOKE_LOCK, applied_environment(runtime_environment(fn, context)), _function_log() as log:
         try:
             handler = load_handler(source_dir_of(fn), fn.handler, fn.function_arn, layer_dirs_of(fn))
             result = handler(event, context)
         except Exception as exc:
-            return _finish(fn, request_id, started, json.dumps(error_payload(exc, request_id)).encode(), "Unhandled")
+            payload = json.dumps(error_payload(exc, request_id)).encode()
+            return _finish(fn, request_id, started, payload, "Unhandled", log)
     try:
         payload = json.dumps(result).encode()
     except (TypeError, ValueError) as exc:
         marshal = {"errorMessage": f"Unable to marshal response: {exc}", "errorType": "Runtime.MarshalError"}
         payload, function_error = json.dumps({**marshal, "requestId": request_id}).encode(), "Unhandled"
-    return _finish(fn, request_id, started, payload, function_error)
+    return _finish(fn, request_id, started, payload, function_error, log)
 
 
-def _finish(fn: Any, request_id: str, started: float, payload: bytes, function_error: str | None) -> InvocationResult:
+def _finish(
+    fn: Any,
+    request_id: str,
+    started: float,
+    payload: bytes,
+    function_error: str | None,
+    log: Sequence[str] = (),
+) -> InvocationResult:
     duration_ms = (time.monotonic() - started) * 1000
     log_tail = (
-        f"START RequestId: {request_id} Version: {fn.version}\n"
-        f"END RequestId: {request_id}\n"
+        f"START RequestId: {request_id} Version: {fn.version}\n" + "".join(log) + f"END RequestId: {request_id}\n"
         f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
         f"Memory Size: {fn.memory_size} MB\n"
     )
-    return InvocationResult(payload=payload, function_error=function_error, log_tail=log_tail)
+    return InvocationResult(payload=payload, function_error=function_error, log_tail=log_tail, request_id=request_id)
+
+
+# --------------------------------------------------------------------------- asynchronous invocation
+
+#: Lambda's delays before the first and the second retry of a failed asynchronous invocation (virtual seconds).
+ASYNC_RETRY_DELAYS_S = (60.0, 120.0)
+DEFAULT_MAXIMUM_RETRY_ATTEMPTS = 2
+DEFAULT_MAXIMUM_EVENT_AGE_S = 21600
+
+
+def event_invoke_config(fn: Any) -> dict[str, Any]:
+    """The function's PutFunctionEventInvokeConfig (empty: Lambda's defaults)."""
+    configs = getattr(fn, "event_invoke_config", None) or []
+    return dict(configs[0].config) if configs else {}
+
+
+def invocation_record(fn: Any, event: Any, result: InvocationResult, condition: str, attempts: int) -> dict[str, Any]:
+    """The record Lambda sends to an asynchronous invocation's destination."""
+    try:
+        response: Any = json.loads(result.payload) if result.payload else None
+    except ValueError:
+        response = result.payload.decode("utf-8", "replace")
+    response_context: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+    if result.function_error:
+        response_context["functionError"] = result.function_error
+    return {
+        "version": "1.0",
+        "timestamp": CLOCK.utcnow().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "requestContext": {
+            "requestId": result.request_id,
+            "functionArn": f"{fn.function_arn}:$LATEST",
+            "condition": condition,
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": event,
+        "responseContext": response_context,
+        "responsePayload": response,
+    }
+
+
+def send_to_destination(destination: str, record: Mapping[str, Any]) -> None:
+    """Deliver an invocation record to an SQS queue, an SNS topic or a Lambda function (by ARN)."""
+    parts = destination.split(":")
+    service, region, account = parts[2], parts[3], parts[4]
+    body = json.dumps(record)
+    if service == "sqs":
+        from moto.sqs.models import sqs_backends
+
+        sqs_backends[account][region].send_message(parts[5], body)
+    elif service == "sns":
+        from moto.sns.models import sns_backends
+
+        sns_backends[account][region].publish(body, arn=destination)
+    elif service == "lambda":
+        from moto.awslambda.utils import get_backend
+
+        get_backend(account, region).invoke(destination, None, body.encode(), {"X-Amz-Invocation-Type": "Event"}, {})
+    else:
+        raise ValueError(f"unsupported destination {destination}")
+
+
+def _deliver_record(fn: Any, event: Any, result: InvocationResult, condition: str, attempts: int) -> None:
+    outcome = "OnSuccess" if condition == "Success" else "OnFailure"
+    destination = ((event_invoke_config(fn).get("DestinationConfig") or {}).get(outcome) or {}).get("Destination")
+    if not destination:
+        return  # Lambda discards the event (or it went to a dead-letter queue, not modelled)
+    try:
+        send_to_destination(str(destination), invocation_record(fn, event, result, condition, attempts))
+    except Exception as error:  # Lambda counts a DestinationDeliveryFailures metric; nothing reaches the caller
+        logging.getLogger(__name__).debug("invocation record for %s not delivered: %s", fn.function_name, error)
+
+
+def _retry_async(fn: Any, event: Any, first: InvocationResult) -> None:
+    config = event_invoke_config(fn)
+    retries = int(config.get("MaximumRetryAttempts", DEFAULT_MAXIMUM_RETRY_ATTEMPTS))
+    max_age = float(config.get("MaximumEventAgeInSeconds", DEFAULT_MAXIMUM_EVENT_AGE_S))
+    result, attempts, age = first, 1, 0.0
+    for delay in ASYNC_RETRY_DELAYS_S[:retries]:
+        if age + delay > max_age:
+            _deliver_record(fn, event, result, "EventAgeExceeded", attempts)
+            return
+        CLOCK.sleep(delay)
+        age += delay
+        result, attempts = invoke_function(fn, event), attempts + 1
+        if not result.function_error:
+            _deliver_record(fn, event, result, "Success", attempts)
+            return
+    _deliver_record(fn, event, result, "RetriesExhausted", attempts)
+
+
+def invoke_async(fn: Any, event: Any) -> None:
+    """An asynchronous invocation: the first attempt now, retries and the destination's record as Lambda does them."""
+    first = invoke_function(fn, event)
+    if not first.function_error:
+        _deliver_record(fn, event, first, "Success", 1)
+        return
+    name = f"kbsync-lambda-async-retry-{fn.function_name}"[:60]
+    threading.Thread(target=_retry_async, args=(fn, event, first), name=name, daemon=True).start()
 
 
 def _header(headers: Any, name: str, default: str) -> str:
@@ -384,12 +539,14 @@ def _backend_invoke(
     invocation_type = _header(headers, "X-Amz-Invocation-Type", "RequestResponse")
     if invocation_type == "DryRun":
         return b""
+    if invocation_type == "Event":
+        invoke_async(fn, _parse_event(body))
+        response_headers["x-amz-executed-version"] = str(fn.version)
+        return b""
     result = invoke_function(fn, _parse_event(body))
     if result.function_error:
         response_headers["x-amz-function-error"] = result.function_error
     response_headers["x-amz-executed-version"] = str(fn.version)
-    if invocation_type == "Event":
-        return b""
     response_headers["x-amz-log-result"] = base64.b64encode(result.log_tail[-4096:].encode()).decode()
     response_headers["Content-Length"] = str(len(result.payload))
     return result.payload
@@ -421,8 +578,11 @@ def _patched_targets() -> dict[str, Any]:
 
 def install() -> None:
     """Route moto's no-docker Lambda Invoke to the in-process handler (idempotent, process-wide)."""
-    global _installed
+    global _installed, _original_showwarning
     with _INSTALL_LOCK:
+        if warnings.showwarning is not _showwarning:  # again each time: warnings.catch_warnings() restores it
+            _original_showwarning = warnings.showwarning
+            warnings.showwarning = _showwarning
         if _installed:
             return
         targets = _patched_targets()

@@ -1,0 +1,320 @@
+"""CloudFormation resource types moto 5.2.5 skips ("No Moto CloudFormation support for ..."), recorded as AWS does.
+
+kbsync's template declares four types moto's CloudFormation has no model for; moto logged a warning and created
+nothing, so a deployed stack had no topic or queue policy, no dead-letter-queue alarm and no asynchronous-invocation
+configuration (its failures were dropped instead of reaching the dead-letter queue). Each type here is a small
+``CloudFormationModel`` that makes the API call CloudFormation makes, in the backend that API uses:
+
+- ``AWS::SNS::TopicPolicy``: SetTopicAttributes ``Policy`` on each of ``Topics`` (delete: the default policy again);
+- ``AWS::SQS::QueuePolicy``: SetQueueAttributes ``Policy`` on each queue URL of ``Queues`` (delete: no policy);
+- ``AWS::CloudWatch::Alarm``: PutMetricAlarm (Ref = the alarm name, GetAtt Arn), so DescribeAlarms shows it with
+  its ``AlarmActions``; alarms are not evaluated locally (no metrics are computed);
+- ``AWS::Lambda::EventInvokeConfig``: PutFunctionEventInvokeConfig (``MaximumRetryAttempts``,
+  ``MaximumEventAgeInSeconds``, ``DestinationConfig``); the in-process Lambda (inprocess_lambda.py) applies it to
+  asynchronous invocations: retries, then the invocation record to the ``OnFailure``/``OnSuccess`` destination.
+
+Policies are stored, not enforced (moto enforces no IAM/resource policy in this configuration).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from moto.cloudformation import parsing as cfn_parsing
+from moto.core.common_models import CloudFormationModel
+
+from kbsync.localcloud.adapters import MotoInternalsChanged
+
+HANDLED_TYPES = (
+    "AWS::SNS::TopicPolicy",
+    "AWS::SQS::QueuePolicy",
+    "AWS::CloudWatch::Alarm",
+    "AWS::Lambda::EventInvokeConfig",
+)
+
+
+def _as_stack_error(resource_type: str, name: str, error: Exception) -> Exception:
+    """A resource error as CloudFormation reports it (moto would return a non-XML body to CreateStack)."""
+    from moto.cloudformation.exceptions import ValidationError
+
+    message = getattr(error, "message", None) or str(error)
+    return ValidationError(message=f"{resource_type} {name}: {message}")
+
+
+def _policy_text(document: Any) -> str:
+    return document if isinstance(document, str) else json.dumps(document, separators=(",", ":"))
+
+
+class _Recorded:
+    """Shared plumbing (a mixin: moto lists *direct* subclasses of CloudFormationModel as its models): the physical
+    id (Ref) and the properties the resource was created with."""
+
+    def __init__(self, physical_id: str, properties: dict[str, Any], account_id: str, region_name: str) -> None:
+        self._physical_id = physical_id
+        self.properties = properties
+        self.account_id = account_id
+        self.region_name = region_name
+        self.arn = ""
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self._physical_id
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        original_resource.delete(account_id, region_name)
+        create: Any = getattr(cls, "create_from_cloudformation_json")  # noqa: B009 - defined by each model
+        return create(original_resource.physical_resource_id, cloudformation_json, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        cls(resource_name, cloudformation_json.get("Properties", {}), account_id, region_name).delete(
+            account_id, region_name
+        )
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        raise NotImplementedError
+
+
+# --- SNS topic policy ----------------------------------------------------------------------------------------
+
+
+def _sns(account_id: str, region_name: str) -> Any:
+    from moto.sns.models import sns_backends
+
+    return sns_backends[account_id][region_name]
+
+
+class CfnTopicPolicy(_Recorded, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SNS::TopicPolicy"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> CfnTopicPolicy:
+        properties = cloudformation_json.get("Properties", {})
+        policy = _policy_text(properties["PolicyDocument"])
+        backend = _sns(account_id, region_name)
+        try:
+            for topic_arn in properties.get("Topics", []):
+                backend.set_topic_attribute(str(topic_arn), "policy", policy)
+        except Exception as error:
+            raise _as_stack_error(cls.cloudformation_type(), resource_name, error) from error
+        return cls(resource_name, properties, account_id, region_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        backend = _sns(account_id, region_name)
+        for topic_arn in self.properties.get("Topics", []):
+            topic = backend.topics.get(str(topic_arn))
+            if topic is not None:  # AWS puts the topic's default policy back
+                topic._policy_json = topic._create_default_topic_policy(region_name, account_id, topic.name)
+
+
+# --- SQS queue policy ----------------------------------------------------------------------------------------
+
+
+def _sqs(account_id: str, region_name: str) -> Any:
+    from moto.sqs.models import sqs_backends
+
+    return sqs_backends[account_id][region_name]
+
+
+def _queue_name(queue_url: Any) -> str:
+    return str(queue_url).rstrip("/").rsplit("/", 1)[-1]
+
+
+class CfnQueuePolicy(_Recorded, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SQS::QueuePolicy"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> CfnQueuePolicy:
+        properties = cloudformation_json.get("Properties", {})
+        policy = _policy_text(properties["PolicyDocument"])
+        backend = _sqs(account_id, region_name)
+        try:
+            for queue_url in properties.get("Queues", []):
+                backend.set_queue_attributes(_queue_name(queue_url), {"Policy": policy})
+        except Exception as error:
+            raise _as_stack_error(cls.cloudformation_type(), resource_name, error) from error
+        return cls(resource_name, properties, account_id, region_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        backend = _sqs(account_id, region_name)
+        for queue_url in self.properties.get("Queues", []):
+            name = _queue_name(queue_url)
+            if name in backend.queues:
+                backend.queues[name].policy = None
+
+
+# --- CloudWatch alarm ----------------------------------------------------------------------------------------
+
+
+def _cloudwatch(account_id: str, region_name: str) -> Any:
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    return cloudwatch_backends[account_id][region_name]
+
+
+class CfnAlarm(_Recorded, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Alarm"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "AlarmName"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        if attribute_name == "Arn":
+            return self.arn
+        raise UnformattedGetAttTemplateException()
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> CfnAlarm:
+        properties = cloudformation_json.get("Properties", {})
+        name = str(properties.get("AlarmName") or resource_name)
+        try:
+            alarm = _cloudwatch(account_id, region_name).put_metric_alarm(
+                name=name,
+                namespace=properties.get("Namespace"),
+                metric_name=properties.get("MetricName"),
+                comparison_operator=properties["ComparisonOperator"],
+                evaluation_periods=int(properties["EvaluationPeriods"]),
+                period=int(properties["Period"]) if properties.get("Period") is not None else None,
+                threshold=float(properties["Threshold"]) if properties.get("Threshold") is not None else None,
+                statistic=properties.get("Statistic"),
+                description=properties.get("AlarmDescription"),
+                dimensions=[{"Name": d["Name"], "Value": str(d["Value"])} for d in properties.get("Dimensions", [])],
+                alarm_actions=[str(a) for a in properties.get("AlarmActions", [])],
+                datapoints_to_alarm=properties.get("DatapointsToAlarm"),
+                extended_statistic=properties.get("ExtendedStatistic"),
+                ok_actions=[str(a) for a in properties.get("OKActions", [])],
+                insufficient_data_actions=[str(a) for a in properties.get("InsufficientDataActions", [])],
+                unit=properties.get("Unit"),
+                actions_enabled=str(properties.get("ActionsEnabled", True)).lower() != "false",
+                treat_missing_data=properties.get("TreatMissingData"),
+                evaluate_low_sample_count_percentile=properties.get("EvaluateLowSampleCountPercentile"),
+                threshold_metric_id=properties.get("ThresholdMetricId"),
+            )
+        except Exception as error:
+            raise _as_stack_error(cls.cloudformation_type(), name, error) from error
+        created = cls(name, properties, account_id, region_name)
+        created.arn = str(alarm.alarm_arn)
+        return created
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        _cloudwatch(account_id, region_name).delete_alarms([self.physical_resource_id])
+
+
+# --- Lambda asynchronous invocation configuration ------------------------------------------------------------
+
+_INVOKE_CONFIG_KEYS = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
+
+
+def _lambda(account_id: str, region_name: str) -> Any:
+    from moto.awslambda.utils import get_backend
+
+    return get_backend(account_id, region_name)
+
+
+class CfnEventInvokeConfig(_Recorded, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::EventInvokeConfig"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> CfnEventInvokeConfig:
+        from moto.awslambda.models import EventInvokeConfig
+
+        properties = cloudformation_json.get("Properties", {})
+        config = {key: properties[key] for key in _INVOKE_CONFIG_KEYS if key in properties}
+        for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
+            if key in config:
+                config[key] = int(config[key])
+        try:
+            fn = _lambda(account_id, region_name).get_function(str(properties["FunctionName"]))
+            # PutFunctionEventInvokeConfig replaces the configuration (moto's own put appends a second one)
+            fn.event_invoke_config = [EventInvokeConfig(fn.function_arn, fn.last_modified, config)]
+        except Exception as error:
+            raise _as_stack_error(cls.cloudformation_type(), resource_name, error) from error
+        return cls(resource_name, properties, account_id, region_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        try:
+            fn = _lambda(account_id, region_name).get_function(str(self.properties["FunctionName"]))
+        except Exception:  # the function went first
+            return
+        fn.event_invoke_config = []
+
+
+_MODELS: tuple[type[CloudFormationModel], ...] = (CfnTopicPolicy, CfnQueuePolicy, CfnAlarm, CfnEventInvokeConfig)
+
+
+def install() -> None:
+    """Make moto's CloudFormation see the models above (its model map is cached at first use)."""
+    if all(cfn_parsing.get_model_map().get(model.cloudformation_type()) is model for model in _MODELS):
+        return
+    for cached in (cfn_parsing.get_model_list, cfn_parsing.get_model_map, cfn_parsing.get_name_type_map):
+        cached.cache_clear()
+
+
+def verify_moto_internals() -> None:
+    """The moto 5.2.5 pieces the models above rely on."""
+    for name in ("get_model_list", "get_model_map", "get_name_type_map"):
+        if not hasattr(getattr(cfn_parsing, name, None), "cache_clear"):
+            raise MotoInternalsChanged(f"moto.cloudformation.parsing.{name} is no longer an lru_cache")
+    if _Recorded in CloudFormationModel.__subclasses__():
+        raise MotoInternalsChanged("cfn_resources: the shared base must not be a CloudFormation model itself")
+    from moto.awslambda.models import EventInvokeConfig, LambdaFunction
+    from moto.cloudwatch.models import CloudWatchBackend
+    from moto.sns.models import SNSBackend, Topic
+    from moto.sqs.models import SQSBackend
+
+    if "event_invoke_config" not in LambdaFunction.__init__.__code__.co_names:
+        raise MotoInternalsChanged("moto LambdaFunction.event_invoke_config is gone")
+    if EventInvokeConfig.__init__.__code__.co_varnames[1:4] != ("arn", "last_modified", "config"):
+        raise MotoInternalsChanged("moto EventInvokeConfig(arn, last_modified, config) changed")
+    if not callable(getattr(Topic, "_create_default_topic_policy", None)):
+        raise MotoInternalsChanged("moto sns Topic._create_default_topic_policy is gone")
+    for owner, method in (
+        (SNSBackend, "set_topic_attribute"),
+        (SQSBackend, "set_queue_attributes"),
+        (CloudWatchBackend, "put_metric_alarm"),
+        (CloudWatchBackend, "delete_alarms"),
+    ):
+        if not callable(getattr(owner, method, None)):
+            raise MotoInternalsChanged(f"moto {owner.__name__}.{method} is gone")

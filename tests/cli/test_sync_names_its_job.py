@@ -1,0 +1,153 @@
+"""A sync reported as a success names its job and its record. When `kbsync sync --wait` cannot find
+the round's ingestion-sync execution of a gated sync (it fell back to the gate execution) or the execution wrote no
+record, it says so and exits NO_RECORD (documented in `kbsync --help`), never 0 with "record": null.
+
+Service level over stubbed boto3 clients (botocore Stubber: only what the real APIs return), and the CLI's JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from kbsync.cli import app, main, service
+from kbsync.cli.aws import Stack
+from kbsync.cli.errors import EXIT_CODE_HELP, ExitCode
+
+KB, DS, JOB = "KB12345678", "DS12345678", "JOB1234567"
+ACCOUNT = "arn:aws:states:us-east-1:123456789012"
+SM = f"{ACCOUNT}:stateMachine:kbsync-IngestionSync"
+GATE = f"{ACCOUNT}:stateMachine:kbsync-sync-gate"
+GATE_NAME = f"manual-{KB}-{DS}-20261122T050403-gt01"
+CHILD_NAME = f"manual-{KB}-{DS}-20261122T050404-rd01"
+GATE_ARN = f"{ACCOUNT}:execution:kbsync-sync-gate:{GATE_NAME}"
+CHILD_ARN = f"{ACCOUNT}:execution:kbsync-IngestionSync:{CHILD_NAME}"
+TABLE = "kbsync-Jobs"
+T0 = datetime(2026, 11, 22, 5, 4, 3, tzinfo=UTC)
+STACK = Stack("kbsync", SM, TABLE, {"SyncGateStateMachineArn": GATE}, {})
+REQUEST = {"knowledgeBaseId": KB, "dataSourceId": DS, "trigger": "manual"}
+
+
+@pytest.fixture
+def stubs() -> Iterator[dict[str, Stubber]]:
+    clients = {
+        name: boto3.client(name, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+        for name in ("stepfunctions", "dynamodb", "bedrock-agent")
+    }
+    stubbers = {name: Stubber(client) for name, client in clients.items()}
+    for stubber in stubbers.values():
+        stubber.activate()
+    yield stubbers
+    for stubber in stubbers.values():
+        stubber.assert_no_pending_responses()
+        stubber.deactivate()
+
+
+def services(stubs: dict[str, Stubber]) -> service.Services:
+    return service.Services(
+        STACK, sfn=stubs["stepfunctions"].client, ddb=stubs["dynamodb"].client, bedrock=stubs["bedrock-agent"].client
+    )
+
+
+def execution(arn: str, name: str, machine: str, status: str, document: dict[str, Any]) -> dict[str, Any]:
+    described: dict[str, Any] = {
+        "executionArn": arn,
+        "stateMachineArn": machine,
+        "name": name,
+        "status": status,
+        "startDate": T0,
+        "input": json.dumps(document),
+    }
+    if status != "RUNNING":
+        described["stopDate"] = T0
+    return described
+
+
+def gate(status: str) -> dict[str, Any]:
+    return execution(GATE_ARN, GATE_NAME, GATE, status, {"request": REQUEST, "settleSeconds": 0, "ifBusy": "skip"})
+
+
+def history_naming_the_round() -> dict[str, Any]:
+    output = json.dumps({"round": {"seen": 1, "round": 1, "childName": CHILD_NAME}})
+    return {
+        "events": [
+            {
+                "timestamp": T0,
+                "type": "TaskStateExited",
+                "id": 7,
+                "previousEventId": 6,
+                "stateExitedEventDetails": {"name": "BeginRound", "output": output},
+            }
+        ]
+    }
+
+
+def expect_gate_succeeded_but_no_child(sfn: Stubber) -> None:
+    """The gate SUCCEEDED; its history names the round's child, which DescribeExecution does not know."""
+    sfn.add_response("describe_execution", gate("SUCCEEDED"), {"executionArn": GATE_ARN})
+    sfn.add_response("get_execution_history", history_naming_the_round(), None)
+    sfn.add_client_error("describe_execution", "ExecutionDoesNotExist", f"Execution Does Not Exist: '{CHILD_ARN}'", 400)
+
+
+def test_a_gate_that_succeeded_without_a_child_found_is_no_record_not_ok(stubs: dict[str, Stubber]) -> None:
+    expect_gate_succeeded_but_no_child(stubs["stepfunctions"])
+    ended = service.follow(
+        services(stubs), GATE_ARN, on_progress=lambda _p: None, interval_s=1, timeout_s=60, sleep=lambda _s: None
+    )
+    assert ended.code == ExitCode.NO_RECORD != ExitCode.OK
+    assert ended.outcome == "NO_RECORD"
+    assert ended.record is None and ended.execution_arn == GATE_ARN
+    assert ended.problem is not None
+    assert f"sync gate execution {GATE_NAME} SUCCEEDED but kbsync found no ingestion-sync execution" in ended.problem
+    assert f"kbsync history --kb {KB} --ds {DS}" in ended.problem
+
+
+def test_an_ingestion_sync_that_succeeded_without_a_record_is_no_record(stubs: dict[str, Stubber]) -> None:
+    stack = Stack("kbsync", SM, TABLE, {}, {})  # no gate: the execution followed is the ingestion sync itself
+    svc = service.Services(stack, sfn=stubs["stepfunctions"].client, ddb=stubs["dynamodb"].client)
+    stubs["stepfunctions"].add_response(
+        "describe_execution", execution(CHILD_ARN, CHILD_NAME, SM, "SUCCEEDED", REQUEST), {"executionArn": CHILD_ARN}
+    )
+    stubs["dynamodb"].add_response("query", {"Items": []}, None)
+    ended = service.follow(svc, CHILD_ARN, on_progress=lambda _p: None, interval_s=1, timeout_s=60)
+    assert (ended.code, ended.outcome, ended.record) == (ExitCode.NO_RECORD, "NO_RECORD", None)
+    assert ended.problem and f"found no job record of it in table {TABLE}" in ended.problem
+
+
+def test_sync_wait_json_exits_non_zero_and_says_why(stubs: dict[str, Stubber], monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = services(stubs)
+    started = service.Started(GATE_ARN, GATE_NAME, REQUEST, gated=True)
+    monkeypatch.setattr(app, "services", lambda _args: svc)
+    monkeypatch.setattr(service, "start_sync", lambda *_args: started)
+    expect_gate_succeeded_but_no_child(stubs["stepfunctions"])
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["sync", "--kb", KB, "--ds", DS, "--wait", "--json", "--interval", "0.01"], out=out, err=err)
+    document = json.loads(out.getvalue())
+    assert code == ExitCode.NO_RECORD == document["exitCode"]
+    assert document["outcome"] == "NO_RECORD" and document["record"] is None
+    assert "found no ingestion-sync execution" in document["problem"]
+
+
+def test_sync_wait_text_names_what_is_missing(stubs: dict[str, Stubber], monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = services(stubs)
+    monkeypatch.setattr(app, "services", lambda _args: svc)
+    monkeypatch.setattr(service, "start_sync", lambda *_args: service.Started(GATE_ARN, GATE_NAME, REQUEST, True))
+    expect_gate_succeeded_but_no_child(stubs["stepfunctions"])
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["sync", "--kb", KB, "--ds", DS, "--wait", "--interval", "0.01"], out=out, err=err)
+    assert code == ExitCode.NO_RECORD
+    lines = out.getvalue().splitlines()
+    assert lines[-2].startswith("NO_RECORD  no job"), lines
+    assert lines[-1].strip().startswith(f"sync gate execution {GATE_NAME} SUCCEEDED but"), lines
+
+
+def test_the_exit_code_is_documented_in_help() -> None:
+    documented = dict(EXIT_CODE_HELP)
+    assert "no job or job record" in documented[ExitCode.NO_RECORD]
+    assert f"{int(ExitCode.NO_RECORD):>3}  {documented[ExitCode.NO_RECORD]}" in app.build_parser().format_help()
