@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from kbsync.localcloud.sam import load_template
 from tests.build.built import (
@@ -22,6 +24,7 @@ from tests.build.built import (
     NOT_BUILT,
     REPO,
     RUNTIME_PROVIDED,
+    RUNTIME_SDK,
     BuiltFunction,
     built_functions,
     built_layers,
@@ -96,6 +99,63 @@ def test_a_dependency_missing_from_a_layer_is_named(tmp_path: Path) -> None:
     assert failures == [
         "TargetsFunction: Runtime.ImportModuleError: Unable to import module 'app': No module named 'wrapt'"
     ]
+
+
+#: The Lambda runtime's platform, for the environment markers of Requires-Dist (python3.12 on x86_64 Linux).
+LAMBDA_MARKERS = {
+    "python_version": "3.12",
+    "python_full_version": "3.12.0",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "platform_machine": "x86_64",
+    "os_name": "posix",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "extra": "",
+}
+
+
+def unmet_requirements(dirs: list[Path]) -> list[str]:
+    """Every distribution installed in `dirs` (a function's package and its layers) whose declared dependencies
+    (Requires-Dist, markers evaluated for the Lambda runtime, no extras) are absent from `dirs` and the runtime's SDK.
+
+    The import check above only sees the modules a handler imports at cold start; a dependency used later (an
+    optional code path of Powertools, say) would fail only on that path, on AWS. This is `pip check` on what deploys.
+    """
+    from importlib.metadata import distributions
+
+    search = [str(d) for d in (*dirs, RUNTIME_SDK)]
+    present = {canonicalize_name(dist.metadata["Name"]) for dist in distributions(path=search)}
+    unmet = []
+    for directory in dirs:
+        for dist in distributions(path=[str(directory)]):
+            for line in dist.requires or []:
+                requirement = Requirement(line)
+                if requirement.marker is not None and not requirement.marker.evaluate(LAMBDA_MARKERS):
+                    continue
+                if canonicalize_name(requirement.name) not in present:
+                    unmet.append(f"{directory.parent.name}: {dist.metadata['Name']} requires {requirement}")
+    return sorted(set(unmet))
+
+
+def test_every_declared_dependency_of_what_deploys_is_shipped() -> None:
+    """Each function with its layers, and each layer alone (a layer is its own versioned artifact: a function
+    attached to it alone must work too), holds the closure of what it ships."""
+    missing = {fn.logical_id: unmet_requirements([fn.code_dir, *fn.layer_dirs()]) for fn in built_functions()}
+    missing |= {layer: unmet_requirements([path / "python"]) for layer, path in built_layers().items()}
+    assert {name: lines for name, lines in missing.items() if lines} == {}
+
+
+def test_a_declared_dependency_missing_from_a_layer_is_named(tmp_path: Path) -> None:
+    """typing-extensions is imported by no handler at cold start (the import check passes without it), yet
+    aws-lambda-powertools declares it: dropping it from layers/powertools/requirements.txt must still fail."""
+    layer = tmp_path / "PowertoolsLayer" / "python"
+    shutil.copytree(BUILD_DIR / "PowertoolsLayer" / "python", layer)
+    for path in list(layer.glob("typing_extensions*")):
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    unmet = unmet_requirements([layer])
+    assert unmet and all(line.startswith("PowertoolsLayer: ") for line in unmet)
+    assert any("aws_lambda_powertools requires typing-extensions" in line for line in unmet), unmet
 
 
 def test_the_clean_runtime_has_no_development_packages() -> None:
