@@ -19,6 +19,12 @@ BUILT       := .aws-sam/build/template.yaml
 BUILD_INPUTS := template.yaml $(shell find functions layers schemas -type f -not -path '*/__pycache__/*' \
                   -not -path '*.egg-info*' 2>/dev/null)
 
+# The suite runs in random order (pytest-randomly, pinned in requirements/dev.txt); the seed is printed and can be
+# given back to replay one order: make test SEED=1234.
+ifndef SEED
+SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+endif
+
 ifeq ($(strip $(PYTHON)),)
 $(error no Python of the Lambda runtime's version: see 'bash scripts/lambda-python.sh')
 endif
@@ -85,7 +91,8 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: lint typecheck gates validate asl-validate build
-	$(BIN)/python -m pytest -n 2 -q
+	@echo "pytest: random order, --randomly-seed=$(SEED) (repeat this order: make test SEED=$(SEED))"
+	$(BIN)/python -m pytest -n 2 -q -p randomly --randomly-seed=$(SEED)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
@@ -94,7 +101,7 @@ run: $(STAMP)
 	$(BIN)/python -m kbsync.demo
 
 bench: $(STAMP)
-	$(BIN)/python -m kbsync.bench
+	$(BIN)/python -m kbsync.bench --readme README.md
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) $(SAM_VENV) $(RUNTIME_SDK) .aws-sam node_modules .pytest_cache .mypy_cache .ruff_cache

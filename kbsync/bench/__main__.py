@@ -11,12 +11,15 @@ Sections (each skipped with a note when its module is absent):
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib
 import io
+import re
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from kbsync.bench import Ratio
 
@@ -60,10 +63,47 @@ SECTIONS: dict[str, Callable[[], list[Ratio]]] = {
 }
 
 
-def main() -> int:
+#: ``make bench`` rewrites the README's table between these two lines with the figures it measured.
+README_BEGIN = "<!-- make bench: begin (generated, do not edit by hand) -->"
+README_END = "<!-- make bench: end -->"
+
+
+def readme_table(figures: list[Ratio], started: float, failed: list[str]) -> str:
+    minutes, seconds = divmod(round(time.time() - started), 60)
+    lines = [
+        f"Measured by `make bench` on {time.strftime('%Y-%m-%d')} ({minutes} min {seconds} s for the whole run"
+        f"{'; FAILED: ' + ', '.join(failed) if failed else ''}):",
+        "",
+        "| Section | Figure | Ratio | What it is |",
+        "|---|---|---|---|",
+    ]
+    for figure in figures:
+        meaning = figure.meaning.replace("|", "\\|")
+        lines.append(f"| {figure.section} | {figure.name} | {figure.value:.4g} | {meaning} |")
+    return "\n".join(lines)
+
+
+def write_readme(path: Path, table: str) -> None:
+    """Replace what lies between README_BEGIN and README_END in `path` with `table` (both markers must be there)."""
+    text = path.read_text()
+    pattern = re.compile(re.escape(README_BEGIN) + ".*?" + re.escape(README_END), re.DOTALL)
+    if not pattern.search(text):
+        raise SystemExit(f"kbsync.bench: {path} has no '{README_BEGIN}' ... '{README_END}' block to write into")
+    path.write_text(pattern.sub(lambda _: f"{README_BEGIN}\n{table}\n{README_END}", text, count=1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kbsync.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--readme", type=Path, help="also write the figures into this file's make-bench block")
+    parser.add_argument("--only", choices=sorted(SECTIONS), action="append", help="run only these sections")
+    args = parser.parse_args(argv)
+    started = time.time()
     print(f"kbsync benchmarks (ratios; python -m kbsync.bench, {time.strftime('%Y-%m-%d')})")
-    failed = 0
+    failed: list[str] = []
+    measured: list[Ratio] = []
     for name, section in SECTIONS.items():
+        if args.only and name not in args.only:
+            continue
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # the handlers' JSON logs are not figures
                 figures = section()
@@ -72,10 +112,14 @@ def main() -> int:
             continue
         except Exception as error:  # one broken section must not hide the others
             print(f"{name:<12} FAILED: {type(error).__name__}: {error}")
-            failed += 1
+            failed.append(name)
             continue
         for figure in figures:
             print(figure.line())
+        measured += figures
+    if args.readme is not None:
+        write_readme(args.readme, readme_table(measured, started, failed))
+        print(f"figures written into {args.readme}")
     return 1 if failed else 0
 
 
