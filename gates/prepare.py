@@ -108,10 +108,26 @@ def apply_skips(forms: dict[str, dict[str, Any]], skips: list[Skip]) -> dict[str
     return arguments
 
 
+def fold_literal_joins(template: dict[str, Any]) -> dict[str, Any]:
+    """The SAM transform inlines each state machine's definition as ``Fn::Join`` over its lines (one list item per
+    line of the pretty-printed ASL). When every item is a literal string, the join *is* that string
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference-join.html), so the
+    scanned copy carries the string itself: cfn-lint 1.x resolves a join by recursing once per item and overflows
+    Python's stack on a definition of more than about 1,000 lines ("maximum recursion depth exceeded", E1022)."""
+    for resource in template.get("Resources", {}).values():
+        properties = resource.get("Properties") or {}
+        join = properties.get("DefinitionString")
+        if isinstance(join, dict) and set(join) == {"Fn::Join"}:
+            separator, parts = join["Fn::Join"]
+            if isinstance(separator, str) and all(isinstance(part, str) for part in parts):
+                properties["DefinitionString"] = separator.join(parts)
+    return template
+
+
 def prepare(template: Path, skips_path: Path, out_dir: Path) -> None:
     from kbsync.localcloud.sam import load_template, transform_template
 
-    forms = {"deployed": transform_template(template), "source": load_template(template)}
+    forms = {"deployed": fold_literal_joins(transform_template(template)), "source": load_template(template)}
     arguments = apply_skips(forms, load_skips(skips_path))
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, form in forms.items():

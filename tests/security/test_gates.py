@@ -125,3 +125,24 @@ def test_cfn_lint_on_deployed_form_catches_a_broken_state_machine_and_honours_a_
     prepare.apply_skips({"deployed": template}, [prepare.Skip("cfn-lint", "WS5000", "x" * 20, (machine_id,))])
     skipped = _cfn_lint(tmp_path, template)
     assert "WS5000" not in skipped.stdout
+
+
+def test_each_state_machine_is_scanned_as_its_whole_asl_and_cfn_lint_still_reads_inside_it(tmp_path: Path) -> None:
+    """The inlined definitions are folded to one string (cfn-lint overflows its stack resolving a ~1,000-item
+    Fn::Join): the string is exactly the ASL file, and a broken state type inside it is still an E3601 finding."""
+    template = prepare.fold_literal_joins(p.deployed())
+    machines = p.resources(template, "AWS::StepFunctions::StateMachine")
+    files = {json.loads(path.read_text(encoding="utf-8"))["Comment"]: path for path in REPO.glob("statemachines/*.json")}
+    assert len(machines) == len(files) == 3
+    for machine in machines.values():
+        definition = json.loads(machine["Properties"]["DefinitionString"])
+        assert definition == json.loads(files[definition["Comment"]].read_text(encoding="utf-8"))
+    kept = {"Fn::Join": ["", ["a", {"Ref": "AWS::Region"}]]}  # not literal: left as it is
+    assert prepare.fold_literal_joins({"Resources": {"M": {"Properties": {"DefinitionString": kept}}}}) == {
+        "Resources": {"M": {"Properties": {"DefinitionString": kept}}}
+    }
+    machine = next(iter(machines.values()))
+    machine["Properties"]["DefinitionString"] = machine["Properties"]["DefinitionString"].replace(
+        '"Type": "Pass"', '"Type": "Passs"', 1
+    )
+    assert "E3601 'Passs' is not one of" in _cfn_lint(tmp_path, template).stdout
