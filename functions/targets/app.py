@@ -42,7 +42,7 @@ import kbsync_contracts  # the Contracts layer (schemas/)
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 logger = Logger()
 tracer = Tracer()
@@ -93,7 +93,32 @@ PACER_KEY = {"pk": "PACER", "sk": "ACCOUNT"}
 
 
 class InvalidRequest(ValueError):
-    """A gate request or schedule payload is malformed: the state machine ends in KbSync.InvalidRequest, no alert."""
+    """A gate request or schedule payload is malformed: the state machine ends in KbSync.InvalidRequest, no alert.
+
+    The message is the Fail state's Cause: `<what>: <pointer>: <rule>: <sentence>[; ...]`, each problem naming the
+    field as a JSON pointer into the state machine's input (kbsync_contracts.Violation), never echoing raw input
+    that could not be stored or published.
+    """
+
+    def __init__(self, what: str, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(f"{what}: " + kbsync_contracts.listing(problems))
+
+
+def _problem(pointer: str, rule: str, message: str) -> str:
+    return str(kbsync_contracts.Violation(pointer, rule, message))
+
+
+def _text_problems(pointer: str, value: Any, limit: int, required: bool = False) -> list[str]:
+    """The free-text rule of the contracts (kbsync_contracts.text_problem) for one field of a trigger payload."""
+    if value is None and not required:
+        return []
+    if not isinstance(value, str) or (required and not value):
+        return [_problem(pointer, "type", "must be a non-empty string" if required else "must be a string")]
+    if len(value) > limit:
+        return [_problem(pointer, "maxLength", f"{len(value)} characters, at most {limit} allowed")]
+    why = kbsync_contracts.text_problem(value)
+    return [_problem(pointer, "text", why)] if why else []
 
 
 class GateLost(RuntimeError):
@@ -503,12 +528,14 @@ def release_pacer(pacer: Any, holder: str, slot: bool, start_token: bool) -> dic
 def check_schedule_payload(payload: Any) -> dict[str, Any]:
     """The schedule's input (eventbridge/nightly-schedule-input.json); raise InvalidRequest naming the bad field."""
     if not isinstance(payload, dict):
-        raise InvalidRequest("schedule payload: expected a JSON object")
+        raise InvalidRequest("invalid schedule payload", [_problem("", "type", "must be a JSON object")])
+    problems = []
     if payload.get("trigger") != "schedule":
-        raise InvalidRequest("schedule payload: field 'trigger' must be 'schedule'")
-    requested_by = payload.get("requestedBy")
-    if not isinstance(requested_by, str) or not requested_by or len(requested_by) > 200:
-        raise InvalidRequest("schedule payload: field 'requestedBy' must be a non-empty string (<= 200 chars)")
+        problems.append(_problem("/trigger", "const", "must be 'schedule'"))
+    problems += _text_problems("/requestedBy", payload.get("requestedBy"), 200, required=True)
+    problems += _text_problems("/reason", payload.get("reason"), 500)
+    if problems:
+        raise InvalidRequest("invalid schedule payload", problems)
     return payload
 
 
@@ -559,7 +586,10 @@ def bedrock_previous_duration(bedrock: Any, kb: str, ds: str) -> float | None:
     """Seconds the data source's newest finished job took by Bedrock's own history (a data source synced before it
     was registered with kbsync: the console, another tool); None if it has none or Bedrock cannot say.
 
-    Only a hint for the night's order: any error (throttling, access) means "unknown", never a failed plan.
+    Only a hint for the night's order: any error Bedrock or the SDK can raise means "unknown", never a failed plan:
+    an API error (ClientError: throttling, access denied, a data source deleted since it was registered, validation
+    of a malformed registered id), a transport or client-side error (BotoCoreError: connection refused or reset,
+    read timeout, missing credentials, ParamValidationError) and a summary without usable timestamps.
     """
     try:
         page = bedrock.list_ingestion_jobs(
@@ -568,12 +598,17 @@ def bedrock_previous_duration(bedrock: Any, kb: str, ds: str) -> float | None:
             sortBy={"attribute": "STARTED_AT", "order": "DESCENDING"},
             maxResults=HISTORY_DEPTH,
         )
-    except ClientError as error:
-        logger.warning("no Bedrock job history for the night's order", extra={"kb": kb, "ds": ds, "error": str(error)})
+    except (ClientError, BotoCoreError) as error:
+        code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else type(error).__name__
+        logger.warning("no Bedrock job history for the night's order", extra={"kb": kb, "ds": ds, "error": code})
         return None
-    for job in page.get("ingestionJobSummaries", []):
-        if job.get("status") in TERMINAL_JOB_STATUSES and job.get("startedAt") and job.get("updatedAt"):
-            seconds = (job["updatedAt"] - job["startedAt"]).total_seconds()
+    summaries = page.get("ingestionJobSummaries") if isinstance(page, dict) else None
+    for job in summaries if isinstance(summaries, list) else []:
+        started, updated = _member(job, "startedAt"), _member(job, "updatedAt")
+        if _member(job, "status") in TERMINAL_JOB_STATUSES and isinstance(started, datetime):
+            if not isinstance(updated, datetime) or (started.tzinfo is None) != (updated.tzinfo is None):
+                continue
+            seconds = (updated - started).total_seconds()
             if seconds >= 0:
                 return float(seconds)
     return None
@@ -630,9 +665,14 @@ def night_order(targets_table: Any, jobs_table: Any | None, bedrock: Any | None 
 
 def schedule_request(kb: str, ds: str, requested_by: str, reason: Any) -> dict[str, Any]:
     """The sync request (schemas/sync-request) the night sends through a target's gate."""
-    request = {"knowledgeBaseId": kb, "dataSourceId": ds, "trigger": "schedule", "requestedBy": requested_by}
+    request = {
+        "knowledgeBaseId": kb,
+        "dataSourceId": ds,
+        "trigger": "schedule",
+        "requestedBy": kbsync_contracts.normalize_text(requested_by, 200),
+    }
     if isinstance(reason, str):
-        request["reason"] = reason[:500]
+        request["reason"] = kbsync_contracts.normalize_text(reason, 500)
     return request
 
 
@@ -664,7 +704,9 @@ def plan_night(payload: Any, targets_table: Any, jobs_table: Any | None, bedrock
 def check_plan_id(plan_id: Any) -> str:
     """A plan is named after the fan-out execution that made it (`$$.Execution.Name`: <= 80 of [A-Za-z0-9-_])."""
     if not isinstance(plan_id, str) or not 0 < len(plan_id) <= 80 or not all(c in _PLAN_ID_CHARS for c in plan_id):
-        raise InvalidRequest("plan: field 'planId' must be an execution name (1-80 of A-Z a-z 0-9 - _)")
+        raise InvalidRequest(
+            "invalid plan", [_problem("/planId", "pattern", "must be an execution name (1-80 of A-Z a-z 0-9 - _)")]
+        )
     return plan_id
 
 
@@ -728,7 +770,7 @@ def store_plan(
         "expiresAt": expires,
     }
     if isinstance(checked.get("reason"), str):
-        cursor["reason"] = checked["reason"][:500]
+        cursor["reason"] = kbsync_contracts.normalize_text(checked["reason"], 500)
     targets_table.put_item(Item=cursor)
     lanes = [lane_input(plan_id, lane, 1) for lane in range(min(FANOUT_LANES, len(order)))]
     return {"planId": plan_id, "count": len(order), "pages": len(pages), "lanes": lanes}
@@ -775,9 +817,15 @@ def claim_target(
             raise
         cursor = targets_table.get_item(Key=cursor_key(plan_id), ConsistentRead=True).get("Item")
         if cursor is None:
-            raise InvalidRequest(f"plan {plan_id!r} does not exist (expired, or never stored)") from error
+            raise InvalidRequest(
+                "invalid plan",
+                [_problem("/planId", "exists", f"plan {plan_id} does not exist (expired, or never stored)")],
+            ) from error
         if int(cursor.get(names["#step"], 0)) != this_step:
-            raise InvalidRequest(f"lane {lane_execution} asked for step {this_step} out of order") from error
+            raise InvalidRequest(
+                "invalid lane step",
+                [_problem("/step", "order", f"lane {lane_execution} asked for step {this_step} out of order")],
+            ) from error
     index, count = int(cursor[names["#idx"]]), int(cursor["count"])
     answer: dict[str, Any] = {"step": this_step, "next": "DONE", "target": None, "handoff": None}
     if hand_off:
@@ -797,7 +845,9 @@ def summarize_night(targets_table: Any, plan_id: Any) -> dict[str, Any]:
     """The night's outcome from the cursor: how many targets, synced (gate SUCCEEDED), not synced, never reached."""
     cursor = targets_table.get_item(Key=cursor_key(check_plan_id(plan_id)), ConsistentRead=True).get("Item")
     if cursor is None:
-        raise InvalidRequest(f"plan {plan_id!r} does not exist (expired, or never stored)")
+        raise InvalidRequest(
+            "invalid plan", [_problem("/planId", "exists", f"plan {plan_id} does not exist (expired, or never stored)")]
+        )
     count, synced, not_synced = int(cursor["count"]), int(cursor["synced"]), int(cursor["notSynced"])
     return {
         "planId": plan_id,
@@ -813,19 +863,21 @@ def summarize_night(targets_table: Any, plan_id: Any) -> dict[str, Any]:
 
 def check_gate_input(event: Any) -> dict[str, Any]:
     """Validate the sync-gate input {request, settleSeconds, ifBusy}; the request is the sync-request contract."""
-    if not isinstance(event, dict) or not isinstance(event.get("request"), dict):
-        raise InvalidRequest("gate input: field 'request' must be a sync request object")
+    if not isinstance(event, dict):
+        raise InvalidRequest("invalid gate input", [_problem("", "type", "must be a JSON object {request, ...}")])
+    if not isinstance(event.get("request"), dict):
+        raise InvalidRequest("invalid gate input", [_problem("/request", "type", "must be a sync request object")])
     request = event["request"]
     # The request is the sync-request contract, checked by the same code as the workflow's own validation, so the
     # gate is never taken for a request the ingestion-sync workflow would then refuse.
-    problems = [f"request.{problem}" for problem in kbsync_contracts.problems("sync-request", request)]
+    problems = kbsync_contracts.problems("sync-request", request, base="/request")
     settle = event.get("settleSeconds", 0)
     if not isinstance(settle, int) or isinstance(settle, bool) or not 0 <= settle <= 3600:
-        problems.append("settleSeconds: must be an integer between 0 and 3600")
+        problems.append(_problem("/settleSeconds", "range", "must be an integer between 0 and 3600"))
     if event.get("ifBusy", "queue") not in IF_BUSY:
-        problems.append(f"ifBusy: must be one of {', '.join(IF_BUSY)}")
+        problems.append(_problem("/ifBusy", "enum", f"must be one of {', '.join(IF_BUSY)}"))
     if problems:
-        raise InvalidRequest("invalid gate input: " + "; ".join(problems))
+        raise InvalidRequest("invalid gate input", problems)
     return {"request": request, "settleSeconds": settle, "ifBusy": event.get("ifBusy", "queue")}
 
 
@@ -840,20 +892,31 @@ def _member(value: Any, name: str) -> Any:
 def parse_s3_event(event: Any) -> tuple[str, str, str]:
     """(detail-type, bucket, key) of an EventBridge S3 event; raise InvalidRequest naming what is wrong."""
     if not isinstance(event, dict):
-        raise InvalidRequest("S3 event: expected a JSON object")
+        raise InvalidRequest("S3 event", [_problem("", "type", "must be a JSON object")])
+    problems = []
     if event.get("source") != "aws.s3":
-        raise InvalidRequest(f"S3 event: source must be 'aws.s3', got {event.get('source')!r}")
+        problems.append(_problem("/source", "const", "must be 'aws.s3'"))
     detail_type = event.get("detail-type")
     if detail_type not in S3_DETAIL_TYPES:
-        raise InvalidRequest(f"S3 event: detail-type must be one of {S3_DETAIL_TYPES}, got {detail_type!r}")
+        problems.append(_problem("/detail-type", "enum", f"must be one of {', '.join(S3_DETAIL_TYPES)}"))
     detail = event.get("detail")
     bucket = _member(_member(detail, "bucket"), "name")
     key = _member(_member(detail, "object"), "key")
-    if not isinstance(bucket, str) or not bucket:
-        raise InvalidRequest("S3 event: detail.bucket.name missing")
+    # A bucket name is not free text (S3: at most 255 characters for legacy names, printable ASCII in practice):
+    # one that could not be stored is refused. The key is normalized where it is shown (upload_reason), never
+    # refused: S3 keys may hold control characters, and such an upload must still be synced.
+    problems += _text_problems("/detail/bucket/name", bucket if bucket != "" else None, 255, required=True)
     if not isinstance(key, str) or not key:
-        raise InvalidRequest("S3 event: detail.object.key missing")
-    return detail_type, bucket, key
+        problems.append(_problem("/detail/object/key", "type", "must be a non-empty string"))
+    if problems:
+        raise InvalidRequest("S3 event", problems)
+    return str(detail_type), str(bucket), str(key)
+
+
+def upload_reason(detail_type: str, bucket: str, key: str) -> str:
+    """The sync request's `reason` for an upload: the S3 URI, normalized to the contract's free text (forbidden
+    characters escaped, at most 500 characters)."""
+    return kbsync_contracts.normalize_text(f"{detail_type}: s3://{bucket}/{key}", 500)
 
 
 def targets_for_object(targets_table: Any, bucket: str, key: str) -> list[dict[str, Any]]:
@@ -892,7 +955,7 @@ def route_upload(event: Any, targets_table: Any, sfn: Any, gate_sm_arn: str, now
             "dataSourceId": ds,
             "trigger": "s3",
             "requestedBy": "s3-upload",
-            "reason": f"{detail_type}: s3://{bucket}/{key}"[:500],
+            "reason": upload_reason(detail_type, bucket, key),
         }
         gate_input = {"request": request, "settleSeconds": SETTLE_SECONDS, "ifBusy": "queue"}
         try:
@@ -968,7 +1031,7 @@ def gate_step(event: dict[str, Any], now: int) -> dict[str, Any]:
         return release_pacer(table(), holder, slot=True, start_token=True)
     if action == "releaseGate":
         return release_gate(table(), kb, ds, holder, int(event.get("seen", -1)))
-    raise InvalidRequest(f"unknown action {action!r}")
+    raise InvalidRequest("invalid trigger step", [_problem("/action", "enum", "unknown action")])
 
 
 @logger.inject_lambda_context

@@ -36,7 +36,14 @@ def check_request(request: Any) -> dict[str, Any]:
     """The validation verdict for the state machine: valid + normalized request, or the problems, field by field."""
     found = kbsync_contracts.problems("sync-request", request)
     if found:
-        return {"valid": False, "problems": found, "message": "invalid sync request: " + "; ".join(found)}
+        # The message is the Fail state's Cause: every bad field as a JSON pointer into the execution's input (the
+        # sync request) with the rule it breaks, e.g. "/reason: text: contains a lone surrogate U+D800 at index 4".
+        listed = found[: kbsync_contracts.MAX_LISTED]
+        return {
+            "valid": False,
+            "problems": listed,
+            "message": "invalid sync request: " + kbsync_contracts.listing(found),
+        }
     return {"valid": True, "request": normalized(request)}
 
 

@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
+import kbsync_contracts
 from botocore.exceptions import BotoCoreError, ClientError
 
 from kbsync import __version__, targets
@@ -95,6 +96,22 @@ def port_number(value: str) -> int:
     return int(value)
 
 
+#: The sync request's free-text limits (schemas/sync-request.schema.json): the CLI refuses what the contract refuses,
+#: before any AWS call, naming the option and the rule.
+REASON_MAX_CHARS = 500
+
+
+def reason_text(value: str) -> str:
+    """--reason: printable UTF-8 on one line, at most 500 characters (undecodable argv bytes arrive as lone
+    surrogates: refused, as the job record and the alert could not carry them)."""
+    if len(value) > REASON_MAX_CHARS:
+        raise argparse.ArgumentTypeError(f"maxLength: {len(value)} characters, at most {REASON_MAX_CHARS} allowed")
+    why = kbsync_contracts.text_problem(value)
+    if why:
+        raise argparse.ArgumentTypeError(f"text: {why}")
+    return value
+
+
 def positive_int(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1: {value!r}")
@@ -160,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sync = command("sync", "start a sync of one data source (trigger 'manual')", json_flag)
     _ds_options(sync, required=True)
-    sync.add_argument("--reason", help="free text kept in the job record and alerts")
+    sync.add_argument(
+        "--reason", type=reason_text, help="free text kept in the job record and alerts (<= 500 printable characters)"
+    )
     _wait_options(sync, DEFAULT_WAIT_TIMEOUT_S, wait_flag=True)
     sync.set_defaults(handler=cmd_sync)
 

@@ -206,16 +206,22 @@ def _iso(moment: Any) -> str:
 
 
 def requested_by(sts: Client | None) -> str:
-    """Who asks: the caller's IAM ARN when STS answers, else the local user name."""
+    """Who asks: the caller's IAM ARN when STS answers, else the local user name; normalized to the contract's free
+    text (a user name from the environment may hold anything: it is kbsync's own text, so it is made storable rather
+    than refused)."""
     if sts is not None:
         try:
-            return str(sts.get_caller_identity()["Arn"])[:200]
+            return kbsync_contracts.normalize_text(str(sts.get_caller_identity()["Arn"]), 200)
         except (ClientError, BotoCoreError):
             pass
     try:
-        return getpass.getuser()[:200]
+        return kbsync_contracts.normalize_text(getpass.getuser(), 200) or "kbsync-cli"
     except (OSError, KeyError):
         return "kbsync-cli"
+
+
+#: The CLI option that sets each field of the sync request (a contract problem names the option, not the pointer).
+REQUEST_OPTIONS = {"/knowledgeBaseId": "--kb", "/dataSourceId": "--ds", "/reason": "--reason"}
 
 
 def sync_request(kb_id: str, ds_id: str, reason: str | None, who: str | None) -> dict[str, Any]:
@@ -225,10 +231,17 @@ def sync_request(kb_id: str, ds_id: str, reason: str | None, who: str | None) ->
         request["reason"] = reason
     if who:
         request["requestedBy"] = who
-    try:
-        kbsync_contracts.validate("sync-request", request)
-    except kbsync_contracts.ContractError as exc:
-        raise CliError(f"{exc}: fix the argument and retry", ExitCode.USAGE) from exc
+    found = kbsync_contracts.violations("sync-request", request)
+    if found:
+        named = [
+            f"{REQUEST_OPTIONS[v.pointer]} ({v.pointer}): {v.rule}: {v.message}"
+            if v.pointer in REQUEST_OPTIONS
+            else str(v)
+            for v in found
+        ]
+        raise CliError(
+            f"invalid sync request: {kbsync_contracts.listing(named)}: fix the argument and retry", ExitCode.USAGE
+        )
     return request
 
 

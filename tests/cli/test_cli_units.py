@@ -109,8 +109,10 @@ def test_alert_table_matches_the_names_fixed_across_the_team() -> None:
         "START_FAILED": ("CRITICAL", "sync-failed.md"),
         "PARTIAL": ("WARNING", "sync-partial.md"),
         "TIMED_OUT": ("CRITICAL", "sync-timed-out.md"),
+        "POLL_FAILED": ("CRITICAL", "execution-died.md"),
         "STOPPED": ("WARNING", "sync-stopped.md"),
         "EXECUTION_DIED": ("CRITICAL", "execution-died.md"),
+        "RECORD_RECONCILED": ("WARNING", "record-reconciled.md"),
     }
 
 

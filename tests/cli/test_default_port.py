@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -56,14 +57,52 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def _private_network() -> list[str] | None:
+    """A command prefix that runs a process in a network namespace of its own (its loopback up, every port free), or
+    None where that is not possible (not root, no util-linux `unshare`, no iproute2 `ip`)."""
+    unshare, ip = shutil.which("unshare"), shutil.which("ip")
+    if unshare is None or ip is None:
+        return None
+    probe = subprocess.run(
+        [unshare, "--net", ip, "link", "set", "lo", "up"], capture_output=True, timeout=30, check=False
+    )
+    if probe.returncode != 0:
+        return None
+    return [unshare, "--net", "sh", "-c", f'"{ip}" link set lo up && exec "$@"', "local-up"]
+
+
+def test_local_up_passes_the_default_port_to_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process, no socket: `kbsync local up` without --port asks the server for 4566, and the server's own
+    default is the same number."""
+    from kbsync.localcloud import server
+
+    asked: list[int] = []
+
+    def run_server(port: int, *args: object, **kwargs: object) -> int:
+        asked.append(port)
+        return 0
+
+    monkeypatch.setattr(server, "run_server", run_server)
+    assert app.main(["local", "up", "--template", str(TINY), "--stack-name", "tiny"]) == 0
+    assert asked == [4566] == [server.DEFAULT_PORT] == [app.LOCAL_PORT]
+
+
 def test_local_up_without_a_port_serves_on_4566(tmp_path: Path) -> None:
-    if not _port_free(4566):
-        pytest.skip("port 4566 is in use on this machine")
+    """The real command in a real process. It runs in a private network namespace when the machine allows one (so
+    another local cloud on 4566 — a colleague's, a LocalStack — cannot interfere); otherwise on this machine's
+    loopback, where 4566 must then be free: a taken port fails the test with the reason, never skips it."""
+    prefix = _private_network()
+    if prefix is None:
+        assert _port_free(4566), (
+            "port 4566 is in use on this machine and no private network namespace is available (root + unshare + ip):"
+            " stop what listens on 4566 (`ss -ltnp 'sport = :4566'`) and run this test again"
+        )
+        prefix = []
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"PYTHONUNBUFFERED": "1"}
     out_path = tmp_path / "out.txt"
     with out_path.open("wb") as out, (tmp_path / "err.txt").open("wb") as err:
         process = subprocess.Popen(
-            [str(KBSYNC), "local", "up", "--template", str(TINY), "--stack-name", "tiny"],
+            [*prefix, str(KBSYNC), "local", "up", "--template", str(TINY), "--stack-name", "tiny"],
             cwd=tmp_path,
             env=env,
             stdout=out,

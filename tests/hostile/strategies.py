@@ -30,6 +30,21 @@ NASTY_CHARS = [
     "%s",
 ]
 
+#: Characters that free text may not carry (kbsync_contracts.FORBIDDEN_TEXT): a lone surrogate (UTF-8 cannot encode
+#: it: DynamoDB and SNS refuse the request), C0/C1 controls and DEL, a noncharacter.
+UNSTORABLE = ["\ud800", "\udfff", "\x00", "\n", "\r", "\x1b", "\x7f", "\x85", "\uffff"]
+#: Printable text: what the contract's free-text fields accept.
+printable_text = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cc", "Cs"], exclude_characters="\ufffe\uffff")
+)
+#: Text with at least one character free text may not carry, anywhere in it.
+unstorable_text = st.builds(
+    lambda head, bad, tail: head + bad + tail,
+    st.text(max_size=20),
+    st.sampled_from(UNSTORABLE) | st.characters(categories=["Cc", "Cs"]),
+    st.text(max_size=20),
+)
+
 bedrock_ids = st.text(ID_ALPHABET, min_size=10, max_size=10)
 any_text = st.text(st.characters(codec="utf-8"), max_size=64) | st.sampled_from(NASTY_CHARS)
 bad_ids = st.text(st.characters(codec="utf-8"), max_size=24).filter(
@@ -51,9 +66,17 @@ def valid_requests(draw: st.DrawFn) -> dict[str, Any]:
     request: dict[str, Any] = {"knowledgeBaseId": draw(bedrock_ids), "dataSourceId": draw(bedrock_ids)}
     request["trigger"] = draw(triggers)
     if draw(st.booleans()):
-        request["reason"] = draw(st.text(st.characters(codec="utf-8"), max_size=500))
+        request["reason"] = draw(
+            st.text(
+                st.characters(codec="utf-8", exclude_categories=["Cc"], exclude_characters="\ufffe\uffff"), max_size=500
+            )
+        )
     if draw(st.booleans()):
-        request["requestedBy"] = draw(st.text(st.characters(codec="utf-8"), max_size=200))
+        request["requestedBy"] = draw(
+            st.text(
+                st.characters(codec="utf-8", exclude_categories=["Cc"], exclude_characters="\ufffe\uffff"), max_size=200
+            )
+        )
     return request
 
 
@@ -63,7 +86,9 @@ def near_valid_requests(draw: st.DrawFn) -> dict[str, Any]:
     request = draw(valid_requests())
     mutations = draw(
         st.lists(
-            st.sampled_from(["bad_kb", "bad_ds", "bad_trigger", "drop", "extra", "long_reason", "wrong_type"]),
+            st.sampled_from(
+                ["bad_kb", "bad_ds", "bad_trigger", "drop", "extra", "long_reason", "wrong_type", "unstorable_text"]
+            ),
             min_size=1,
             max_size=3,
         )
@@ -81,6 +106,8 @@ def near_valid_requests(draw: st.DrawFn) -> dict[str, Any]:
             request[draw(any_text.filter(lambda s: s not in request))] = draw(json_values)
         elif mutation == "long_reason":
             request["reason"] = "r" * draw(st.integers(501, 5000))
+        elif mutation == "unstorable_text":
+            request[draw(st.sampled_from(["reason", "requestedBy"]))] = draw(unstorable_text)
         else:
             request[draw(st.sampled_from(list(request)))] = draw(json_values.filter(lambda v: not isinstance(v, str)))
     return request

@@ -111,3 +111,39 @@ def test_valid_arguments_reach_aws_and_an_unreachable_endpoint_is_one_line() -> 
     code, _, err = run(["sync", "--kb", "KB12345678", "--ds", "DS12345678"])
     assert code == ExitCode.AWS
     assert err.count("\n") == 1 and "cannot reach" in err
+
+
+@pytest.mark.parametrize(
+    ("reason", "rule"),
+    [
+        ("\udcff", "text: contains a lone surrogate U+DCFF"),  # an undecodable argv byte
+        ("rerun\nnow", "text: contains a control character U+000A"),
+        ("a\x00b", "text: contains a control character U+0000"),
+        ("r" * 501, "maxLength: 501 characters, at most 500 allowed"),
+    ],
+)
+def test_unstorable_reason_is_refused_before_any_aws_call(reason: str, rule: str) -> None:
+    """`--reason` with text the job record and the alert cannot carry: a usage error naming the option and the rule,
+    before any AWS call (it used to reach AWS and start a job whose record write then failed)."""
+    code, _, err = run(["sync", "--kb", "KB12345678", "--ds", "DS12345678", "--reason", reason])
+    assert code == ExitCode.USAGE, err
+    assert "--reason" in err and rule in err and "cannot reach" not in err
+
+
+def test_a_bad_request_names_the_cli_option_and_the_pointer() -> None:
+    from kbsync.cli import service
+    from kbsync.cli.errors import CliError
+
+    with pytest.raises(CliError) as refused:
+        service.sync_request("KB1234567", "DS12345678", "fine", "alice")
+    assert refused.value.code == ExitCode.USAGE
+    assert "--kb (/knowledgeBaseId): minLength: " in str(refused.value)
+
+
+def test_an_odd_local_user_name_is_normalized_not_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kbsync.cli import service
+
+    monkeypatch.setattr(service.getpass, "getuser", lambda: "al\udcffice\n")
+    who = service.requested_by(None)
+    assert who == "al\\udcffice\\n"
+    service.sync_request("KB12345678", "DS12345678", None, who)  # a valid request

@@ -17,8 +17,9 @@ from boto3.dynamodb.conditions import Attr
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from kbsync.localcloud.adapters import bedrock_ingestion
 from tests.helpers.functions import FakeLambdaContext, load_function
-from tests.hostile.strategies import any_text, json_values
+from tests.hostile.strategies import UNSTORABLE, any_text, json_values, unstorable_text
 from tests.triggers.support import GATE_SM_ARN, RecordingStepFunctions, aws, create_targets_table, register, s3_event
 
 fn = load_function("targets")
@@ -31,7 +32,14 @@ SETTINGS = settings(
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, RecordingStepFunctions]]:
-    """Two registered targets (one with a prefix, one covering its whole bucket) and a recording Step Functions."""
+    """Two registered targets (one with a prefix, one covering its whole bucket) and a recording Step Functions.
+
+    moto's bedrock-agent has no ListIngestionJobs (NotImplementedError, which no AWS client ever raises): the nightly
+    plan asks Bedrock for job history, so this file installs the local cloud's Bedrock emulator itself rather than
+    depending on an earlier test file having done it (it then answers as Bedrock does for data sources it does not
+    know: ResourceNotFoundException).
+    """
+    bedrock_ingestion.install()
     with aws(monkeypatch):
         table = create_targets_table()
         register(table, KB, DS, "docs", ["tenant-a/"])
@@ -55,12 +63,25 @@ def assert_no_half_written_state(table: Any, sfn: RecordingStepFunctions) -> Non
     for gate_input in started.values():
         fn.check_gate_input(gate_input)
         kbsync_contracts.validate("sync-request", gate_input["request"])
+        assert_storable(gate_input["request"])
+
+
+def assert_storable(request: dict[str, Any]) -> None:
+    """Every text of the request can be written to DynamoDB and published to SNS: UTF-8 encodable, no control
+    characters (a second opinion, independent of kbsync_contracts)."""
+    for field, value in request.items():
+        value.encode("utf-8")  # a lone surrogate raises UnicodeEncodeError: DynamoDB and SNS refuse such a request
+        assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value), (field, value)
 
 
 # ------------------------------------------------------------------ S3 events (the upload router)
 
-keys = st.text(st.characters(codec="utf-8"), min_size=1, max_size=400) | st.sampled_from(
-    ["tenant-a/" + "k" * 1020, "tenant-a/../../etc/passwd", "tenant-a/%00", "tenant-a/\u202eevil.pdf", "x"]
+keys = (
+    st.text(st.characters(codec="utf-8"), min_size=1, max_size=400)
+    | st.sampled_from(
+        ["tenant-a/" + "k" * 1020, "tenant-a/../../etc/passwd", "tenant-a/%00", "tenant-a/\u202eevil.pdf", "x"]
+    )
+    | st.builds(lambda text: "tenant-a/" + text, unstorable_text)
 )
 buckets = st.sampled_from(["docs", "whole", "other", "DOCS", ""]) | any_text
 
@@ -100,8 +121,45 @@ def test_upload_router_never_crashes_and_never_half_writes(
     result = fn.lambda_handler(event, FakeLambdaContext())
     assert isinstance(result, dict) and ("rejected" in result or {"started", "queued"} <= set(result))
     if "rejected" in result:
-        assert result["rejected"].startswith("S3 event: ")
+        assert result["rejected"].startswith("S3 event: /")
+        result["rejected"].encode("utf-8")
     assert_no_half_written_state(table, sfn)
+
+
+@pytest.mark.parametrize("bad", UNSTORABLE)
+def test_an_upload_with_an_unstorable_key_starts_a_sync_whose_request_is_storable(
+    env: tuple[Any, RecordingStepFunctions], bad: str
+) -> None:
+    """An S3 key is never refused (the upload must be synced) but the reason built from it is normalized: a lone
+    surrogate or a control character in the key must not reach the job record, where the write would fail after the
+    Bedrock job started (a job without a record)."""
+    table, sfn = env
+    result = fn.lambda_handler(s3_event("docs", f"tenant-a/report{bad}.pdf"), FakeLambdaContext())
+    assert [s["knowledgeBaseId"] for s in result["started"]] == [KB]
+    request = json.loads(sfn.started[0]["input"])["request"]
+    assert_storable(request)
+    assert request["reason"].startswith("Object Created: s3://docs/tenant-a/report")
+    assert_no_half_written_state(table, sfn)
+
+
+def test_an_upload_with_an_over_long_key_gets_a_reason_within_the_contract(
+    env: tuple[Any, RecordingStepFunctions],
+) -> None:
+    _table, sfn = env
+    fn.lambda_handler(s3_event("docs", "tenant-a/" + "\U0001f600" * 1000), FakeLambdaContext())
+    request = json.loads(sfn.started[0]["input"])["request"]
+    assert len(request["reason"]) == 500 and request["reason"].endswith("...")
+    kbsync_contracts.validate("sync-request", request)
+
+
+@pytest.mark.parametrize("bucket", ["docs\ud800", "docs\n", "\x00"])
+def test_an_unstorable_bucket_name_is_refused_naming_the_field(
+    env: tuple[Any, RecordingStepFunctions], bucket: str
+) -> None:
+    _table, sfn = env
+    result = fn.lambda_handler(s3_event(bucket, "tenant-a/x.pdf"), FakeLambdaContext())
+    assert result["rejected"].startswith("S3 event: /detail/bucket/name: text: contains ")
+    assert sfn.started == []
 
 
 # ------------------------------------------------------------------ schedule payloads (the nightly fan-out)
@@ -112,7 +170,7 @@ def schedule_payloads(draw: st.DrawFn) -> Any:
     payload: dict[str, Any] = {"trigger": "schedule", "requestedBy": "nightly-europe"}
     for _ in range(draw(st.integers(0, 3))):
         field = draw(st.sampled_from(["trigger", "requestedBy", "reason", "timezone", "extra"]))
-        payload[field] = draw(json_values | st.text(max_size=700))
+        payload[field] = draw(json_values | st.text(max_size=700) | unstorable_text)
     return draw(st.just(payload) | json_values)
 
 
@@ -120,19 +178,35 @@ def schedule_payloads(draw: st.DrawFn) -> Any:
 @given(schedule_payloads())
 @example({"trigger": "schedule", "requestedBy": "r" * 201})
 @example({"trigger": "schedule", "requestedBy": "nightly", "reason": "x" * 10_000})
+@example({"trigger": "schedule", "requestedBy": "nightly\ud800"})
+@example({"trigger": "schedule", "requestedBy": "nightly", "reason": "a\x00b"})
 def test_nightly_plan_refuses_bad_payloads_and_only_emits_valid_requests(
     env: tuple[Any, RecordingStepFunctions], payload: Any
 ) -> None:
     try:
         plan = fn.lambda_handler({"action": "planNight", "payload": payload}, FakeLambdaContext())
     except fn.InvalidRequest as refused:
-        assert str(refused).startswith("schedule payload: ")
+        assert str(refused).startswith("invalid schedule payload: ")
+        assert all(problem.startswith(("/", "(document)")) for problem in refused.problems), refused.problems
+        str(refused).encode("utf-8")
         return
     assert plan["count"] == len(plan["targets"]) == 2
     for item in plan["targets"]:
         gate_input = fn.check_gate_input(item["gateInput"])
         kbsync_contracts.validate("sync-request", gate_input["request"])
+        assert_storable(gate_input["request"])
         assert len(item["executionName"]) <= 80
+
+
+@pytest.mark.parametrize("field", ["requestedBy", "reason"])
+@pytest.mark.parametrize("bad", UNSTORABLE)
+def test_the_fanout_refuses_unstorable_schedule_text_naming_the_field(
+    env: tuple[Any, RecordingStepFunctions], field: str, bad: str
+) -> None:
+    payload = {"trigger": "schedule", "requestedBy": "nightly", field: f"night{bad}"}
+    with pytest.raises(fn.InvalidRequest) as refused:
+        fn.lambda_handler({"action": "planNight", "payload": payload}, FakeLambdaContext())
+    assert str(refused.value).startswith(f"invalid schedule payload: /{field}: text: contains ")
 
 
 # ------------------------------------------------------------------ gate inputs (the sync-gate state machine)
@@ -143,7 +217,7 @@ def gate_inputs(draw: st.DrawFn) -> Any:
     request: dict[str, Any] = {"knowledgeBaseId": KB, "dataSourceId": DS, "trigger": "manual"}
     for _ in range(draw(st.integers(0, 2))):
         request[draw(st.sampled_from(["knowledgeBaseId", "dataSourceId", "trigger", "reason", "requestedBy"]))] = draw(
-            json_values | st.text(max_size=600)
+            json_values | st.text(max_size=600) | unstorable_text
         )
     gate_input: dict[str, Any] = {"request": request}
     if draw(st.booleans()):
@@ -161,11 +235,24 @@ def test_gate_accepts_only_what_the_sync_workflow_accepts(gate_input: Any) -> No
     try:
         checked = fn.check_gate_input(gate_input)
     except fn.InvalidRequest as refused:
-        assert str(refused).startswith(("invalid gate input: ", "gate input: "))
+        assert str(refused).startswith("invalid gate input: ")
+        assert all(problem.startswith(("/", "(document)")) for problem in refused.problems), refused.problems
+        str(refused).encode("utf-8")  # the Fail state's Cause: storable whatever was sent
         return
     assert kbsync_contracts.problems("sync-request", checked["request"]) == [], (
         "the gate takes the data source's lock for a request the ingestion-sync workflow will refuse"
     )
+
+
+@pytest.mark.parametrize("field", ["reason", "requestedBy"])
+@pytest.mark.parametrize("bad", UNSTORABLE)
+def test_the_gate_refuses_unstorable_free_text_naming_the_field(field: str, bad: str) -> None:
+    """EnterGate: a lone surrogate or a control character in the request is refused before the gate is taken, the
+    problem named as a JSON pointer into the gate's input and the rule."""
+    request = {"knowledgeBaseId": KB, "dataSourceId": DS, "trigger": "manual", field: f"x{bad}"}
+    with pytest.raises(fn.InvalidRequest) as refused:
+        fn.check_gate_input({"request": request})
+    assert str(refused.value).startswith(f"invalid gate input: /request/{field}: text: contains ")
 
 
 def test_gate_items_are_only_ever_targets_or_gates(env: tuple[Any, RecordingStepFunctions]) -> None:

@@ -206,8 +206,7 @@ def failures(cloud: Cloud) -> dict[str, dict[str, str]]:
 
 def _register_target(cloud: Cloud) -> None:
     """The seeded data source as a registered sync target (pause-nightly-syncs.md works on the registry)."""
-    if "TargetsTableName" not in cloud.outputs:
-        return
+    assert "TargetsTableName" in cloud.outputs, sorted(cloud.outputs)
     code, _, err = kbsync("--endpoint-url", cloud.endpoint, "targets", "add", "--kb", cloud.kb, "--ds", cloud.ds)
     assert code == 0, err
 
@@ -273,6 +272,8 @@ BINDINGS = {
     "sync-stopped.md": "STOPPED",
     "sync-timed-out.md": "STOPPED",
     "execution-died.md": "EXECUTION_DIED",
+    # The reconciler's alert carries the same values (execution, kb, ds, job) as the killed execution's.
+    "record-reconciled.md": "EXECUTION_DIED",
 }
 
 
@@ -369,9 +370,11 @@ class Shell:
         if name in self.alert:
             self.variables[name] = self.alert[name]
             return
-        missing = re.search(r"OutputKey=='(\w+)'", value)
-        if missing and missing[1] not in self.cloud.outputs:
-            pytest.skip(f"{self.runbook.name}: the stack has no output {missing[1]} yet (triggers, issue 4)")
+        output = re.search(r"OutputKey=='(\w+)'", value)
+        assert output is None or output[1] in self.cloud.outputs, (
+            f"{self.where(command)}: the deployed stack has no output {output[1] if output else ''}"
+            f" (outputs: {', '.join(sorted(self.cloud.outputs))})"
+        )
         inner = re.fullmatch(r"\$\((aws .*)\)", value, re.DOTALL)
         if inner and not _uses_shell(inner[1]):
             bound = self.aws(inner[1], command).rstrip("\n")
@@ -407,6 +410,22 @@ def test_every_alert_types_runbook_is_among_those_run() -> None:
     expected = {file for _, file in ALERTS.values()} | {DEAD_LETTER_RUNBOOK, *OTHER_RUNBOOKS, "README.md"}
     assert expected <= {r.name for r in all_runbooks()}
     assert set(BINDINGS) <= expected
+
+
+def test_every_stack_output_a_runbook_reads_is_declared_in_the_template() -> None:
+    """The runbooks' `--query "Stacks[0].Outputs[?OutputKey=='X']..."` bindings name outputs template.yaml declares
+    (static twin of the check in Shell.bind: a renamed output fails here without deploying anything)."""
+    from kbsync.localcloud.sam import load_template
+
+    declared = set(load_template(REPO / "template.yaml").get("Outputs", {}))
+    read = {
+        f"{runbook.name}: {match}": match
+        for runbook in all_runbooks()
+        for command in runbook.commands
+        for match in re.findall(r"OutputKey=='(\w+)'", command.text)
+    }
+    assert read, "no runbook reads a stack output: the pattern above no longer matches the runbooks"
+    assert {where: name for where, name in read.items() if name not in declared} == {}
 
 
 @pytest.mark.parametrize("alert_type", ["FAILED", "PARTIAL", "STOPPED"])

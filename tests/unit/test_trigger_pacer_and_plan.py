@@ -115,8 +115,8 @@ class FakeBedrockJobs:
             "dataSourceId": dataSourceId,
             "ingestionJobId": "JOBAAAAAA1",
             "status": "IN_PROGRESS",
-            "startedAt": "2026-11-22T05:00:00Z",
-            "updatedAt": "2026-11-22T05:01:00Z",
+            "startedAt": datetime(2026, 11, 22, 5, 0, tzinfo=UTC),  # botocore parses timestamps to datetimes
+            "updatedAt": datetime(2026, 11, 22, 5, 1, tzinfo=UTC),
         }
         return {"ingestionJobSummaries": [summary]}
 
@@ -182,10 +182,14 @@ def test_release_is_idempotent(table: Any) -> None:
 @pytest.mark.parametrize(
     ("payload", "named"),
     [
-        (None, "expected a JSON object"),
-        ({"requestedBy": "x"}, "'trigger'"),
-        ({"trigger": "schedule"}, "'requestedBy'"),
-        ({"trigger": "schedule", "requestedBy": ""}, "'requestedBy'"),
+        (None, r"\(document\): type: must be a JSON object"),
+        ({"requestedBy": "x"}, "/trigger: const: "),
+        ({"trigger": "schedule"}, "/requestedBy: type: "),
+        ({"trigger": "schedule", "requestedBy": ""}, "/requestedBy: type: "),
+        ({"trigger": "schedule", "requestedBy": "nightly\ud800"}, "/requestedBy: text: contains a lone surrogate"),
+        ({"trigger": "schedule", "requestedBy": "n", "reason": "a\x1bb"}, "/reason: text: contains a control"),
+        ({"trigger": "schedule", "requestedBy": "n", "reason": 7}, "/reason: type: must be a string"),
+        ({"trigger": "schedule", "requestedBy": "n", "reason": "r" * 501}, "/reason: maxLength: "),
     ],
 )
 def test_a_bad_schedule_payload_is_rejected_naming_the_field(table: Any, payload: Any, named: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -29,8 +30,8 @@ class FakeBedrockAgent:
             "status": "AVAILABLE",
             "dataSourceConfiguration": {"type": "S3", "s3Configuration": s3_config},
             "dataDeletionPolicy": "DELETE",
-            "createdAt": "2026-11-01T00:00:00Z",
-            "updatedAt": "2026-11-01T00:00:00Z",
+            "createdAt": datetime(2026, 11, 1, tzinfo=UTC),  # botocore parses timestamps to datetimes
+            "updatedAt": datetime(2026, 11, 1, tzinfo=UTC),
         }
 
     def get_data_source(self, knowledgeBaseId: str, dataSourceId: str) -> dict[str, Any]:

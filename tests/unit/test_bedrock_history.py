@@ -1,0 +1,139 @@
+"""functions/targets: the nightly order's Bedrock job history (bedrock_previous_duration) is only a hint: every error
+Bedrock or the SDK really raises means "unknown", never a failed plan; the history is read from the local cloud's
+Bedrock emulator (moto's own bedrock-agent has no ListIngestionJobs: NotImplementedError, which no AWS client raises).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
+
+from kbsync.localcloud import bedrock as emulator
+from kbsync.localcloud.adapters import bedrock_ingestion
+from kbsync.localcloud.clock import CLOCK
+from tests.helpers.functions import load_function
+from tests.triggers.support import aws
+
+fn = load_function("targets")
+KB, DS = "KBAAAAAAA1", "DSAAAAAAA1"
+T0 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+
+
+def _client_error(code: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "m"}}, "ListIngestionJobs")
+
+
+class Raising:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def list_ingestion_jobs(self, **kwargs: Any) -> dict[str, Any]:
+        raise self.error
+
+
+class Answering:
+    def __init__(self, summaries: Any) -> None:
+        self.summaries = summaries
+
+    def list_ingestion_jobs(self, **kwargs: Any) -> dict[str, Any]:
+        return {"ingestionJobSummaries": self.summaries}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        _client_error("ThrottlingException"),
+        _client_error("AccessDeniedException"),
+        _client_error("ResourceNotFoundException"),
+        _client_error("ValidationException"),
+        _client_error("InternalServerException"),
+        EndpointConnectionError(endpoint_url="https://bedrock-agent.us-east-1.amazonaws.com"),
+        ConnectTimeoutError(endpoint_url="https://bedrock-agent.us-east-1.amazonaws.com"),
+        ReadTimeoutError(endpoint_url="https://bedrock-agent.us-east-1.amazonaws.com"),
+        NoCredentialsError(),
+        ParamValidationError(report="Invalid length for parameter dataSourceId"),
+    ],
+    ids=lambda e: type(e).__name__ + (f"-{e.response['Error']['Code']}" if isinstance(e, ClientError) else ""),
+)
+def test_any_error_bedrock_or_the_sdk_raises_means_unknown(error: Exception) -> None:
+    assert fn.bedrock_previous_duration(Raising(error), KB, DS) is None
+
+
+def test_a_bug_is_not_swallowed() -> None:
+    """Only what Bedrock or the SDK raise is a hint's "unknown": a programming error still surfaces."""
+    with pytest.raises(ZeroDivisionError):
+        fn.bedrock_previous_duration(Raising(ZeroDivisionError()), KB, DS)
+
+
+@pytest.mark.parametrize(
+    "summaries",
+    [
+        None,
+        "not a list",
+        [None, 3],
+        [{"status": "COMPLETE", "startedAt": T0}],  # no updatedAt
+        [{"status": "COMPLETE", "startedAt": "2026-12-01T01:00:00Z", "updatedAt": "2026-12-01T02:00:00Z"}],
+        [{"status": "COMPLETE", "startedAt": T0, "updatedAt": T0.replace(tzinfo=None)}],  # naive vs aware
+        [{"status": "COMPLETE", "startedAt": T0, "updatedAt": T0 - timedelta(seconds=5)}],  # negative
+    ],
+)
+def test_summaries_without_usable_timestamps_mean_unknown(summaries: Any) -> None:
+    assert fn.bedrock_previous_duration(Answering(summaries), KB, DS) is None
+
+
+def test_the_newest_finished_job_gives_the_duration() -> None:
+    summaries = [
+        {"status": "IN_PROGRESS", "startedAt": T0, "updatedAt": T0 + timedelta(seconds=9)},
+        {"status": "COMPLETE", "startedAt": T0, "updatedAt": T0 + timedelta(seconds=90)},
+    ]
+    assert fn.bedrock_previous_duration(Answering(summaries), KB, DS) == 90.0
+
+
+@pytest.fixture
+def bedrock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    bedrock_ingestion.install()
+    previous = CLOCK.scale
+    CLOCK.set_scale(0.001)
+    try:
+        with aws(monkeypatch):
+            yield boto3.client("bedrock-agent", region_name="us-east-1")
+    finally:
+        CLOCK.set_scale(previous)
+
+
+def test_against_the_emulator_an_unknown_data_source_is_unknown(bedrock: Any) -> None:
+    with pytest.raises(ClientError) as raised:
+        bedrock.list_ingestion_jobs(knowledgeBaseId=KB, dataSourceId=DS)
+    assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert fn.bedrock_previous_duration(bedrock, KB, DS) is None
+
+
+def test_against_the_emulator_a_finished_job_gives_its_duration(bedrock: Any) -> None:
+    source = emulator.seed_sync_target(agent_client=bedrock, s3_client=boto3.client("s3", region_name="us-east-1"))
+    boto3.client("s3", region_name="us-east-1").put_object(Bucket=source.bucket, Key="docs/a.txt", Body=b"hello")
+    job = bedrock.start_ingestion_job(knowledgeBaseId=source.knowledge_base_id, dataSourceId=source.data_source_id)
+    done = emulator.wait_for_ingestion_job(
+        source.knowledge_base_id, source.data_source_id, job["ingestionJob"]["ingestionJobId"], bedrock
+    )
+    summaries = bedrock.list_ingestion_jobs(
+        knowledgeBaseId=source.knowledge_base_id,
+        dataSourceId=source.data_source_id,
+        filters=[{"attribute": "STATUS", "operator": "EQ", "values": ["COMPLETE"]}],
+        sortBy={"attribute": "STARTED_AT", "order": "DESCENDING"},
+        maxResults=1,
+    )["ingestionJobSummaries"]
+    assert isinstance(summaries[0]["startedAt"], datetime)  # botocore's type, as the real API gives it
+    expected = (done["updatedAt"] - done["startedAt"]).total_seconds()
+    assert fn.bedrock_previous_duration(bedrock, source.knowledge_base_id, source.data_source_id) == expected
