@@ -227,17 +227,22 @@ def test_poll_internal_errors_are_retried_by_the_lambda_task(stack: Stack) -> No
 
 
 @pytest.mark.e2e
-def test_a_crashing_lambda_task_ends_in_exactly_one_execution_died_alert(stack: Stack) -> None:
-    """GetJobStatus fails with an error no Retry covers: the execution dies, the catch-all alerts once."""
+def test_a_poll_no_retry_can_cure_ends_in_exactly_one_poll_failed_alert_and_a_closed_record(stack: Stack) -> None:
+    """GetJobStatus fails with an error no Retry covers (AccessDenied): the workflow's own Catch closes the record
+    POLL_FAILED and alerts once, CRITICAL, with the error's name and message only (no stack trace); the catch-all sees
+    the workflow's own error and stays quiet."""
     stack.faults.fail_next_calls("GetIngestionJob", count=1, error="AccessDeniedException")
     source, description = _run(stack)
     assert description["status"] == "FAILED"
-    assert not str(description.get("error")).startswith("KbSync.")
+    assert description.get("error") == "KbSync.PollFailed"
     (alert,) = _alerts(stack, source, 1)
-    assert alert["attributes"]["alertType"] == "EXECUTION_DIED"
+    assert alert["attributes"]["alertType"] == "POLL_FAILED"
     assert alert["attributes"]["severity"] == "CRITICAL"
-    (record,) = stack.rig.records(source)  # the started job kept its record
+    assert "AccessDenied" in alert["message"]
+    assert "Traceback" not in alert["message"] and 'File "' not in alert["message"]
+    (record,) = stack.rig.records(source)  # the started job kept its record, closed
     assert record["ingestionJobId"] == stack.rig.jobs(source)[0]["ingestionJobId"]
+    assert record["status"] == "POLL_FAILED"
 
 
 @pytest.mark.e2e

@@ -10,7 +10,18 @@ and cannot deduplicate EventBridge's at-least-once delivery. This function:
 2. sends no alert for executions whose error starts with ``KbSync.`` (they sent their own alert, or were stopped
    deliberately, e.g. ``StopExecution --error KbSync.Stopped``);
 3. otherwise sends exactly one alert (schemas/alert.schema.json, runbook execution-died.md): a conditional marker item
-   per execution ARN makes a redelivered event a no-op.
+   per execution ARN makes a redelivered event a no-op;
+4. closes the job record(s) the execution left open (STARTING / IN_PROGRESS / STOPPING) — always, KbSync.* errors
+   included: status EXECUTION_ABORTED / EXECUTION_TIMED_OUT / EXECUTION_FAILED, with the execution's status, its error
+   name and one clean sentence of cause (never a stack trace), closedBy "catch-all". The update is conditional on the
+   record still being open and still naming this execution, so a record the workflow closed is never overwritten and
+   a redelivered event changes nothing.
+
+Step Functions delivers these events on a best-effort basis
+(https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-states.html), so this is the fast path only: the
+scheduled reconciler (functions/reconciler) closes what an undelivered event left open. Event fields:
+https://docs.aws.amazon.com/step-functions/latest/dg/cw-events.html (detail.status FAILED / TIMED_OUT / ABORTED,
+error, cause, startDate/stopDate in epoch milliseconds).
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from decimal import Decimal
 from typing import Any
 
 import boto3
+import kbsync_causes  # the Contracts layer (schemas/): clean error causes
 import kbsync_contracts
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -38,9 +50,13 @@ OWN_ERROR_PREFIX = "KbSync."
 RUNBOOK_FILE = "execution-died.md"
 #: Keep the once-only markers for 30 days (DynamoDB TTL on expiresAt): far longer than EventBridge redelivers.
 MARKER_TTL_SECONDS = 30 * 24 * 3600
-MAX_CAUSE_CHARS = 4000
 PACER_KEY = {"pk": "PACER", "sk": "ACCOUNT"}
 UNKNOWN = "n/a"
+#: Job-record statuses that mean "the execution has not recorded the job's outcome yet" (schemas/job-record).
+#: functions/reconciler keeps the same tuple (tests/unit/test_reconciler.py pins them equal).
+OPEN_STATUSES = ("STARTING", "IN_PROGRESS", "STOPPING")
+#: The execution's end -> the record's terminal status (schemas/job-record.schema.json).
+CLOSED_STATUS = {"ABORTED": "EXECUTION_ABORTED", "TIMED_OUT": "EXECUTION_TIMED_OUT", "FAILED": "EXECUTION_FAILED"}
 
 _clients: dict[str, Any] = {}
 
@@ -210,10 +226,9 @@ def build_alert(
     kb = str((request or {}).get("knowledgeBaseId") or UNKNOWN)
     ds = str((request or {}).get("dataSourceId") or UNKNOWN)
     subject = f"[CRITICAL] kbsync EXECUTION_DIED: kb {kb} / ds {ds}"[:100]
-    error = str(detail.get("error") or ("(stopped by StopExecution)" if detail.get("status") == "ABORTED" else "-"))
-    cause = str(detail.get("cause") or "-")
-    if len(cause) > MAX_CAUSE_CHARS:
-        cause = cause[: MAX_CAUSE_CHARS - 3] + "..."
+    # Clean: the error name and one sentence, never the Lambda error's stack trace or a file path (issue 12).
+    name, cause = clean_cause(str(detail.get("status")), detail.get("error"), detail.get("cause"))
+    error = name if detail.get("error") else "(stopped by StopExecution)" if detail.get("status") == "ABORTED" else "-"
     lines = [
         f"A kbsync execution {detail.get('status')} outside its own error handling, so no other alert was sent.",
         "",
@@ -257,6 +272,106 @@ def build_alert(
     }
 
 
+# --- closing the execution's open job record -----------------------------------------------------------------------
+
+
+def clean_cause(status: str, error: Any, cause: Any) -> tuple[str, str]:
+    """(error name, one clean sentence) for an execution that ended `status` with `error` / `cause`.
+
+    The error and its message come from kbsync_causes.clean_error (the Contracts layer: the one rule for clean causes,
+    shared with the alert formatter): the AWS error code or our own error name, and one line without stack trace,
+    path or repr — a Lambda task's cause is the function's error JSON, of which only the code and message are kept.
+    """
+    defaults = {"ABORTED": "StopExecution", "TIMED_OUT": "States.Timeout"}
+    sentences = {
+        "ABORTED": "The execution was stopped (StopExecution) before it recorded the job's outcome",
+        "TIMED_OUT": "The execution ran past its TimeoutSeconds before it recorded the job's outcome",
+    }
+    sentence = sentences.get(status, "The execution failed before it recorded the job's outcome")
+    has_cause = isinstance(cause, str) and bool(cause.strip())
+    if not has_cause and not (isinstance(error, str) and error.strip()):
+        return defaults.get(status, "States.Runtime"), f"{sentence}."
+    clean = kbsync_causes.clean_error(error, cause if has_cause else None)
+    name = clean.code if clean.code != "UnknownError" else defaults.get(status, "States.Runtime")
+    return name, f"{sentence}: {clean.message}" if has_cause else f"{sentence}."
+
+
+def _iso(millis: Any) -> str | None:
+    if isinstance(millis, int | float) and not isinstance(millis, bool):
+        return datetime.fromtimestamp(millis / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return None
+
+
+def open_records_of(jobs: Any, kb: str, ds: str, execution_arn: str, started_ms: Any) -> list[dict[str, Any]]:
+    """The data source's records that this execution wrote and left open (sk = JOB#<startedAt>#..., so only records
+    started since the execution started are read)."""
+    key = "pk = :pk AND sk >= :from"
+    since = _iso(started_ms)
+    values: dict[str, Any] = {":pk": f"DS#{kb}#{ds}", ":from": f"JOB#{since}" if since else "JOB#"}
+    kwargs: dict[str, Any] = {"KeyConditionExpression": key, "ExpressionAttributeValues": values}
+    found: list[dict[str, Any]] = []
+    for _ in range(20):  # an execution writes one record per attempt (<= 5); 20 pages is far beyond any history
+        page = jobs.query(**kwargs)
+        found += [
+            item
+            for item in page.get("Items", [])
+            if item.get("executionArn") == execution_arn and item.get("status") in OPEN_STATUSES
+        ]
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return found
+
+
+def close_record(jobs: Any, record: dict[str, Any], values: dict[str, str]) -> bool:
+    """Move one open record to its terminal status; False if it was no longer open (closed by the workflow, by a
+    previous delivery of this event, or by the reconciler) or no longer names this execution."""
+    names = {"#status": "status"}
+    expression = "SET #status = :closed, " + ", ".join(f"{field} = :{field}" for field in values if field != "status")
+    attributes = {":closed": values["status"], **{f":{k}": v for k, v in values.items() if k != "status"}}
+    opens = {f":open{i}": status for i, status in enumerate(OPEN_STATUSES)}
+    try:
+        jobs.update_item(
+            Key={"pk": record["pk"], "sk": record["sk"]},
+            UpdateExpression=expression,
+            ConditionExpression=f"executionArn = :arn AND #status IN ({', '.join(opens)})",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={**attributes, **opens, ":arn": record["executionArn"]},
+        )
+        return True
+    except ClientError as error:
+        if is_condition_failure(error):
+            return False
+        raise
+
+
+def close_open_records(
+    jobs: Any | None, request: dict[str, Any] | None, detail: dict[str, Any], now: int
+) -> list[dict[str, str]]:
+    """Close every record the dead execution left open; what was closed (job id or sk, and the new status)."""
+    status = str(detail.get("status"))
+    if jobs is None or request is None or status not in CLOSED_STATUS:
+        return []
+    kb, ds = str(request["knowledgeBaseId"]), str(request["dataSourceId"])
+    arn = str(detail["executionArn"])
+    error, cause = clean_cause(status, detail.get("error"), detail.get("cause"))
+    when = datetime.fromtimestamp(now, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    values = {
+        "status": CLOSED_STATUS[status],
+        "executionStatus": status,
+        "errorCode": error,
+        "cause": cause,
+        "closedBy": "catch-all",
+        "closedAt": when,
+        "updatedAt": when,
+    }
+    closed = []
+    for record in open_records_of(jobs, kb, ds, arn, detail.get("startDate")):
+        if close_record(jobs, record, values):
+            closed.append({"record": str(record.get("ingestionJobId") or record["sk"]), "status": values["status"]})
+    return closed
+
+
 def claim_alert(table: Any, execution_arn: str, now: int) -> bool:
     """Record that this execution's alert is being sent; False if it already was (a redelivered event)."""
     try:
@@ -289,12 +404,14 @@ def handle(event: Any, now: int) -> dict[str, Any]:
     if request is not None:
         kb, ds = str(request["knowledgeBaseId"]), str(request["dataSourceId"])
         released["gate"] = release_gate(table, kb, ds, holder)
+    closed = close_open_records(jobs_table(), request, detail, now)
     error = own_error(detail)
     if error is not None:
         reason = f"ended in its own error {error} (already alerted, or deliberately not)"
-        return {"alerted": False, "ignored": reason, "released": released}
+        return {"alerted": False, "ignored": reason, "released": released, "closed": closed}
     if not claim_alert(table, execution_arn, now):
-        return {"alerted": False, "ignored": "alert already sent for this execution", "released": released}
+        ignored = "alert already sent for this execution"
+        return {"alerted": False, "ignored": ignored, "released": released, "closed": closed}
     job_id = (
         ingestion_job_of(jobs_table(), str(request["knowledgeBaseId"]), str(request["dataSourceId"]), execution_arn)
         if request
@@ -318,7 +435,7 @@ def handle(event: Any, now: int) -> dict[str, Any]:
     except Exception:
         unclaim_alert(table, execution_arn)  # let EventBridge's retry send it
         raise
-    return {"alerted": True, "executionArn": execution_arn, "released": released}
+    return {"alerted": True, "executionArn": execution_arn, "released": released, "closed": closed}
 
 
 @logger.inject_lambda_context

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+import kbsync_causes  # the Contracts layer (schemas/): clean error causes, issue 12
 import kbsync_contracts
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -37,17 +38,21 @@ SEVERITY = {
     "FAILED": "CRITICAL",
     "START_FAILED": "CRITICAL",
     "TIMED_OUT": "CRITICAL",
+    "POLL_FAILED": "CRITICAL",
     "EXECUTION_DIED": "CRITICAL",
     "PARTIAL": "WARNING",
     "STOPPED": "WARNING",
+    "RECORD_RECONCILED": "WARNING",
 }
 RUNBOOK = {
     "FAILED": "sync-failed.md",
     "START_FAILED": "sync-failed.md",
     "PARTIAL": "sync-partial.md",
     "TIMED_OUT": "sync-timed-out.md",
+    "POLL_FAILED": "execution-died.md",
     "STOPPED": "sync-stopped.md",
     "EXECUTION_DIED": "execution-died.md",
+    "RECORD_RECONCILED": "record-reconciled.md",
 }
 HEADLINE = {
     "FAILED": "the ingestion job FAILED after every allowed attempt",
@@ -55,7 +60,11 @@ HEADLINE = {
     "PARTIAL": "the ingestion job completed but some documents failed",
     "TIMED_OUT": "the ingestion job ran past the poll budget; kbsync stopped it",
     "STOPPED": "the ingestion job was stopped by someone else",
+    "POLL_FAILED": (
+        "kbsync could not read the ingestion job's status and stopped watching it; the job may still be running"
+    ),
     "EXECUTION_DIED": "the sync execution died outside its own error handling",
+    "RECORD_RECONCILED": "a job record left open after its execution ended was closed by the reconciler",
 }
 STATISTICS = kbsync_contracts.statistic_names()  # the job-record contract's eight statistics
 #: SNS allows 262,144 bytes for message + attributes + subject; keep clear of it (and of alert.schema's maxLength).
@@ -224,8 +233,7 @@ def header_lines(facts: AlertFacts) -> list[str]:
     if facts.error:
         lines.append(f"Error:          {facts.error}")
     if facts.cause:
-        cause = facts.cause if len(facts.cause) <= MAX_LINE_CHARS else facts.cause[: MAX_LINE_CHARS - 3] + "..."
-        lines.append(f"Cause:          {cause}")
+        lines.append(f"Cause:          {facts.cause}")
     if facts.statistics:
         lines += ["", "Statistics:"] + [f"  {name}: {facts.statistics.get(name, 0)}" for name in STATISTICS]
     return lines
@@ -264,6 +272,15 @@ def clean_text(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
+def clean_error(facts: AlertFacts) -> AlertFacts:
+    """Error = the AWS error code or our own error name; Cause = its one-line message, never a stack trace, a path
+    or an exception repr (issue 12: the one place is kbsync_causes.clean_error, shared with the catch-all)."""
+    if facts.error is None and facts.cause is None:
+        return facts
+    clean = kbsync_causes.clean_error(facts.error, facts.cause)
+    return replace(facts, error=clean.code, cause=clean.message if facts.cause is not None else None)
+
+
 def sanitized(facts: AlertFacts) -> AlertFacts:
     """The facts with every free text field (from Bedrock, the error, the request) made encodable."""
     return replace(
@@ -272,8 +289,6 @@ def sanitized(facts: AlertFacts) -> AlertFacts:
         requested_by=clean_text(facts.requested_by),
         status=None if facts.status is None else clean_text(facts.status),
         failure_reasons=[clean_text(reason) for reason in facts.failure_reasons],
-        error=None if facts.error is None else clean_text(facts.error),
-        cause=None if facts.cause is None else clean_text(facts.cause),
     )
 
 
@@ -281,7 +296,7 @@ def build_alert(
     facts: AlertFacts, runbook_base_url: str, now: datetime, gate_arn: str = GATE_ARN_PLACEHOLDER
 ) -> dict[str, Any]:
     """The alert contract (schemas/alert.schema.json): subject, message, messageAttributes; validated."""
-    facts = sanitized(facts)
+    facts = clean_error(sanitized(facts))
     attributes = {
         "severity": SEVERITY[facts.alert_type],
         "alertType": facts.alert_type,
@@ -328,6 +343,9 @@ def facts_from_state(event: dict[str, Any]) -> AlertFacts:
     facts.status = job.get("status")
     facts.statistics = dict(job.get("statistics") or {})
     facts.failure_reasons = list(job.get("failureReasons") or [])
+    if alert_type == "POLL_FAILED":
+        error = state.get("pollError") or {}
+        facts.error, facts.cause = error.get("Error"), error.get("Cause")
     if alert_type == "TIMED_OUT":
         facts.error = "KbSync.JobTimedOut"
         facts.cause = f"still {facts.status} after {job.get('poll', {}).get('count', '?')} polls"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from kbsync.cli.errors import ExitCode
 
 RUNNING_STATUSES = ("STARTING", "IN_PROGRESS", "STOPPING")
-FINAL_STATUSES = ("COMPLETE", "PARTIAL", "FAILED", "STOPPED", "TIMED_OUT", "START_FAILED")
+FINAL_STATUSES = ("COMPLETE", "PARTIAL", "FAILED", "STOPPED", "TIMED_OUT", "START_FAILED", "POLL_FAILED", "COALESCED")
 ALL_STATUSES = RUNNING_STATUSES + FINAL_STATUSES
 
 EXIT_BY_STATUS: dict[str, ExitCode] = {
@@ -15,6 +15,7 @@ EXIT_BY_STATUS: dict[str, ExitCode] = {
     "FAILED": ExitCode.FAILED,
     "START_FAILED": ExitCode.FAILED,
     "TIMED_OUT": ExitCode.FAILED,
+    "POLL_FAILED": ExitCode.FAILED,
     "STOPPED": ExitCode.STOPPED,
 }
 
@@ -24,8 +25,10 @@ ALERTS: dict[str, tuple[str, str]] = {
     "START_FAILED": ("CRITICAL", "sync-failed.md"),
     "PARTIAL": ("WARNING", "sync-partial.md"),
     "TIMED_OUT": ("CRITICAL", "sync-timed-out.md"),
+    "POLL_FAILED": ("CRITICAL", "execution-died.md"),
     "STOPPED": ("WARNING", "sync-stopped.md"),
     "EXECUTION_DIED": ("CRITICAL", "execution-died.md"),
+    "RECORD_RECONCILED": ("WARNING", "record-reconciled.md"),
 }
 DEAD_LETTER_RUNBOOK = "dead-letter-queue.md"
 OTHER_RUNBOOKS = ("rerun-a-sync.md", "pause-nightly-syncs.md")
@@ -37,12 +40,13 @@ STATUS_BY_ERROR: dict[str, str] = {
     "KbSync.JobStopped": "STOPPED",
     "KbSync.JobPartial": "PARTIAL",
     "KbSync.StartFailed": "START_FAILED",
+    "KbSync.PollFailed": "POLL_FAILED",
 }
 
 
 def alert_type_for(status: str) -> str | None:
     """The alert a final job status sends (None for COMPLETE and running statuses)."""
-    return status if status in ALERTS and status != "EXECUTION_DIED" else None
+    return status if status in ALERTS and status not in ("EXECUTION_DIED", "RECORD_RECONCILED") else None
 
 
 def runbook_url(base_url: str, alert_type: str) -> str:

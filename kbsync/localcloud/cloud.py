@@ -39,11 +39,16 @@ _FAKE_CREDENTIALS = {
 class _DropFailureEvents(logging.Filter):
     """moto's ASL interpreter (LocalStack's) logs every ``FailureEventException`` at ERROR: a Fail state, a task error
     that a Retry/Catch handles, a child execution that failed. They are the workflow's normal control flow, recorded
-    in the execution history as on AWS; on stderr they read like crashes. Other interpreter errors stay visible."""
+    in the execution history as on AWS; on stderr they read like crashes. It also logs ``NoSuchJsonPathError`` when a
+    Choice rule's ``IsPresent`` looks at a path that is absent (the rule's normal ``false``); a path that is missing
+    where one is required becomes a ``States.Runtime`` failure event, recorded in the history like any other.
+    Other interpreter errors stay visible."""
+
+    _CONTROL_FLOW = ("Exception=FailureEventException", "Exception=NoSuchJsonPathError")
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args if isinstance(record.args, tuple) else ()
-        return not (args and str(args[0]).startswith("Exception=FailureEventException"))
+        return not (args and str(args[0]).startswith(self._CONTROL_FLOW))
 
 
 #: Loggers of the local cloud's machinery whose lines are noise for its user, and the level they keep.

@@ -9,7 +9,8 @@ tests/build/test_built_functions.py:
    knowledge base seeded; record every in-process Lambda invocation (function, event, environment, outcome).
 2. Drive the stack through its public APIs so that every function runs at least once: register the sample target,
    upload an unsupported file (the on-upload sync ends COMPLETE with a failed document: a PARTIAL alert), then start
-   an ingestion sync with a malformed request (it fails: the catch-all sees the execution die).
+   an ingestion sync with a malformed request (it fails: the catch-all sees the execution die), then fire the
+   reconciler's schedule.
 3. Replay each function's first recorded event in the function as `sam build` packaged it, in a clean interpreter
    (tests/build/built.py), against the same server, with the environment the local cloud gave it.
 """
@@ -93,6 +94,11 @@ def main() -> int:
             input=json.dumps({"request": {"knowledgeBaseId": "not-an-id"}}),
         )
         _wait_for("the catch-all", lambda: names["CatchAllFunction"] in recorded)
+
+        from kbsync.localcloud.scheduler import fire_schedule  # the reconciler's schedule (the local cloud never fires)
+
+        fire_schedule(server.outputs["ReconcileScheduleName"])
+        _wait_for("the reconciler", lambda: names["ReconcilerFunction"] in recorded)
 
         report: dict[str, Any] = {}
         for fn in built_functions():

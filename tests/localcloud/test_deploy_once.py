@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
+from kbsync.localcloud.sam import load_template
 from tests.localcloud.local_up import KBSYNC, LocalUp, start_local_up
 
 pytestmark = pytest.mark.e2e
@@ -30,13 +31,13 @@ pytestmark = pytest.mark.e2e
 ROUNDS = 2
 POLLERS = 4
 STATE_MACHINES = ("IngestionSyncStateMachine", "SyncGateStateMachine", "NightlyFanOutStateMachine")
-FUNCTIONS = (
-    "ValidateRequestFunction",
-    "GetJobStatusFunction",
-    "SendAlertFunction",
-    "TargetsFunction",
-    "UploadRouterFunction",
-    "CatchAllFunction",
+#: Every function of the template, read from it (one deploy must create each exactly once).
+FUNCTIONS = tuple(
+    logical_id
+    for logical_id, resource in load_template(Path(__file__).resolve().parents[2] / "template.yaml")[
+        "Resources"
+    ].items()
+    if resource["Type"] == "AWS::Serverless::Function"
 )
 
 

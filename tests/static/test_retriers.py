@@ -40,6 +40,11 @@ DDB_OPTIMISED = (
     "(https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html) and the service's own name "
     "(what the local engine reports)."
 )
+DDB_AWS_SDK = (
+    "DynamoDB throttling / internal errors through the AWS SDK integration (aws-sdk:dynamodb:query; prefix 'DynamoDb.' "
+    "and the Exception suffix, https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html); "
+    "retryable per https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html."
+)
 BEDROCK = (
     "Bedrock Agent throttling / internal errors (https://docs.aws.amazon.com/bedrock/latest/APIReference/"
     "CommonErrors.html); ServiceQuotaExceeded on StartIngestionJob = 5 concurrent jobs per account, frees when a "
@@ -68,6 +73,9 @@ ALLOWED: dict[str, str] = {
     "DynamoDB.RequestLimitExceededException": DDB_OPTIMISED,
     "DynamoDB.InternalServerError": DDB_OPTIMISED,
     "DynamoDB.InternalServerErrorException": DDB_OPTIMISED,
+    "DynamoDb.ProvisionedThroughputExceededException": DDB_AWS_SDK,
+    "DynamoDb.RequestLimitExceededException": DDB_AWS_SDK,
+    "DynamoDb.InternalServerErrorException": DDB_AWS_SDK,
     "BedrockAgent.ThrottlingException": BEDROCK,
     "BedrockAgent.InternalServerException": BEDROCK,
     "BedrockAgent.ServiceQuotaExceededException": BEDROCK,

@@ -51,6 +51,7 @@ SUPPORTED_AWS_SDK_SERVICES: dict[str, tuple[str, frozenset[str]]] = {
         frozenset({"InvokeAgent", "InvokeFlow", "InvokeInlineAgent", "OptimizePrompt", "RetrieveAndGenerateStream"}),
     ),
     "bedrockruntime": ("BedrockRuntime", frozenset({"InvokeModelWithResponseStream", "ConverseStream"})),
+    "dynamodb": ("DynamoDb", frozenset()),
     "sfn": ("Sfn", frozenset()),
 }
 
@@ -218,6 +219,7 @@ def test_the_aws_sdk_integrations_used_are_the_expected_ones() -> None:
     assert sorted({t.resource for t in AWS_SDK_TASKS}) == [
         "arn:aws:states:::aws-sdk:bedrockagent:startIngestionJob",
         "arn:aws:states:::aws-sdk:bedrockagent:stopIngestionJob",
+        "arn:aws:states:::aws-sdk:dynamodb:query",
     ]
 
 

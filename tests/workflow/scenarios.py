@@ -32,6 +32,8 @@ STACK_PARAMETERS = {
     "ConflictWaitSeconds": "30",
     "MaxConflictWaits": "10",
 }
+#: A job that outlasts two conflict waits (30 s) and ends before the poll budget (6 polls, ~100 s) runs out.
+JOB_SECONDS_WITHIN_BUDGET = 75
 GOOD_DOCS = {"docs/guide.md": b"# Guide\n\nHow to sync.\n", "docs/faq.txt": b"Q: why?\nA: because.\n"}
 
 
@@ -114,7 +116,10 @@ def stopped(rig: WorkflowRig, faults: Any) -> dict[str, Any]:
     source = rig.new_source(GOOD_DOCS)
     faults.hang_next_jobs(1)  # runs until stopped, whatever the machine's load
     arn = rig.start(rig.request(source))
-    record = wait_until(lambda: rig.records(source), rig.timeout, "the job record")[0]
+    # The record exists before the start (issue 12); wait for the job id it gets right after.
+    record = wait_until(
+        lambda: [r for r in rig.records(source) if r.get("ingestionJobId")], rig.timeout, "the job record's job id"
+    )[0]
     rig.clients["bedrock-agent"].stop_ingestion_job(
         knowledgeBaseId=source.knowledge_base_id,
         dataSourceId=source.data_source_id,
@@ -228,6 +233,71 @@ def huge_failure_reasons(rig: WorkflowRig, faults: Any) -> dict[str, Any]:
     return run(rig, rig.new_source(GOOD_DOCS))
 
 
+@scenario
+def concurrent_starts_coalesce(rig: WorkflowRig, faults: Any) -> dict[str, Any]:
+    """Issue 12: 10 starts on one data source at once. Bedrock runs one job per data source, so the others are
+    refused with ConflictException: expected, not an incident. Each either coalesces into a job that started after
+    its request (record COALESCED) or, if its request came after that job started, waits and runs its own: never an
+    alert. (The local cloud issues the 10 starts over a fraction of a real second, so which of the two each gets
+    varies; concurrent_starts_held_then_released makes them truly simultaneous.)"""
+    source = rig.new_source(GOOD_DOCS)
+    faults.force_job_duration(JOB_SECONDS_WITHIN_BUDGET)
+    arns = [rig.start(rig.request(source, reason=f"concurrent start {i}")) for i in range(10)]
+    return outcome(rig, source, *arns)
+
+
+@scenario
+def concurrent_starts_held_then_released(rig: WorkflowRig, faults: Any) -> dict[str, Any]:
+    """The same 10 starts made truly simultaneous: all 10 requests are in (each seen waiting on an outside job's
+    Conflict) before any kbsync job can start. Then exactly one job runs and the 9 others coalesce into it."""
+    from kbsync.localcloud.clock import CLOCK
+
+    source = rig.new_source(GOOD_DOCS)
+    faults.hang_next_jobs(1)
+    outside = start_outside_job(rig, source)
+    faults.force_job_duration(JOB_SECONDS_WITHIN_BUDGET)
+    scale = CLOCK.scale
+    # Slower virtual time (1 s = 50 ms) for this scenario: the 10 conflict waits must not run out while the test
+    # sees each start waiting, and the engine's real overhead per state must stay small next to a 30 s wait.
+    CLOCK.set_scale(0.05)
+    try:
+        arns = [rig.start(rig.request(source, reason=f"held start {i}")) for i in range(10)]
+        for arn in arns:
+            wait_until(lambda arn=arn: entered_state(rig, arn, "WaitForRunningJob"), rig.timeout, "each start waiting")
+        stop_running_jobs(rig, source)
+        return outcome(rig, source, *arns, outsideJobId=outside)
+    finally:
+        CLOCK.set_scale(scale)
+
+
+@scenario
+def poll_access_denied(rig: WorkflowRig, faults: Any) -> dict[str, Any]:
+    """Issue 12: GetIngestionJob refused (AccessDenied, not retried) while the job runs: POLL_FAILED recorded and
+    alerted once, with the AWS error code and message and no stack trace, path or repr."""
+    source = rig.new_source(GOOD_DOCS)
+    faults.fail_next_calls("GetIngestionJob", count=3, error="AccessDeniedException")
+    return run(rig, source)
+
+
+@scenario
+def covering_query_refused(rig: WorkflowRig, faults: Any) -> dict[str, Any]:
+    """FindCoveringJob's Query is refused (not retried): the sync goes on as if nothing covered it (no alert)."""
+    source = rig.new_source(GOOD_DOCS)
+    with refused_dynamodb_queries(1) as refused:
+        result = run(rig, source)
+    result["refusedQueries"] = refused["count"]
+    return result
+
+
+@scenario
+def lone_surrogate_in_free_text(rig: WorkflowRig, faults: Any) -> dict[str, Any]:
+    """Issue 12: a lone surrogate in reason/requestedBy. Whatever validation does with it (reject or normalize), no
+    Bedrock job may exist without a record: the record is written before StartIngestionJob."""
+    source = rig.new_source(GOOD_DOCS)
+    arn = rig.start(rig.request(source, reason="nightly \ud800 run", requestedBy="ops-\udfff"))
+    return outcome(rig, source, arn)
+
+
 # ------------------------------------------------------------------ helpers
 
 
@@ -310,3 +380,37 @@ def throttled_dynamodb_writes(count: int) -> Iterator[dict[str, int]]:
         yield state
     finally:
         DynamoDBBackend.put_item = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def refused_dynamodb_queries(count: int) -> Iterator[dict[str, int]]:
+    """The next `count` Query calls on any table fail with DynamoDB's AccessDeniedException (never retried)."""
+    from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException
+    from moto.dynamodb.models import DynamoDBBackend
+
+    class AccessDenied(DynamodbException):
+        def __init__(self) -> None:
+            super().__init__(
+                ERROR_TYPE_PREFIX + "AccessDeniedException",
+                "User: arn:aws:sts::123456789012:assumed-role/kbsync-sfn/x is not authorized to perform: "
+                "dynamodb:Query",
+            )
+
+    original = DynamoDBBackend.query
+    state = {"count": 0}
+    lock = threading.Lock()
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            refuse = state["count"] < count
+            if refuse:
+                state["count"] += 1
+        if refuse:
+            raise AccessDenied()
+        return original(self, *args, **kwargs)
+
+    DynamoDBBackend.query = query  # type: ignore[method-assign]
+    try:
+        yield state
+    finally:
+        DynamoDBBackend.query = original  # type: ignore[method-assign]
