@@ -104,4 +104,19 @@ bench: $(STAMP)
 	$(BIN)/python -m kbsync.bench --readme README.md
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(SAM_VENV) $(RUNTIME_SDK) .aws-sam node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(SAM_VENV) $(MUTATE_VENV) $(RUNTIME_SDK) .aws-sam node_modules .pytest_cache .mypy_cache .ruff_cache
+
+# Mutation testing (issue 12, docs/testing.md): ASL + Python mutants, each against the tests that can catch it.
+# cosmic-ray (mutant generation) lives in a venv of its own; the tests run in .venv. Not part of `make test`.
+MUTATE_VENV  := .venv-mutate
+MUTATE_STAMP := $(MUTATE_VENV)/.installed
+
+$(MUTATE_STAMP): requirements/mutate.txt
+	@test -x $(MUTATE_VENV)/bin/python || $(PYTHON) -m venv $(MUTATE_VENV)
+	$(MUTATE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MUTATE_VENV)/bin/python -m pip install --quiet -r requirements/mutate.txt
+	@touch $(MUTATE_STAMP)
+
+.PHONY: mutate
+mutate: $(STAMP) $(MUTATE_STAMP)
+	$(MUTATE_VENV)/bin/python -m tools.mutate $(MUTATE_ARGS)

@@ -1,0 +1,91 @@
+"""What `make mutate` mutates, and which test files can catch a mutant of each file (cheapest first: with ``-x`` the
+first failing test ends the run, so a mutant that a static test catches never pays for the local cloud).
+
+A test file is listed for a source file when it exercises that file: a handler's unit tests, the static gates that
+read a state machine, the promise tests, and the local-cloud suites that execute the real ASL. Listing a test that
+cannot catch a mutant costs time only; missing one that could would report a false survivor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: The static gates that read every state machine.
+ASL_STATIC = (
+    "tests/static/test_retriers.py",
+    "tests/static/test_ingestion_sync_static.py",
+    "tests/static/test_sdk_integrations.py",
+    "tests/promises/test_asl_promises.py",
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    path: str
+    tests: tuple[str, ...]
+    #: Innermost function/class names to mutate (None: the whole file).
+    functions: frozenset[str] | None = None
+
+
+#: The pacer (functions/targets): the job slots, the start token (spacing), the queue of waiting rounds.
+PACER = frozenset(
+    {
+        "_live_slots",
+        "_busy_slots",
+        "job_running",
+        "reclaim_finished",
+        "_slot_refusal",
+        "_save_pacer",
+        "queue_position",
+        "_join_queue",
+        "acquire_slot",
+        "release_pacer",
+    }
+)
+
+ASL_TARGETS = (
+    Target(
+        "statemachines/ingestion-sync.asl.json",
+        (*ASL_STATIC, "tests/promises/test_workflow_promises.py", "tests/workflow/test_ingestion_sync_paths.py"),
+    ),
+    Target(
+        "statemachines/sync-gate.asl.json",
+        (*ASL_STATIC, "tests/triggers/test_triggers_static.py", "tests/triggers/test_triggers_e2e.py"),
+    ),
+    Target(
+        "statemachines/nightly-fanout.asl.json",
+        (*ASL_STATIC, "tests/triggers/test_triggers_static.py", "tests/triggers/test_triggers_e2e.py"),
+    ),
+)
+
+PYTHON_TARGETS = (
+    Target(
+        "functions/targets/app.py",
+        ("tests/promises/test_pacer_promises.py", "tests/unit/test_trigger_pacer_and_plan.py"),
+        PACER,
+    ),
+    Target(
+        "functions/send_alert/app.py",
+        (
+            "tests/promises/test_alert_promises.py",
+            "tests/unit/test_fn_send_alert.py",
+            "tests/hostile/test_alert_formatter.py",
+            "tests/runbooks/test_runbooks_static.py",
+        ),
+    ),
+    Target("functions/get_job_status/app.py", ("tests/unit/test_fn_get_job_status.py",)),
+    Target(
+        "functions/validate_request/app.py",
+        ("tests/unit/test_fn_validate_request.py", "tests/hostile/test_sync_requests.py"),
+    ),
+    Target(
+        "schemas/kbsync_contracts.py",
+        (
+            "tests/unit/test_fn_validate_request.py",
+            "tests/unit/test_fn_send_alert.py",
+            "tests/unit/test_trigger_catch_all.py",
+            "tests/hostile/test_sync_requests.py",
+            "tests/hostile/test_alert_formatter.py",
+        ),
+    ),
+)
