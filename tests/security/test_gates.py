@@ -132,7 +132,7 @@ def test_each_state_machine_is_scanned_as_its_whole_asl_and_cfn_lint_still_reads
     Fn::Join): the string is exactly the ASL file, and a broken state type inside it is still an E3601 finding."""
     template = prepare.fold_literal_joins(p.deployed())
     machines = p.resources(template, "AWS::StepFunctions::StateMachine")
-    files = {json.loads(path.read_text(encoding="utf-8"))["Comment"]: path for path in REPO.glob("statemachines/*.json")}
+    files = {json.loads(f.read_text(encoding="utf-8"))["Comment"]: f for f in REPO.glob("statemachines/*.json")}
     assert len(machines) == len(files) == 3
     for machine in machines.values():
         definition = json.loads(machine["Properties"]["DefinitionString"])
