@@ -341,6 +341,7 @@ class Ended:
     live: dict[str, Any] | None = field(default=None)
     gate_execution_arn: str | None = None
     problem: str | None = None  # why an execution that SUCCEEDED is not reported as a success (NO_RECORD)
+    coalesced_from: str | None = None  # this sync's own execution, when it coalesced into the one reported here
 
 
 def statistics_counts(statistics: dict[str, Any] | None) -> tuple[int, int, int]:
@@ -383,11 +384,14 @@ def follow(
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
     on_round_end: Callable[[Ended], None] = lambda _ended: None,
+    _via: frozenset[str] = frozenset(),
 ) -> Ended:
     """Poll an execution (and its job) until it ends or `timeout_s` passes (then WAIT_TIMEOUT: the sync goes on).
 
     A sync-gate execution is followed through the ingestion-sync execution of each of its rounds; the outcome (and
-    exit code) is the last round's ingestion sync. `on_round_end` hears of each earlier round that ended.
+    exit code) is the last round's ingestion sync. `on_round_end` hears of each earlier round that ended. An
+    ingestion sync that COALESCED (another execution's job already covered its request) is followed into that
+    execution: the outcome is that job's, with `coalesced_from` naming the sync's own execution.
     """
     deadline = monotonic() + timeout_s
     gated = is_gate_execution(svc.stack, execution_arn)
@@ -405,6 +409,20 @@ def follow(
         record = None if gated and child is None else _newest_record(svc, kb_id, ds_id, followed["executionArn"])
         if execution["status"] != "RUNNING":
             ended = _gate_ended(execution, child, record) if gated else _ended(execution, record)
+            covering = coalesced_into(ended)
+            if covering is not None and covering not in _via:
+                outcome = follow(
+                    svc,
+                    covering,
+                    on_progress=on_progress,
+                    interval_s=interval_s,
+                    timeout_s=max(0.0, deadline - monotonic()),
+                    sleep=sleep,
+                    monotonic=monotonic,
+                    on_round_end=on_round_end,
+                    _via=_via | {ended.execution_arn},
+                )
+                return replace(outcome, coalesced_from=ended.execution_arn)
             return proven(ended, svc.stack, kb_id, ds_id)
         on_progress(progress_of(svc, followed, record))
         if monotonic() >= deadline:
@@ -494,6 +512,16 @@ def _gate_ended(gate: dict[str, Any], child: dict[str, Any] | None, record: Reco
 
 #: The outcome of an execution that SUCCEEDED but whose job kbsync cannot name (exit code NO_RECORD).
 NO_RECORD_OUTCOME = "NO_RECORD"
+
+
+def coalesced_into(ended: Ended) -> str | None:
+    """The execution whose job covers this sync's request: an ingestion sync that finds another execution's job
+    covering it closes its record COALESCED, naming that execution (RecordCoalesced in ingestion-sync.asl.json)."""
+    record = ended.record or {}
+    covering = record.get("coalescedIntoExecution")
+    if ended.execution_status == "SUCCEEDED" and record.get("status") == "COALESCED" and covering:
+        return None if covering == ended.execution_arn else str(covering)
+    return None
 
 
 def proven(ended: Ended, stack: Stack, kb_id: str, ds_id: str) -> Ended:

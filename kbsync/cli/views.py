@@ -55,6 +55,11 @@ def ended_text(ended: Ended, stack: Stack, style: Style) -> str:
         f"{style.status(ended.outcome)}  {'job ' + job if job else 'no job'}  scanned {scanned}  indexed {indexed}  "
         f"failed {failed}  in {duration(ended.elapsed_s)}"
     ]
+    if ended.coalesced_from:
+        lines.append(
+            f"  this sync ({execution_name_of(ended.coalesced_from)}) coalesced into the job of "
+            f"{execution_name_of(ended.execution_arn)}, which already covered its request"
+        )
     if ended.problem:
         lines.append(f"  {ended.problem}")
     reasons = record.get("failureReasons") or []

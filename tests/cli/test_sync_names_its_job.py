@@ -151,3 +151,65 @@ def test_the_exit_code_is_documented_in_help() -> None:
     documented = dict(EXIT_CODE_HELP)
     assert "no job or job record" in documented[ExitCode.NO_RECORD]
     assert f"{int(ExitCode.NO_RECORD):>3}  {documented[ExitCode.NO_RECORD]}" in app.build_parser().format_help()
+
+
+OTHER_NAME = f"manual-{KB}-{DS}-20261122T050300-ot01"
+OTHER_ARN = f"{ACCOUNT}:execution:kbsync-IngestionSync:{OTHER_NAME}"
+
+
+def record_of(arn: str, status: str, **extra: str) -> dict[str, Any]:
+    item = {
+        "pk": {"S": f"DS#{KB}#{DS}"},
+        "sk": {"S": f"JOB#2026-11-22T05:04:04Z#{arn.rsplit(':', 1)[1]}-1"},
+        "executionArn": {"S": arn},
+        "status": {"S": status},
+    }
+    return {**item, **{key: {"S": value} for key, value in extra.items()}}
+
+
+@pytest.mark.parametrize("json_output", [False, True])
+def test_a_sync_that_coalesced_reports_the_covering_job_and_names_its_own_execution(
+    stubs: dict[str, Stubber], monkeypatch: pytest.MonkeyPatch, json_output: bool
+) -> None:
+    """Another execution's job already covered the request (record COALESCED, coalescedIntoExecution): the wait
+    follows that execution and reports its job's outcome and exit code, never NO_RECORD for a covered request."""
+    stack = Stack("kbsync", SM, TABLE, {}, {})
+    svc = service.Services(stack, sfn=stubs["stepfunctions"].client, ddb=stubs["dynamodb"].client)
+    sfn, ddb = stubs["stepfunctions"], stubs["dynamodb"]
+    sfn.add_response("describe_execution", execution(CHILD_ARN, CHILD_NAME, SM, "SUCCEEDED", REQUEST), None)
+    ddb.add_response(
+        "query",
+        {"Items": [record_of(CHILD_ARN, "COALESCED", coalescedInto=JOB, coalescedIntoExecution=OTHER_ARN)]},
+        None,
+    )
+    sfn.add_response("describe_execution", execution(OTHER_ARN, OTHER_NAME, SM, "SUCCEEDED", REQUEST), None)
+    ddb.add_response("query", {"Items": [record_of(OTHER_ARN, "PARTIAL", ingestionJobId=JOB)]}, None)
+    monkeypatch.setattr(app, "services", lambda _args: svc)
+    monkeypatch.setattr(service, "start_sync", lambda *_args: service.Started(CHILD_ARN, CHILD_NAME, REQUEST, False))
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["sync", "--kb", KB, "--ds", DS, "--wait", "--interval", "0.01"] + (["--json"] if json_output else [])
+    code = main(argv, out=out, err=err)
+    assert code == ExitCode.PARTIAL, (out.getvalue(), err.getvalue())
+    if json_output:
+        document = json.loads(out.getvalue())
+        assert document["outcome"] == "PARTIAL" and document["record"]["ingestionJobId"] == JOB
+        assert document["execution_arn"] == OTHER_ARN and document["coalesced_from"] == CHILD_ARN
+    else:
+        text = out.getvalue()
+        assert f"PARTIAL  job {JOB}" in text
+        assert f"this sync ({CHILD_NAME}) coalesced into the job of {OTHER_NAME}" in text
+
+
+def test_a_coalesced_record_pointing_back_at_its_own_execution_is_not_followed_in_a_loop(
+    stubs: dict[str, Stubber],
+) -> None:
+    stack = Stack("kbsync", SM, TABLE, {}, {})
+    svc = service.Services(stack, sfn=stubs["stepfunctions"].client, ddb=stubs["dynamodb"].client)
+    stubs["stepfunctions"].add_response(
+        "describe_execution", execution(CHILD_ARN, CHILD_NAME, SM, "SUCCEEDED", REQUEST), None
+    )
+    stubs["dynamodb"].add_response(
+        "query", {"Items": [record_of(CHILD_ARN, "COALESCED", coalescedIntoExecution=CHILD_ARN)]}, None
+    )
+    ended = service.follow(svc, CHILD_ARN, on_progress=lambda _p: None, interval_s=1, timeout_s=60)
+    assert (ended.code, ended.coalesced_from) == (ExitCode.NO_RECORD, None)

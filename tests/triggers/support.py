@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -132,4 +133,4 @@ class RecordingStepFunctions:
             raise self.fail_with
         self.started.append({"stateMachineArn": stateMachineArn, "name": name, "input": input})
         arn = stateMachineArn.replace(":stateMachine:", ":execution:") + ":" + name
-        return {"executionArn": arn, "startDate": "2026-11-22T05:00:00Z"}
+        return {"executionArn": arn, "startDate": datetime(2026, 11, 22, 5, 0, tzinfo=UTC)}  # boto3 parses timestamps
