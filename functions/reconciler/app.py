@@ -198,11 +198,44 @@ class Pacer:
         self._next = now + 1.0 / self.per_second
 
 
+#: A record without a job id (the execution ended between StartIngestionJob and RecordJobId, so the start's answer was
+#: lost) is matched with Bedrock's job by its description: the workflow writes the record's description first and
+#: passes it as StartIngestionJob's Description, unique per execution and attempt. Searched among the data source's
+#: newest jobs (one ListIngestionJobs page; IngestionJobSummary carries the description:
+#: https://docs.aws.amazon.com/bedrock/latest/APIReference/API_agent_IngestionJobSummary.html).
+ORPHAN_SEARCH_JOBS = 25
+
+
+def job_by_description(agent: Any, pacer: Pacer, record: dict[str, Any]) -> dict[str, Any] | None:
+    """The data source's job started with this record's description, or None (never started)."""
+    description = record.get("description")
+    if not description:
+        return None
+    pacer.wait()
+    try:
+        page = agent.list_ingestion_jobs(
+            knowledgeBaseId=record["knowledgeBaseId"],
+            dataSourceId=record["dataSourceId"],
+            sortBy={"attribute": "STARTED_AT", "order": "DESCENDING"},
+            maxResults=ORPHAN_SEARCH_JOBS,
+        )
+    except ClientError as error:
+        if error_code(error) == "ResourceNotFoundException":  # the data source is gone, and its jobs with it
+            return None
+        raise
+    for summary in page.get("ingestionJobSummaries", []):
+        if summary.get("description") == description:
+            found: dict[str, Any] = summary
+            return found
+    return None
+
+
 def bedrock_job(agent: Any, pacer: Pacer, record: dict[str, Any]) -> dict[str, Any] | None:
-    """Bedrock's view of the record's job: the ingestionJob, {"status": "NOT_FOUND"}, or None (no job id yet)."""
+    """Bedrock's view of the record's job: the ingestionJob (or, for a record without a job id, the summary of the
+    job started with its description), {"status": "NOT_FOUND"}, or None (no job started for it)."""
     job_id = record.get("ingestionJobId")
     if not job_id:
-        return None
+        return job_by_description(agent, pacer, record)
     pacer.wait()
     try:
         job: dict[str, Any] = agent.get_ingestion_job(
@@ -252,6 +285,8 @@ def decide(record: dict[str, Any], described: dict[str, Any], job: dict[str, Any
     }
     if job_status:
         values["jobStatus"] = job_status
+    if job and job.get("ingestionJobId") and not record.get("ingestionJobId"):
+        values["ingestionJobId"] = str(job["ingestionJobId"])  # found by its description: the record names it now
     if execution_status in CLOSED_STATUS:
         error, cause = clean_cause(execution_status, described.get("error"), described.get("cause"))
         values.update(status=CLOSED_STATUS[execution_status], errorCode=error, cause=cause)
@@ -368,7 +403,7 @@ def mark_alerted(jobs: Any, record: dict[str, Any], message_id: str | None) -> N
 def build_alert(record: dict[str, Any], values: dict[str, str], settings: Settings) -> dict[str, Any]:
     kb = str(record.get("knowledgeBaseId") or UNKNOWN)
     ds = str(record.get("dataSourceId") or UNKNOWN)
-    job_id = str(record.get("ingestionJobId") or "")
+    job_id = str(record.get("ingestionJobId") or values.get("ingestionJobId") or "")
     lines = [
         "A kbsync job record was left open after its execution ended; the reconciler closed it. No other alert was",
         "sent for this execution.",
@@ -460,7 +495,8 @@ def reconcile(
             continue
         if not close(jobs, record, decision.values):
             continue  # closed meanwhile by the workflow, the catch-all or another run: theirs to report
-        closed = {"record": str(record.get("ingestionJobId") or record["sk"]), "status": decision.values["status"]}
+        job_id = record.get("ingestionJobId") or decision.values.get("ingestionJobId")
+        closed = {"record": str(job_id or record["sk"]), "status": decision.values["status"]}
         result["closed"].append(closed)
         if not claim_execution_alert(targets, arn, int(now)):
             mark_alerted(jobs, record, None)  # the catch-all already alerted this execution

@@ -5,6 +5,7 @@ answer."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -145,16 +146,31 @@ class FakeBedrock:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.calls = 0
 
-    def set(self, job: str, status: str, failed: int = 0) -> None:
+    def set(self, job: str, status: str, failed: int = 0, description: str | None = None, age: float = 600) -> None:
         self.jobs[job] = {
             "knowledgeBaseId": KB,
             "dataSourceId": DS,
             "ingestionJobId": job,
             "status": status,
             "statistics": {"numberOfDocumentsScanned": 3, "numberOfDocumentsFailed": failed},
-            "startedAt": datetime.fromtimestamp(NOW - 600, tz=UTC),
+            "startedAt": datetime.fromtimestamp(NOW - age, tz=UTC),
             "updatedAt": datetime.fromtimestamp(NOW - 300, tz=UTC),
         }
+        if description is not None:
+            self.jobs[job]["description"] = description
+
+    def list_ingestion_jobs(
+        self, knowledgeBaseId: str, dataSourceId: str, sortBy: dict[str, str], maxResults: int
+    ) -> dict[str, Any]:
+        """IngestionJobSummary as the API lists it (no failureReasons), STARTED_AT newest first, one page."""
+        self.calls += 1
+        assert sortBy == {"attribute": "STARTED_AT", "order": "DESCENDING"}
+        jobs = sorted(self.jobs.values(), key=lambda job: job["startedAt"], reverse=True)
+        summaries = [{k: v for k, v in job.items() if k != "failureReasons"} for job in jobs]
+        page: dict[str, Any] = {"ingestionJobSummaries": summaries[:maxResults]}
+        if len(summaries) > maxResults:
+            page["nextToken"] = "more"
+        return page
 
     def get_ingestion_job(self, knowledgeBaseId: str, dataSourceId: str, ingestionJobId: str) -> dict[str, Any]:
         self.calls += 1
@@ -513,3 +529,56 @@ def test_one_unreadable_execution_does_not_stop_the_run(env: dict[str, Any]) -> 
     env["sfn"].describe_execution = describe
     result = run(env)
     assert result["errors"] == 1 and [c["record"] for c in result["closed"]] == ["JOBAAAAAC2"]
+
+
+DESCRIPTION = "kbsync s3 sync, attempt 1, execution s3-lost-answer"
+
+
+def put_record_before_its_job(jobs: Any, execution: str) -> dict[str, Any]:
+    """A record as PrepareJobRecord writes it before StartIngestionJob: no job id, the description the start sends."""
+    item = put_record(jobs, execution, job=None)
+    jobs.update_item(
+        Key={"pk": item["pk"], "sk": item["sk"]},
+        UpdateExpression="SET description = :d, clientToken = :t",
+        ExpressionAttributeValues={":d": DESCRIPTION, ":t": hashlib.sha256(f"{execution}#1".encode()).hexdigest()},
+    )
+    return item
+
+
+def test_a_job_whose_start_answer_was_lost_is_found_by_its_description_and_named_on_the_record(
+    env: dict[str, Any],
+) -> None:
+    """The execution died between StartIngestionJob and RecordJobId: the reconciler finds the Bedrock job by the
+    record's description (never a Bedrock job kbsync does not know), names it on the record and in the alert."""
+    item = put_record_before_its_job(env["jobs"], "s3-lost-answer")
+    env["sfn"].end("s3-lost-answer", "ABORTED")
+    env["agent"].set("OTHERJOB01", "COMPLETE", description="kbsync s3 sync, attempt 1, execution someone-else", age=60)
+    env["agent"].set(JOB, "COMPLETE", failed=1, description=DESCRIPTION)
+    result = run(env)
+    assert result["closed"] == [{"record": JOB, "status": "EXECUTION_ABORTED"}] and result["alerted"] == 1
+    got = record(env["jobs"], item)
+    assert (got["ingestionJobId"], got["jobStatus"]) == (JOB, "COMPLETE")
+    kbsync_contracts.validate("job-record", as_json(got))
+    [published] = env["sns"].published
+    assert f"Ingestion job:   {JOB}" in published["Message"]
+    assert f"kbsync rerun {JOB}" in published["Message"]
+    assert published["MessageAttributes"]["ingestionJobId"]["StringValue"] == JOB
+
+
+def test_a_found_job_still_running_keeps_the_record_open_then_takes_its_outcome(env: dict[str, Any]) -> None:
+    item = put_record_before_its_job(env["jobs"], "s3-lost-answer")  # execution gone (NOT_FOUND)
+    env["agent"].set(JOB, "IN_PROGRESS", description=DESCRIPTION)
+    assert run(env)["left"] == 1
+    assert record(env["jobs"], item)["status"] == "STARTING"
+    env["agent"].set(JOB, "COMPLETE", failed=2, description=DESCRIPTION)
+    assert run(env)["closed"] == [{"record": JOB, "status": "PARTIAL"}]
+    assert record(env["jobs"], item)["ingestionJobId"] == JOB
+
+
+def test_a_record_whose_start_never_reached_bedrock_is_closed_as_no_job(env: dict[str, Any]) -> None:
+    item = put_record_before_its_job(env["jobs"], "s3-lost-answer")
+    env["agent"].set(JOB, "COMPLETE", description="kbsync s3 sync, attempt 2, execution s3-lost-answer")  # not it
+    result = run(env)
+    assert [c["status"] for c in result["closed"]] == ["EXECUTION_FAILED"]
+    got = record(env["jobs"], item)
+    assert "ingestionJobId" not in got and "Bedrock knows no job" in got["cause"]
