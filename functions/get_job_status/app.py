@@ -11,7 +11,6 @@ wait bounded by the maximum, budget exhausted or not) — which keeps the poll l
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 import boto3
@@ -25,11 +24,13 @@ tracer = Tracer()
 metrics = Metrics(namespace="kbsync")
 
 STATISTICS = kbsync_contracts.statistic_names()  # the job-record contract's eight statistics
-#: How many reasons enter the state and the job record (schemas/job-record.schema.json: maxItems 25, maxLength 1024).
-MAX_REASONS = int(os.environ.get("MAX_FAILURE_REASONS", "25"))
-MAX_REASON_CHARS = 1024
+#: How many reasons enter the state and the job record, and how long each may be: the job-record contract's own
+#: limits (failureReasons maxItems / items.maxLength), read from the schema so the two cannot disagree.
+_REASONS_CONTRACT = kbsync_contracts.schema("job-record")["properties"]["failureReasons"]
+MAX_REASONS = int(_REASONS_CONTRACT["maxItems"])
+MAX_REASON_CHARS = int(_REASONS_CONTRACT["items"]["maxLength"])
 #: Each poll waits this much longer than the previous one, up to the maximum interval.
-WAIT_GROWTH = float(os.environ.get("POLL_WAIT_GROWTH", "1.5"))
+WAIT_GROWTH = 1.5
 
 _client: Any = None
 

@@ -106,6 +106,7 @@ class AlertFacts:
     max_attempts: int = 1
     statistics: dict[str, int] = field(default_factory=dict)
     failure_reasons: list[str] = field(default_factory=list)
+    failure_reasons_total: int = 0  # how many Bedrock reported (the workflow keeps the first 25 in its state)
     error: str | None = None
     cause: str | None = None
 
@@ -260,11 +261,20 @@ def message_of(facts: AlertFacts, runbook_base_url: str, now: datetime, gate_arn
         budget = MESSAGE_BUDGET_BYTES - FOOTER_RESERVE_BYTES - len(head.encode()) - len(foot.encode())
         groups = group_reasons(facts.failure_reasons)
         parts.append(
-            f"\nFailure reasons ({len(facts.failure_reasons)} reported, {len(groups)} distinct):\n"
+            f"\nFailure reasons ({reported_count(facts)}, {len(groups)} distinct):\n"
             + "\n".join(reason_lines(facts.failure_reasons, budget))
         )
     parts.append(foot)
     return "\n".join(parts)
+
+
+def reported_count(facts: AlertFacts) -> str:
+    """'N reported', and which of them the alert has when it only has the workflow's trimmed list (Bedrock could not
+    give the full job)."""
+    shown = len(facts.failure_reasons)
+    if facts.failure_reasons_total > shown:
+        return f"{facts.failure_reasons_total} reported, the first {shown} kept"
+    return f"{shown} reported"
 
 
 def clean_text(text: str) -> str:
@@ -343,6 +353,7 @@ def facts_from_state(event: dict[str, Any]) -> AlertFacts:
     facts.status = job.get("status")
     facts.statistics = dict(job.get("statistics") or {})
     facts.failure_reasons = list(job.get("failureReasons") or [])
+    facts.failure_reasons_total = int(job.get("failureReasonsTotal") or 0)
     if alert_type == "POLL_FAILED":
         error = state.get("pollError") or {}
         facts.error, facts.cause = error.get("Error"), error.get("Cause")
@@ -371,6 +382,7 @@ def with_full_job(facts: AlertFacts, agent: Any) -> AlertFacts:
         logger.warning("could not fetch the full job; alerting with the trimmed reasons", extra={"error": str(error)})
         return facts
     facts.failure_reasons = list(job.get("failureReasons") or [])
+    facts.failure_reasons_total = len(facts.failure_reasons)
     facts.statistics = {name: int((job.get("statistics") or {}).get(name, 0)) for name in STATISTICS}
     facts.status = job.get("status", facts.status)
     return facts

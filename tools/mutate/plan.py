@@ -46,7 +46,12 @@ PACER = frozenset(
 ASL_TARGETS = (
     Target(
         "statemachines/ingestion-sync.asl.json",
-        (*ASL_STATIC, "tests/promises/test_workflow_promises.py", "tests/workflow/test_ingestion_sync_paths.py"),
+        (
+            *ASL_STATIC,
+            "tests/promises/test_workflow_promises.py",
+            "tests/promises/test_record_write_promises.py",
+            "tests/workflow/test_ingestion_sync_paths.py",
+        ),
     ),
     Target(
         "statemachines/sync-gate.asl.json",
@@ -61,7 +66,11 @@ ASL_TARGETS = (
 PYTHON_TARGETS = (
     Target(
         "functions/targets/app.py",
-        ("tests/promises/test_pacer_promises.py", "tests/unit/test_trigger_pacer_and_plan.py"),
+        (
+            "tests/promises/test_pacer_promises.py",
+            "tests/unit/test_trigger_pacer_and_plan.py",
+            "tests/unit/test_pacer_queue_refresh.py",  # slow (an hour of waiting, simulated): last
+        ),
         PACER,
     ),
     Target(
@@ -69,11 +78,22 @@ PYTHON_TARGETS = (
         (
             "tests/promises/test_alert_promises.py",
             "tests/unit/test_fn_send_alert.py",
+            "tests/unit/test_send_alert_message_promises.py",
             "tests/hostile/test_alert_formatter.py",
             "tests/runbooks/test_runbooks_static.py",
         ),
     ),
-    Target("functions/get_job_status/app.py", ("tests/unit/test_fn_get_job_status.py",)),
+    Target(
+        "functions/get_job_status/app.py",
+        ("tests/unit/test_fn_get_job_status.py", "tests/unit/test_job_status_settings.py"),
+    ),
+    Target(
+        "functions/catch_all/app.py",
+        ("tests/unit/test_trigger_catch_all.py", "tests/unit/test_reconciler.py"),
+    ),
+    Target("functions/reconciler/app.py", ("tests/unit/test_reconciler.py",)),
+    Target("schemas/kbsync_causes.py", ("tests/unit/test_clean_causes.py", "tests/unit/test_reconciler.py")),
+    Target("kbsync/cli/outcome.py", ("tests/cli/test_cli_units.py", "tests/cli/test_sync_names_its_job.py")),
     Target(
         "functions/validate_request/app.py",
         ("tests/unit/test_fn_validate_request.py", "tests/hostile/test_sync_requests.py"),
@@ -81,6 +101,8 @@ PYTHON_TARGETS = (
     Target(
         "schemas/kbsync_contracts.py",
         (
+            "tests/unit/test_contract_limits.py",
+            "tests/unit/test_contracts.py",
             "tests/unit/test_fn_validate_request.py",
             "tests/unit/test_fn_send_alert.py",
             "tests/unit/test_trigger_catch_all.py",
