@@ -23,8 +23,10 @@ pytestmark = pytest.mark.e2e
 RECORD_KEYS = {"version", "timestamp", "requestContext", "requestPayload", "responseContext", "responsePayload"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalUp]:
+    """A local cloud of its own for each test: each one deletes a resource (the topic, the targets table), and the
+    other test must not see it gone (the catch-all would fail on the table first, in either order)."""
     server = start_local_up(tmp_path_factory.mktemp("local-up-async"))
     try:
         server.wait_ready()
