@@ -35,7 +35,9 @@ $(STAMP): requirements/dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@# setuptools prints a banner for every editable install (each mode has one); it is about its own machinery, not
+	@# this project: silenced for this one command so `make run` shows nothing a user would take for an error.
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 # checkov pins an old `packaging`, so it lives in a venv of its own (offline: --skip-download).
