@@ -108,7 +108,7 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) $(SAM_VENV) $(MUTATE_VENV) $(RUNTIME_SDK) .aws-sam node_modules .pytest_cache .mypy_cache .ruff_cache
 
-# Mutation testing (issue 12, docs/testing.md): ASL + Python mutants, each against the tests that can catch it.
+# Mutation testing (docs/testing.md): ASL + Python mutants, each against the tests that can catch it.
 # cosmic-ray (mutant generation) lives in a venv of its own; the tests run in .venv. Not part of `make test`.
 MUTATE_VENV  := .venv-mutate
 MUTATE_STAMP := $(MUTATE_VENV)/.installed

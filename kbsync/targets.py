@@ -51,12 +51,6 @@ class Target:
     def pk(self) -> str:
         return f"DS#{self.knowledge_base_id}#{self.data_source_id}"
 
-    def covers(self, bucket: str, key: str) -> bool:
-        """Whether an upload to s3://bucket/key changes what this data source indexes."""
-        if bucket != self.bucket_name:
-            return False
-        return not self.inclusion_prefixes or any(key.startswith(p) for p in self.inclusion_prefixes)
-
     def to_item(self) -> dict[str, Any]:
         return {
             "pk": self.pk,

@@ -1,4 +1,4 @@
-"""Clean error causes (issue 12, item 6): the one place that turns an Error/Cause pair into text fit for people.
+"""Clean error causes: the one place that turns an Error/Cause pair into text fit for people.
 
 Step Functions hands a failed task's ``Error`` and ``Cause`` to whatever comes next: for a Lambda task the Cause is
 the function's error JSON (``errorMessage``, ``errorType``, ``requestId`` and a ``stackTrace`` of file paths and

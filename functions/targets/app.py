@@ -81,11 +81,9 @@ PLAN_LOOKUP_THREADS = 16
 #: A night's plan items expire (DynamoDB TTL on expiresAt) after this long.
 PLAN_TTL_SECONDS = 14 * 24 * 3600
 
-TRIGGERS = ("schedule", "s3", "manual")
 IF_BUSY = ("queue", "skip")
 S3_DETAIL_TYPES = ("Object Created", "Object Deleted")
 TERMINAL_JOB_STATUSES = ("COMPLETE", "PARTIAL", "FAILED", "STOPPED", "TIMED_OUT")
-_ID_CHARS = string.ascii_letters + string.digits
 _NAME_SUFFIX_CHARS = string.ascii_lowercase + string.digits
 _PLAN_ID_CHARS = frozenset(string.ascii_letters + string.digits + "-_")
 
@@ -184,10 +182,6 @@ def reset_clients() -> None:
 
 def now_epoch() -> int:
     return int(time.time())
-
-
-def is_bedrock_id(value: Any) -> bool:
-    return isinstance(value, str) and len(value) == 10 and all(c in _ID_CHARS for c in value)
 
 
 def ds_pk(kb: str, ds: str) -> str:

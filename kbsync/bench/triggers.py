@@ -1,4 +1,4 @@
-"""Triggers at scale on the local cloud (issue 4): the nightly fan-out's makespan against Bedrock's quota lower
+"""Triggers at scale on the local cloud: the nightly fan-out's makespan against Bedrock's quota lower
 bound, and how many ingestion jobs an upload burst costs.
 
     python -m kbsync.bench.triggers            # 50-, 200- and 1,000-target nights, a 1,000-upload burst

@@ -85,6 +85,11 @@ class Clients:
         return str(self.session.region_name or "(no region)")
 
 
+#: The sync gate's output (template.yaml Outputs): `kbsync sync` starts every manual sync through the gate.
+GATE_OUTPUT = "SyncGateStateMachineArn"
+REQUIRED_OUTPUTS = ("IngestionSyncStateMachineArn", "JobsTableName", GATE_OUTPUT)
+
+
 @dataclass(frozen=True)
 class Stack:
     """What the CLI needs from the deployed kbsync stack."""
@@ -98,14 +103,11 @@ class Stack:
     @property
     def gate_state_machine_arn(self) -> str | None:
         """The sync gate (triggers): uploads and nightly runs wait in it before their ingestion-sync execution."""
-        return self.outputs.get("SyncGateStateMachineArn") or None
+        return self.outputs.get(GATE_OUTPUT) or None
 
     @property
     def runbook_base_url(self) -> str:
         return self.parameters.get("RunbookBaseUrl") or DEFAULT_RUNBOOK_BASE_URL
-
-
-REQUIRED_OUTPUTS = ("IngestionSyncStateMachineArn", "JobsTableName")
 
 
 def load_stack(cfn: Client, name: str, region: str) -> Stack:

@@ -7,10 +7,7 @@ is answered from ListExecutions alone, without describing every execution.
 from __future__ import annotations
 
 import re
-import secrets
-import string
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 BEDROCK_ID = re.compile(r"[0-9a-zA-Z]{10}")
 EXECUTION_ARN = re.compile(r"arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^:\s]+:[^:\s]+")
@@ -18,7 +15,6 @@ _NAME = re.compile(
     r"(?P<trigger>schedule|s3|manual)-(?P<kb>[0-9a-zA-Z]{10})-(?P<ds>[0-9a-zA-Z]{10})-"
     r"(?P<stamp>\d{8}T\d{6})-(?P<suffix>[a-z0-9]{4})"
 )
-_SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
 
 
 def is_bedrock_id(value: str) -> bool:
@@ -27,13 +23,6 @@ def is_bedrock_id(value: str) -> bool:
 
 def is_execution_arn(value: str) -> bool:
     return bool(EXECUTION_ARN.fullmatch(value))
-
-
-def execution_name(trigger: str, kb_id: str, ds_id: str, now: datetime | None = None) -> str:
-    """A fresh, valid Step Functions execution name (<= 80 chars) following the team convention."""
-    moment = (now or datetime.now(UTC)).astimezone(UTC)
-    suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(4))
-    return f"{trigger}-{kb_id}-{ds_id}-{moment:%Y%m%dT%H%M%S}-{suffix}"
 
 
 @dataclass(frozen=True)

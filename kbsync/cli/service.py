@@ -19,9 +19,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from kbsync import targets
 from kbsync.cli import records
-from kbsync.cli.aws import Client, Stack
+from kbsync.cli.aws import GATE_OUTPUT, Client, Stack
 from kbsync.cli.errors import CliError, ExitCode, error_code, error_text
-from kbsync.cli.names import execution_name, execution_name_of, parse_execution_name
+from kbsync.cli.names import execution_name_of, parse_execution_name
 from kbsync.cli.outcome import RUNNING_STATUSES, describe_end, exit_for
 from kbsync.cli.records import Record
 
@@ -259,20 +259,14 @@ GATE_DECISION_POLL_S = 0.2
 
 
 def start_sync(svc: Services, kb_id: str, ds_id: str, reason: str | None) -> Started:
-    """Refuse if the data source is busy, else start a manual sync: through the stack's sync gate when it has one
-    (the gate coalesces with uploads and nightly runs and paces Bedrock's account quotas), else directly."""
+    """Refuse if the data source is busy, else start a manual sync through the stack's sync gate (the gate coalesces
+    with uploads and nightly runs and paces Bedrock's account quotas; load_stack requires its output)."""
     request = sync_request(kb_id, ds_id, reason, requested_by(svc.sts))
     check_data_source(svc.bedrock, kb_id, ds_id)
     busy = find_busy(svc, kb_id, ds_id)
     if busy is not None:
         raise busy.refusal()
-    if svc.stack.gate_state_machine_arn:
-        return _start_through_gate(svc, svc.stack.gate_state_machine_arn, request)
-    name = execution_name("manual", kb_id, ds_id)
-    started = svc.sfn.start_execution(
-        stateMachineArn=svc.stack.state_machine_arn, name=name, input=json.dumps(request, separators=(",", ":"))
-    )
-    return Started(started["executionArn"], name, request)
+    return _start_through_gate(svc, svc.stack.outputs[GATE_OUTPUT], request)
 
 
 def _start_through_gate(svc: Services, gate_arn: str, request: dict[str, Any]) -> Started:

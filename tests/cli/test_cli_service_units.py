@@ -155,13 +155,28 @@ def test_start_refused_while_an_execution_waits_without_a_job(stubs: dict[str, S
 
 
 def test_a_stale_running_record_whose_job_ended_does_not_block(stubs: dict[str, Stubber]) -> None:
+    gate = "arn:aws:states:us-east-1:123456789012:stateMachine:kbsync-SyncGate"
+    gate_execution = f"arn:aws:states:us-east-1:123456789012:execution:kbsync-SyncGate:{NAME}"
+    stack = Stack("kbsync", SM, TABLE, {"SyncGateStateMachineArn": gate}, {})
+    svc = service.Services(
+        stack, sfn=stubs["stepfunctions"].client, ddb=stubs["dynamodb"].client, bedrock=stubs["bedrock-agent"].client
+    )
     stubs["bedrock-agent"].add_response("get_data_source", {"dataSource": _data_source()}, None)
     expect_running_executions(stubs["stepfunctions"], [])
+    stubs["stepfunctions"].add_response(
+        "list_executions", {"executions": []}, {"stateMachineArn": gate, "statusFilter": "RUNNING"}
+    )
     expect_running_records(stubs["dynamodb"], {"IN_PROGRESS": [record_item("IN_PROGRESS")]})
     stubs["bedrock-agent"].add_response("get_ingestion_job", {"ingestionJob": _job("COMPLETE")}, None)
     expect_bedrock_running(stubs["bedrock-agent"], [])
-    stubs["stepfunctions"].add_response("start_execution", {"executionArn": ARN, "startDate": T0}, None)
-    started = service.start_sync(services(stubs), KB, DS, None)
+    stubs["stepfunctions"].add_response("start_execution", {"executionArn": gate_execution, "startDate": T0}, None)
+    decided = {"gate": {"entry": {"outcome": "ACQUIRED"}}}
+    stubs["stepfunctions"].add_response("describe_execution", {
+        "executionArn": gate_execution, "stateMachineArn": gate, "name": NAME, "status": "SUCCEEDED",
+        "startDate": T0, "stopDate": T0, "output": json.dumps(decided),
+    }, {"executionArn": gate_execution})  # fmt: skip
+    started = service.start_sync(svc, KB, DS, None)
+    assert started.gated and started.execution_arn == gate_execution
     assert {k: started.request[k] for k in ("knowledgeBaseId", "dataSourceId", "trigger")} == {
         "knowledgeBaseId": KB,
         "dataSourceId": DS,
@@ -264,7 +279,7 @@ def test_stack_without_the_outputs_is_not_taken_for_kbsync() -> None:
         }]})  # fmt: skip
         with pytest.raises(CliError) as caught:
             load_stack(cfn, "other", "us-east-1")
-    assert "has no output IngestionSyncStateMachineArn" in caught.value.message
+    assert "has no output IngestionSyncStateMachineArn, SyncGateStateMachineArn" in caught.value.message
 
 
 def _data_source() -> dict[str, Any]:

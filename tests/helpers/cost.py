@@ -1,4 +1,4 @@
-"""Cost figure of the ingestion-sync poll loop (issue 3): state transitions per job and how late a job's end is noticed.
+"""Cost figure of the ingestion-sync poll loop: state transitions per job and how late a job's end is noticed.
 
 Runs the real template with its default parameters on the local cloud with scaled time: one job of a fixed virtual
 duration (the Bedrock emulator's documented ``force_job_duration``) per measurement, then reads the execution history.

@@ -1,5 +1,5 @@
-"""`kbsync local up` as users run it, for the issue-17 tests: a subprocess on a free port, its banner, its stderr in a
-file (never a pipe: nothing the server writes may block it), the AWS CLI and kbsync run against it as commands."""
+"""`kbsync local up` as users run it, for the local-cloud tests: a subprocess on a free port, its banner, its stderr
+in a file (never a pipe: nothing the server writes may block it), the AWS CLI and kbsync run against it as commands."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ DescribeStacks (its Outputs: `Ref IngestionSyncStateMachine`, `CatchAllFunctionN
 that map from other request threads while CreateStack walks it. Anyone polling the stack while `kbsync local up`
 deploys (a script waiting for it, `aws cloudformation wait stack-create-complete`) made the two threads both create
 a resource: two IngestionSync state machines, two CatchAll functions. The stack's outputs then named one machine while
-the sync gate's definition named the other, so `kbsync sync --wait` could not find the round's execution (item 2).
+the sync gate's definition named the other, so `kbsync sync --wait` could not find the round's execution.
 
 Each round starts `kbsync local up` on a known port with clients hammering the stack from the first moment on.
 """
@@ -123,7 +123,7 @@ def test_each_resource_is_created_once_while_clients_poll_the_stack(racy_local_u
 
 
 def test_a_sync_after_a_polled_deploy_names_its_job_and_record(racy_local_up: Any) -> None:
-    """Item 2's real path: `kbsync sync --wait --json` on a stack deployed while it was polled names the ingestion
+    """The path that broke: `kbsync sync --wait --json` on a stack deployed while it was polled names the ingestion
     job, its record and the ingestion-sync execution of the round (never the gate's, with "record": null)."""
     up: LocalUp = racy_local_up(0)
     kb, ds = up.seeded("knowledge base"), up.seeded("data source")

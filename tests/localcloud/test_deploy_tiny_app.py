@@ -1,4 +1,4 @@
-"""Issue 2 "done when": the tiny app (tests/localcloud/tiny_app) deployed through the SAM transform and
+"""The local cloud's acceptance test: the tiny app (tests/localcloud/tiny_app) deployed through the SAM transform and
 started by an S3 upload through an EventBridge rule runs every adapter: aws-sdk bedrockagent task with Retry
 on BedrockAgent.ThrottlingException, Wait, in-process Lambda with the template's environment, DynamoDB and
 SNS integrations."""

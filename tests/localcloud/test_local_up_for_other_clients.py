@@ -38,7 +38,7 @@ def banner_shell_lines(up: LocalUp) -> list[str]:
     return [line.strip() for line in up.banner if line.strip().startswith(("export ", "aws() "))]
 
 
-# --- item 4: the banner exports what the AWS CLI v1 and kbsync read ------------------------------------------
+# --- the banner exports what the AWS CLI v1 and kbsync read --------------------------------------------------
 
 
 def test_the_banner_exports_what_the_aws_cli_v1_and_kbsync_need_in_a_clean_shell(up: LocalUp, tmp_path: Path) -> None:
@@ -80,7 +80,7 @@ def test_without_the_banner_the_aws_cli_v1_has_no_region(up: LocalUp, tmp_path: 
     assert done.returncode != 0 and "region" in done.stderr.lower(), done.stderr
 
 
-# --- item 3: queue URLs name the local endpoint --------------------------------------------------------------
+# --- queue URLs name the local endpoint ----------------------------------------------------------------------
 
 
 def test_queue_urls_point_at_the_local_endpoint(up: LocalUp) -> None:
@@ -97,7 +97,7 @@ def test_queue_urls_point_at_the_local_endpoint(up: LocalUp) -> None:
     assert attributes["Attributes"]["QueueArn"].endswith(":" + dlq_url.rsplit("/", 1)[1])
 
 
-# --- item 5: the template's policies, alarm and async configurations exist ------------------------------------
+# --- the template's policies, alarm and async configurations exist --------------------------------------------
 
 
 def test_no_template_resource_type_is_skipped(up: LocalUp) -> None:
@@ -142,7 +142,7 @@ def declared_sids(resource_type: str) -> list[str]:
     return [statement["Sid"] for statement in resource["Properties"]["PolicyDocument"]["Statement"]]
 
 
-# --- item 6: a failing sync is quiet on the server's stderr ---------------------------------------------------
+# --- a failing sync is quiet on the server's stderr -----------------------------------------------------------
 
 
 def test_a_failing_sync_leaves_no_warning_traceback_or_exception_line_on_stderr(up: LocalUp) -> None:

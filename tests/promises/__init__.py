@@ -1,1 +1,1 @@
-"""Tests that pin kbsync's promises, written against the survivors of `make mutate` (issue 12)."""
+"""Tests that pin kbsync's promises, written against the survivors of `make mutate`."""

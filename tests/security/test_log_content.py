@@ -1,4 +1,4 @@
-"""Nothing in any log line carries failure-reason text or document content (issue 6).
+"""Nothing in any log line carries failure-reason text or document content.
 
 A sync fails on the local cloud with failureReasons carrying a unique marker, over documents whose content carries
 another. Every line any logging handler writes in this process during the run (the handlers' Powertools JSON logs,

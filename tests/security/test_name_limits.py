@@ -31,7 +31,7 @@ NEIGHBOUR = n.Stack(LONGEST[:-1] + "b", "7e2d11f0-3c1e-11ef-9f3b-0a1b2c3d4e5f")
 ACCOUNT_UNIQUE = {(limit.resource_type, limit.prop) for limit in n.NAME_LIMITS if "[]" not in limit.prop} - {
     ("AWS::Lambda::LayerVersion", "LayerName")
 }
-#: The names issue 11 is about: each must be among those checked (else the check proves nothing about them).
+#: The generated names nearest their limits: each must be checked (else the check proves nothing about them).
 MUST_BE_CHECKED = {
     ("SyncGateStateMachine", "StateMachineName"),
     ("NightlyFanOutStateMachine", "StateMachineName"),

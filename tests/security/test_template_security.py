@@ -135,7 +135,7 @@ def test_state_machine_logging_execution_data_is_caught(template: dict[str, Any]
 
 def test_every_eventbridge_and_scheduler_target_has_retry_and_dead_letter_queue(template: dict[str, Any]) -> None:
     if not p.event_targets(template):
-        pytest.skip("template.yaml has no EventBridge rule or Scheduler schedule yet (triggers, issue 4)")
+        pytest.skip("template.yaml has no EventBridge rule or Scheduler schedule yet (triggers)")
     assert p.targets_without_retry_or_dlq(template) == []
 
 

@@ -166,7 +166,7 @@ def test_cfn_lint_sees_inside_the_state_machine_definition() -> None:
     assert any("Bogus" in match for match in lint_matches(broken))
 
 
-# ------------------------------------------------------------------ template facts the issue requires
+# ------------------------------------------------------------------ template facts the workflow requires
 
 
 def test_iam_is_scoped_to_knowledge_bases_never_bedrock_star() -> None:

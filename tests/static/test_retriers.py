@@ -1,4 +1,4 @@
-"""Retriers retry only errors that can succeed on retry (issue 11, item 7).
+"""Retriers retry only errors that can succeed on retry.
 
 A Retry on an error that can never succeed (a validation error, a failed condition, access denied, a generic
 ``*.AmazonDynamoDBException`` that also covers those, ``States.ALL``/``States.TaskFailed``) only delays the failure

@@ -1,4 +1,4 @@
-"""Every service integration the state machines call exists where AWS says it does (issue 11, item 6).
+"""Every service integration the state machines call exists where AWS says it does.
 
 For every Task in every statemachines/*.asl.json (Parallel branches and Map ItemProcessor/Iterator included):
 

@@ -1,4 +1,4 @@
-"""The nightly fan-out at 1,000 targets on the local cloud (issue 11, item 4): the real template, the real fan-out and
+"""The nightly fan-out at 1,000 targets on the local cloud: the real template, the real fan-out and
 sync-gate definitions, every state's payload and every execution's length read back from GetExecutionHistory.
 
 Step Functions caps a state's input/output at 256 KB and a history at 25,000 events; moto enforces neither, so the

@@ -1,4 +1,4 @@
-"""Faults in bookkeeping steps and retriers (issue 11, items 6-7), on the real template deployed on the local cloud.
+"""Faults in bookkeeping steps and retriers, on the real template deployed on the local cloud.
 
 - A failed release of the start token (a Parallel branch beside the running sync) never aborts the sync: the child
   ingestion sync completes, its job is recorded, the gate and its slot are released.
@@ -143,7 +143,7 @@ def pacer(rig: TriggerRig) -> dict[str, Any]:
     return item
 
 
-# ------------------------------------------------------------------ item 6.3: a release failure never aborts a sync
+# ------------------------------------------------------------------ a release failure never aborts a sync
 
 
 def test_a_failed_start_token_release_never_aborts_the_running_sync(rig: TriggerRig) -> None:
@@ -170,7 +170,7 @@ def test_a_failed_start_token_release_never_aborts_the_running_sync(rig: Trigger
     assert rig.drain_alerts() == []
 
 
-# ------------------------------------------------------------------ item 6.4: settleSeconds is optional
+# ------------------------------------------------------------------ settleSeconds is optional
 
 
 def test_the_gate_runs_without_settle_seconds(rig: TriggerRig) -> None:
@@ -192,7 +192,7 @@ def test_a_given_settle_seconds_is_kept(rig: TriggerRig) -> None:
     assert json.loads(result["output"])["settleSeconds"] == 5
 
 
-# ------------------------------------------------------------------ item 7: what is retried (attempts counted)
+# ------------------------------------------------------------------ what is retried (attempts counted)
 
 
 def start_refused_sync(rig: TriggerRig, label: str) -> tuple[str, registry.Target]:

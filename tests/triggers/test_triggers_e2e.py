@@ -1,4 +1,4 @@
-"""Triggers end to end (issue 4): the real template.yaml on the local cloud — S3 -> EventBridge -> upload router ->
+"""Triggers end to end: the real template.yaml on the local cloud — S3 -> EventBridge -> upload router ->
 sync gate -> ingestion-sync -> Bedrock emulator, the nightly schedule, the catch-all — one shared deployment."""
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def test_a_nightly_run_of_20_targets_syncs_every_target_and_none_fails_by_quota(
     rig.wait_until_quiet(QUIET_S)
     described = rig.clients["stepfunctions"].describe_execution(executionArn=fanout)
     assert described["status"] == "SUCCEEDED", described.get("error")
-    night = json.loads(described["output"])  # counts only: the fan-out keeps no per-target list (issue 11)
+    night = json.loads(described["output"])  # counts only: the fan-out keeps no per-target list (its state stays small)
     assert night["synced"] == night["count"] >= 20 and (night["notSynced"], night["notReached"]) == (0, 0)
     for target in seeded:
         jobs = statuses(rig, target)

@@ -1,4 +1,4 @@
-"""300 uploads within a minute to one data source -> at most 2 ingestion jobs, every upload covered (issue 4).
+"""300 uploads within a minute to one data source -> at most 2 ingestion jobs, every upload covered.
 
 The local cloud takes ~50-100 ms of real time per upload (S3 -> EventBridge -> the router Lambda, in process), so
 the burst runs with time slowed to 1 virtual s = 0.5 real s (300 uploads within ~30-60 virtual s), then time runs

@@ -1,5 +1,5 @@
 """functions/targets: the nightly plan kept outside the fan-out's state (DynamoDB pages + a shared cursor), claimed one
-target at a time by the lanes, each lane execution handing off after LANE_TARGETS_PER_EXECUTION targets (issue 11)."""
+target at a time by the lanes, each lane execution handing off after LANE_TARGETS_PER_EXECUTION targets."""
 
 from __future__ import annotations
 

@@ -69,8 +69,7 @@ def test_bucket_and_prefixes_are_discovered_not_typed(table: Any, bedrock: FakeB
     assert (added.created, added.changed) == (True, True)
     assert added.target.bucket_name == "docs"
     assert added.target.inclusion_prefixes == ("tenant-a/",)
-    assert added.target.covers("docs", "tenant-a/x.pdf") and not added.target.covers("docs", "tenant-b/x.pdf")
-    assert targets.add_target(table, bedrock, KB, DS2).target.covers("docs", "anything")
+    assert targets.add_target(table, bedrock, KB, DS2).target.inclusion_prefixes == ()
 
 
 def test_registering_twice_is_one_target(table: Any, bedrock: FakeBedrockAgent) -> None:

@@ -1,4 +1,4 @@
-"""One scenario per path of the ingestion-sync workflow (issue 3 "Done when"), run on the local cloud.
+"""One scenario per path of the ingestion-sync workflow, run on the local cloud.
 
 Each scenario sets up its own data source (own bucket, knowledge base and data source, so records and alerts never
 mix), causes its path (naturally where the local cloud can — unsupported files, unknown ids, a job started from
@@ -116,7 +116,7 @@ def stopped(rig: WorkflowRig, faults: Any) -> dict[str, Any]:
     source = rig.new_source(GOOD_DOCS)
     faults.hang_next_jobs(1)  # runs until stopped, whatever the machine's load
     arn = rig.start(rig.request(source))
-    # The record exists before the start (issue 12); wait for the job id it gets right after.
+    # The record exists before the start; wait for the job id it gets right after.
     record = wait_until(
         lambda: [r for r in rig.records(source) if r.get("ingestionJobId")], rig.timeout, "the job record's job id"
     )[0]
@@ -235,7 +235,7 @@ def huge_failure_reasons(rig: WorkflowRig, faults: Any) -> dict[str, Any]:
 
 @scenario
 def concurrent_starts_coalesce(rig: WorkflowRig, faults: Any) -> dict[str, Any]:
-    """Issue 12: 10 starts on one data source at once. Bedrock runs one job per data source, so the others are
+    """10 starts on one data source at once. Bedrock runs one job per data source, so the others are
     refused with ConflictException: expected, not an incident. Each either coalesces into a job that started after
     its request (record COALESCED) or, if its request came after that job started, waits and runs its own: never an
     alert. (The local cloud issues the 10 starts over a fraction of a real second, so which of the two each gets
@@ -272,7 +272,7 @@ def concurrent_starts_held_then_released(rig: WorkflowRig, faults: Any) -> dict[
 
 @scenario
 def poll_access_denied(rig: WorkflowRig, faults: Any) -> dict[str, Any]:
-    """Issue 12: GetIngestionJob refused (AccessDenied, not retried) while the job runs: POLL_FAILED recorded and
+    """GetIngestionJob refused (AccessDenied, not retried) while the job runs: POLL_FAILED recorded and
     alerted once, with the AWS error code and message and no stack trace, path or repr."""
     source = rig.new_source(GOOD_DOCS)
     faults.fail_next_calls("GetIngestionJob", count=3, error="AccessDeniedException")
@@ -291,7 +291,7 @@ def covering_query_refused(rig: WorkflowRig, faults: Any) -> dict[str, Any]:
 
 @scenario
 def lone_surrogate_in_free_text(rig: WorkflowRig, faults: Any) -> dict[str, Any]:
-    """Issue 12: a lone surrogate in reason/requestedBy. Whatever validation does with it (reject or normalize), no
+    """A lone surrogate in reason/requestedBy. Whatever validation does with it (reject or normalize), no
     Bedrock job may exist without a record: the record is written before StartIngestionJob."""
     source = rig.new_source(GOOD_DOCS)
     arn = rig.start(rig.request(source, reason="nightly \ud800 run", requestedBy="ops-\udfff"))

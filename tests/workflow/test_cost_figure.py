@@ -1,4 +1,4 @@
-"""The poll loop's cost stays low for long jobs (issue 3 cost figure), measured on the local cloud.
+"""The poll loop's cost stays low for long jobs, measured on the local cloud.
 
 With the template's defaults (first wait 15 s, each next wait 1.5x, at most 300 s) a 60-minute job costs a few
 dozen state transitions instead of the ~720 a fixed 15-second poll would, and a 2-minute job is still seen within
@@ -21,7 +21,7 @@ def test_poll_cost_of_a_2_minute_and_a_60_minute_job() -> None:
         # Machine overhead only delays polls (never adds any): at most the scheduled number of polls.
         assert 1 <= cost.polls <= scheduled_polls, cost
         assert cost.scheduleDelaySeconds == scheduled_delay <= maximum
-        # 14 fixed states (issue 12 added RecordJobStarting before the start, FindCoveringJob + IsCovered,
+        # 14 fixed states (among them RecordJobStarting before the start, FindCoveringJob + IsCovered,
         # StampStartAttempt and RecordJobId after it) + Wait/Get/Choice per poll
         assert cost.stateTransitions == 14 + 3 * cost.polls, cost
     assert short.scheduleDelaySeconds <= 30

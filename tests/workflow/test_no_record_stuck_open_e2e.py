@@ -1,7 +1,7 @@
-"""No record stuck open (issue 12), end to end: the real template.yaml deployed on the local cloud. An execution that is
+"""No record stuck open, end to end: the real template.yaml deployed on the local cloud. An execution that is
 stopped mid-poll, times out or dies on a Lambda crash leaves no job record open: the catch-all closes it on the
 execution's status-change event, and the scheduled reconciler closes what an undelivered event left open, alerting
-once. On the code before issue 12 every one of these records stayed STARTING / IN_PROGRESS forever."""
+once. Without them every one of these records stayed STARTING / IN_PROGRESS forever."""
 
 from __future__ import annotations
 

@@ -374,8 +374,8 @@ def _from_error(self: Any, env: Any, ex: Exception) -> Any:
 
 
 # --------------------------------------------------------------------------- the optimized states: integration
-# (added by triggers, issue 4) moto's StateTaskService._normalise_parameters/_normalise_response are no-ops, so
-# `arn:aws:states:::states:startExecution[.sync[:2]]` sends PascalCase keys botocore rejects (KeyError
+# (the sync gate starts ingestion-sync executions) moto's StateTaskService._normalise_parameters/_normalise_response
+# are no-ops, so `arn:aws:states:::states:startExecution[.sync[:2]]` sends PascalCase keys botocore rejects (KeyError
 # 'StateMachineArn') and its .sync resolvers read `ExecutionArn` from a camelCase response. Step Functions maps
 # both ways by the SFN API shapes; so do these two patches (parsed JSON Input/Output of DescribeExecution is data,
 # left as it is).
