@@ -22,7 +22,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 
 SCHEMA_DIR = Path(__file__).resolve().parent
-SCHEMA_NAMES = ("sync-request", "job-record", "alert")
+SCHEMA_NAMES = ("sync-request", "job-record", "alert", "alert-catalogue")
 
 #: What free text may not contain: C0 controls, DEL, C1 controls (SNS refuses most of them, and they break one-line
 #: history and logs), lone surrogates (UTF-8 cannot encode them: DynamoDB and SNS refuse the whole request) and the

@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
-import kbsync_causes  # the Contracts layer (schemas/): clean error causes, issue 12
+import kbsync_alerts  # the Contracts layer (schemas/): the alert catalogue
+import kbsync_causes  # clean error causes
 import kbsync_contracts
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -34,38 +35,6 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="kbsync")
 
-SEVERITY = {
-    "FAILED": "CRITICAL",
-    "START_FAILED": "CRITICAL",
-    "TIMED_OUT": "CRITICAL",
-    "POLL_FAILED": "CRITICAL",
-    "EXECUTION_DIED": "CRITICAL",
-    "PARTIAL": "WARNING",
-    "STOPPED": "WARNING",
-    "RECORD_RECONCILED": "WARNING",
-}
-RUNBOOK = {
-    "FAILED": "sync-failed.md",
-    "START_FAILED": "sync-failed.md",
-    "PARTIAL": "sync-partial.md",
-    "TIMED_OUT": "sync-timed-out.md",
-    "POLL_FAILED": "execution-died.md",
-    "STOPPED": "sync-stopped.md",
-    "EXECUTION_DIED": "execution-died.md",
-    "RECORD_RECONCILED": "record-reconciled.md",
-}
-HEADLINE = {
-    "FAILED": "the ingestion job FAILED after every allowed attempt",
-    "START_FAILED": "StartIngestionJob was refused; no ingestion job ran",
-    "PARTIAL": "the ingestion job completed but some documents failed",
-    "TIMED_OUT": "the ingestion job ran past the poll budget; kbsync stopped it",
-    "STOPPED": "the ingestion job was stopped by someone else",
-    "POLL_FAILED": (
-        "kbsync could not read the ingestion job's status and stopped watching it; the job may still be running"
-    ),
-    "EXECUTION_DIED": "the sync execution died outside its own error handling",
-    "RECORD_RECONCILED": "a job record left open after its execution ended was closed by the reconciler",
-}
 STATISTICS = kbsync_contracts.statistic_names()  # the job-record contract's eight statistics
 #: SNS allows 262,144 bytes for message + attributes + subject; keep clear of it (and of alert.schema's maxLength).
 MESSAGE_BUDGET_BYTES = 240_000
@@ -209,16 +178,13 @@ def rerun_commands(facts: AlertFacts, now: datetime, gate_arn: str = GATE_ARN_PL
 
 def subject_of(facts: AlertFacts) -> str:
     """'[CRITICAL] kbsync FAILED: kb <id> / ds <id>' — at most 100 chars, one line (SNS rules)."""
-    subject = (
-        f"[{SEVERITY[facts.alert_type]}] kbsync {facts.alert_type}: "
-        f"kb {facts.knowledge_base_id} / ds {facts.data_source_id}"
-    )
-    return subject[:100]
+    return kbsync_alerts.subject(facts.alert_type, facts.knowledge_base_id, facts.data_source_id)
 
 
 def header_lines(facts: AlertFacts) -> list[str]:
+    kind = kbsync_alerts.alert_kind(facts.alert_type)
     lines = [
-        f"kbsync {facts.alert_type} ({SEVERITY[facts.alert_type]}): {HEADLINE[facts.alert_type]}.",
+        f"kbsync {kind.kind} ({kind.severity}): {kind.headline}.",
         "",
         f"Knowledge base: {facts.knowledge_base_id}",
         f"Data source:    {facts.data_source_id}",
@@ -245,7 +211,7 @@ def footer_lines(
 ) -> list[str]:
     return [
         "",
-        f"Runbook: {runbook_base_url.rstrip('/')}/{RUNBOOK[facts.alert_type]}",
+        f"Runbook: {kbsync_alerts.runbook_url(runbook_base_url, facts.alert_type)}",
         "",
         "Rerun:",
         *(f"  {command}" for command in rerun_commands(facts, now, gate_arn)),
@@ -284,7 +250,7 @@ def clean_text(text: str) -> str:
 
 def clean_error(facts: AlertFacts) -> AlertFacts:
     """Error = the AWS error code or our own error name; Cause = its one-line message, never a stack trace, a path
-    or an exception repr (issue 12: the one place is kbsync_causes.clean_error, shared with the catch-all)."""
+    or an exception repr (the one place is kbsync_causes.clean_error, shared with the catch-all)."""
     if facts.error is None and facts.cause is None:
         return facts
     clean = kbsync_causes.clean_error(facts.error, facts.cause)
@@ -307,18 +273,12 @@ def build_alert(
 ) -> dict[str, Any]:
     """The alert contract (schemas/alert.schema.json): subject, message, messageAttributes; validated."""
     facts = clean_error(sanitized(facts))
-    attributes = {
-        "severity": SEVERITY[facts.alert_type],
-        "alertType": facts.alert_type,
-        "knowledgeBaseId": facts.knowledge_base_id,
-        "dataSourceId": facts.data_source_id,
-    }
-    if facts.ingestion_job_id:
-        attributes["ingestionJobId"] = facts.ingestion_job_id
     alert = {
         "subject": subject_of(facts),
         "message": message_of(facts, runbook_base_url, now, gate_arn),
-        "messageAttributes": {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+        "messageAttributes": kbsync_alerts.message_attributes(
+            facts.alert_type, facts.knowledge_base_id, facts.data_source_id, facts.ingestion_job_id
+        ),
     }
     kbsync_contracts.validate("alert", alert)
     return alert

@@ -1,7 +1,10 @@
-"""What a job's final status means for the operator: exit code, alert type, severity and runbook (names fixed
-across the team; the alert formatter and the runbooks use the same table)."""
+"""What a job's final status means for the operator: exit code and alert type (whose severity and runbook come from
+the alert catalogue, schemas/alert-catalogue.json, as the alert senders' do)."""
 
 from __future__ import annotations
+
+import kbsync_alerts
+from kbsync_alerts import runbook_url as runbook_url  # the alert's runbook link, for the views
 
 from kbsync.cli.errors import ExitCode
 
@@ -19,17 +22,7 @@ EXIT_BY_STATUS: dict[str, ExitCode] = {
     "STOPPED": ExitCode.STOPPED,
 }
 
-#: Alert type -> (severity, runbook file). Dead-letter-queue alarms are not job alerts and live in the index only.
-ALERTS: dict[str, tuple[str, str]] = {
-    "FAILED": ("CRITICAL", "sync-failed.md"),
-    "START_FAILED": ("CRITICAL", "sync-failed.md"),
-    "PARTIAL": ("WARNING", "sync-partial.md"),
-    "TIMED_OUT": ("CRITICAL", "sync-timed-out.md"),
-    "POLL_FAILED": ("CRITICAL", "execution-died.md"),
-    "STOPPED": ("WARNING", "sync-stopped.md"),
-    "EXECUTION_DIED": ("CRITICAL", "execution-died.md"),
-    "RECORD_RECONCILED": ("WARNING", "record-reconciled.md"),
-}
+#: Dead-letter-queue alarms are not alerts kbsync publishes (not in the alert catalogue): they live in the index only.
 DEAD_LETTER_RUNBOOK = "dead-letter-queue.md"
 OTHER_RUNBOOKS = ("rerun-a-sync.md", "pause-nightly-syncs.md")
 
@@ -38,19 +31,15 @@ STATUS_BY_ERROR: dict[str, str] = {
     "KbSync.JobFailed": "FAILED",
     "KbSync.JobTimedOut": "TIMED_OUT",
     "KbSync.JobStopped": "STOPPED",
-    "KbSync.JobPartial": "PARTIAL",
     "KbSync.StartFailed": "START_FAILED",
     "KbSync.PollFailed": "POLL_FAILED",
 }
 
 
 def alert_type_for(status: str) -> str | None:
-    """The alert a final job status sends (None for COMPLETE and running statuses)."""
-    return status if status in ALERTS and status not in ("EXECUTION_DIED", "RECORD_RECONCILED") else None
-
-
-def runbook_url(base_url: str, alert_type: str) -> str:
-    return f"{base_url.rstrip('/')}/{ALERTS[alert_type][1]}"
+    """The alert a final job status sends (None for COMPLETE and running statuses): the workflow's alert kinds are
+    named after the job record's final status."""
+    return status if status in kbsync_alerts.kinds_raised_by(kbsync_alerts.WORKFLOW) else None
 
 
 def exit_for(execution_status: str, error: str | None, record_status: str | None) -> ExitCode:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from kbsync.cli.outcome import ALERTS
+import kbsync_alerts
 
 _COLOURS = {
     "COMPLETE": "32",
@@ -156,7 +156,7 @@ def _json_default(value: Any) -> Any:
 
 
 def severity_of(alert_type: str) -> str:
-    return ALERTS[alert_type][0]
+    return kbsync_alerts.alert_kind(alert_type).severity
 
 
 class ProgressLine:

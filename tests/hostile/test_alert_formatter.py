@@ -11,6 +11,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+import kbsync_alerts
 import kbsync_contracts
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,7 +24,7 @@ fn = load_function("send_alert")
 SNS_LIMIT_BYTES = 262_144
 NOW = datetime(2026, 11, 22, 3, 0, 0, tzinfo=UTC)
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:kbsync-IngestionSync:manual-KB12345678-DS12345678-x"
-ALERT_TYPES = sorted(fn.SEVERITY)
+ALERT_TYPES = sorted(kbsync_alerts.catalogue())
 SMILE = "\U0001f600"
 #: Valid Unicode (no lone surrogates), weighted towards multi-byte and control characters.
 unicode_text = st.text(
@@ -94,7 +95,8 @@ def test_subject_names_severity_knowledge_base_and_data_source(kb: str, ds: str,
         facts(alert_type, [], knowledge_base_id=kb, data_source_id=ds), "https://runbooks.example/", NOW
     )
     assert_bounded(alert)
-    assert alert["subject"] == f"[{fn.SEVERITY[alert_type]}] kbsync {alert_type}: kb {kb} / ds {ds}"
+    severity = kbsync_alerts.alert_kind(alert_type).severity
+    assert alert["subject"] == f"[{severity}] kbsync {alert_type}: kb {kb} / ds {ds}"
 
 
 @pytest.mark.parametrize(

@@ -4,15 +4,17 @@ resolve, the alert's values bound before any command uses them, both kbsync and 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
+from kbsync_alerts import catalogue
 
-from kbsync.cli.outcome import ALERTS, DEAD_LETTER_RUNBOOK, OTHER_RUNBOOKS
+from kbsync.cli.outcome import DEAD_LETTER_RUNBOOK, OTHER_RUNBOOKS
 from tests.helpers.functions import load_function
 from tests.runbooks.runbook_parser import RUNBOOKS, SECTIONS, Runbook, all_runbooks, parse
 
 PROCEDURES = {"rerun-a-sync.md", "pause-nightly-syncs.md"}
-ALERT_RUNBOOKS = sorted({file for _, file in ALERTS.values()} | {DEAD_LETTER_RUNBOOK})
+ALERT_RUNBOOKS = sorted({alert.runbook for alert in catalogue().values()} | {DEAD_LETTER_RUNBOOK})
 EXPECTED_FILES = {*ALERT_RUNBOOKS, *OTHER_RUNBOOKS, "README.md"}
 
 
@@ -23,16 +25,19 @@ def test_every_alert_type_has_its_runbook_and_nothing_is_stray() -> None:
 
 def test_the_alert_formatter_links_existing_runbooks_for_every_alert_type() -> None:
     send_alert = load_function("send_alert")
-    assert set(send_alert.RUNBOOK) == set(ALERTS)
-    assert {alert: file for alert, (_, file) in ALERTS.items()} == send_alert.RUNBOOK
-    for file in send_alert.RUNBOOK.values():
-        assert (RUNBOOKS / file).is_file()
+    now = datetime(2026, 11, 22, 3, 0, 0, tzinfo=UTC)
+    for kind, alert in catalogue().items():
+        facts = send_alert.AlertFacts(kind, "KB12345678", "DS12345678", "arn:aws:states:us-east-1:1:execution:m:n")
+        assert f"\nRunbook: https://runbooks.example/{alert.runbook}\n" in send_alert.message_of(
+            facts, "https://runbooks.example", now
+        )
+        assert (RUNBOOKS / alert.runbook).is_file()
 
 
 def test_the_index_links_every_runbook() -> None:
     index = parse(RUNBOOKS / "README.md")
     assert set(index.links()) >= EXPECTED_FILES - {"README.md"}
-    for alert, (severity, file) in ALERTS.items():
+    for alert, severity, file in ((a.kind, a.severity, a.runbook) for a in catalogue().values()):
         assert re.search(rf"^\| {alert} — .*\| {severity} \| \[{re.escape(file)}\]", index.text, re.M), alert
 
 

@@ -148,7 +148,7 @@ def rerun_lines(job_or_execution: str, reason: str) -> list[str]:
 
 def test_a_failed_job_alert_reads_line_by_line_as_the_on_call_engineer_expects() -> None:
     """Headline, a blank line, who/what/where, the requester, a blank line, "Statistics:" and all eight statistics,
-    the grouped reasons, the runbook and the rerun commands: each line in its place (issue 12: a dropped line went
+    the grouped reasons, the runbook and the rerun commands: each line in its place (a dropped line once went
     unnoticed)."""
     reasons = [
         "Unsupported file type for s3://docs/a.xyz.",

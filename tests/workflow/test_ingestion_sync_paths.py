@@ -1,4 +1,4 @@
-"""The ingestion-sync workflow, one test per path (issue 3): the real ASL and handlers on the local cloud.
+"""The ingestion-sync workflow, one test per path: the real ASL and handlers on the local cloud.
 
 Each test asserts the execution's end, the data source's job records in DynamoDB (validated against the job-record
 contract) and the exact number of alerts that reached the SQS queue subscribed to the alerts topic (validated
@@ -287,9 +287,9 @@ def test_one_alert_per_job_across_the_suite(workflow_results: dict[str, Any]) ->
     assert len(alerted) == len(set(alerted))
 
 
-# ------------------------------------------------------------------ issue 12: records first, coalescing, clean causes
+# ------------------------------------------------------------------ records first, coalescing, clean causes
 
-#: Issue 12 item 5: every alert kind, its severity and the condition that raises it (docs/alerts.md is the same
+#: Every alert kind, its severity and the condition that raises it (docs/alerts.md is the same
 #: table). Each scenario raises exactly the alerts listed here for it, and every scenario not listed raises none.
 ALERT_TABLE = {
     "FAILED": ("CRITICAL", "the job FAILED on the last allowed attempt"),
@@ -314,7 +314,7 @@ EXPECTED_ALERTS = {
     "huge_failure_reasons": ["FAILED"],
     "poll_access_denied": ["POLL_FAILED"],
 }
-#: Scenarios whose alert is decided by another part of issue 12 (request validation): a lone surrogate is refused
+#: Scenarios whose alert is decided by request validation: a lone surrogate is refused
 #: before anything starts (no alert), or, where the engine cannot even encode it, the execution dies (the catch-all's
 #: one EXECUTION_DIED). Either way no job and never a START_FAILED.
 EITHER_ALERTS = {"lone_surrogate_in_free_text": ([], ["EXECUTION_DIED"])}
@@ -340,16 +340,16 @@ def test_each_alert_condition_raises_exactly_its_alert_and_nothing_else_raises_a
 def test_the_alert_table_is_the_documented_one() -> None:
     from pathlib import Path
 
-    from kbsync.cli.outcome import ALERTS
+    from kbsync_alerts import catalogue
 
-    assert {k: v[0] for k, v in ALERTS.items()} == {k: v[0] for k, v in ALERT_TABLE.items()}
+    assert {k: v.severity for k, v in catalogue().items()} == {k: v[0] for k, v in ALERT_TABLE.items()}
     doc = (Path(__file__).resolve().parents[2] / "docs" / "alerts.md").read_text(encoding="utf-8")
     for alert_type, (severity, _) in ALERT_TABLE.items():
         assert re.search(rf"^\| `{alert_type}` \| {severity} \|", doc, re.MULTILINE), alert_type
 
 
 def test_every_bedrock_job_has_a_record_across_the_suite(workflow_results: dict[str, Any]) -> None:
-    """Issue 12 item 3: no order of failures leaves a Bedrock job kbsync does not know (jobs started by the tests
+    """No order of failures leaves a Bedrock job kbsync does not know (jobs started by the tests
     themselves, outside kbsync, excepted)."""
     for name, result in workflow_results["scenarios"].items():
         if "crashed" in result:
