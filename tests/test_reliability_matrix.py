@@ -252,7 +252,9 @@ def test_an_execution_killed_from_outside_alerts_once_and_keeps_its_record(stack
     stack.faults.hang_next_jobs(1)
     source = stack.rig.new_source(DOCS)
     arn = stack.rig.start(stack.rig.request(source))
-    wait_until(lambda: stack.rig.records(source), ALERT_DEADLINE_S, "the job record")
+    wait_until(  # killed while it polls its job: the record already names the job
+        lambda: any(r.get("ingestionJobId") for r in stack.rig.records(source)), ALERT_DEADLINE_S, "the job's id"
+    )
     stack.rig.clients["stepfunctions"].stop_execution(executionArn=arn, error="Operator", cause="killed by the test")
     try:
         assert stack.rig.wait(arn)["status"] == "ABORTED"

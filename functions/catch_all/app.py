@@ -34,12 +34,14 @@ from decimal import Decimal
 from typing import Any
 
 import boto3
-import kbsync_causes  # the Contracts layer (schemas/): clean error causes
+import kbsync_alerts  # the Contracts layer (schemas/): the alert catalogue
+import kbsync_causes  # clean error causes
 import kbsync_contracts
+import kbsync_jobs
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 logger = Logger()
 tracer = Tracer()
@@ -47,7 +49,8 @@ metrics = Metrics(namespace="kbsync")
 
 DIED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 OWN_ERROR_PREFIX = "KbSync."
-RUNBOOK_FILE = "execution-died.md"
+#: The one alert kind the catch-all raises (severity and runbook: schemas/alert-catalogue.json).
+ALERT_TYPE = "EXECUTION_DIED"
 #: Keep the once-only markers for 30 days (DynamoDB TTL on expiresAt): far longer than EventBridge redelivers.
 MARKER_TTL_SECONDS = 30 * 24 * 3600
 PACER_KEY = {"pk": "PACER", "sk": "ACCOUNT"}
@@ -225,8 +228,7 @@ def build_alert(
     """The alert contract for one dead execution."""
     kb = str((request or {}).get("knowledgeBaseId") or UNKNOWN)
     ds = str((request or {}).get("dataSourceId") or UNKNOWN)
-    subject = f"[CRITICAL] kbsync EXECUTION_DIED: kb {kb} / ds {ds}"[:100]
-    # Clean: the error name and one sentence, never the Lambda error's stack trace or a file path (issue 12).
+    # Clean: the error name and one sentence, never the Lambda error's stack trace or a file path.
     name, cause = clean_cause(str(detail.get("status")), detail.get("error"), detail.get("cause"))
     error = name if detail.get("error") else "(stopped by StopExecution)" if detail.get("status") == "ABORTED" else "-"
     lines = [
@@ -247,7 +249,7 @@ def build_alert(
         "upload, nightly run or manual sync starts normally. An ingestion job it started may still be running in",
         "Bedrock (a new sync waits for it).",
         "",
-        f"Runbook: {runbook_base_url.rstrip('/')}/{RUNBOOK_FILE}",
+        f"Runbook: {kbsync_alerts.runbook_url(runbook_base_url, ALERT_TYPE)}",
     ]
     if request is not None and kb != UNKNOWN:
         rerun = {"knowledgeBaseId": kb, "dataSourceId": ds, "trigger": "manual", "reason": "rerun after EXECUTION_DIED"}
@@ -259,16 +261,10 @@ def build_alert(
             f" --name manual-{kb}-{ds}-$(date -u +%Y%m%dT%H%M%S)-rr01"
             f" --input '{json.dumps(gate_input, separators=(',', ':'))}'"
         )
-    attributes = {
-        "severity": "CRITICAL",
-        "alertType": "EXECUTION_DIED",
-        "knowledgeBaseId": kb,
-        "dataSourceId": ds,
-    }
     return {
-        "subject": subject,
+        "subject": kbsync_alerts.subject(ALERT_TYPE, kb, ds),
         "message": "\n".join(lines),
-        "messageAttributes": {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+        "messageAttributes": kbsync_alerts.message_attributes(ALERT_TYPE, kb, ds, job_id),
     }
 
 
@@ -367,9 +363,29 @@ def close_open_records(
     }
     closed = []
     for record in open_records_of(jobs, kb, ds, arn, detail.get("startDate")):
-        if close_record(jobs, record, values):
-            closed.append({"record": str(record.get("ingestionJobId") or record["sk"]), "status": values["status"]})
+        found = job_started_for(record, kb, ds)
+        if found is None:
+            continue  # Bedrock could not say: the reconciler closes it later, with the job if there is one
+        record_values = {**values, **found}
+        if close_record(jobs, record, record_values):
+            job = record.get("ingestionJobId") or found.get("ingestionJobId")
+            closed.append({"record": str(job or record["sk"]), "status": values["status"]})
     return closed
+
+
+def job_started_for(record: dict[str, Any], kb: str, ds: str) -> dict[str, str] | None:
+    """For a record the execution wrote before its start and left without a job id: the job Bedrock started with
+    the record's description ({ingestionJobId, jobStatus}), so the closed record names it (never a Bedrock job
+    unknown to kbsync); {} when there is nothing to look up or no such job; None when Bedrock could not be asked."""
+    if not kbsync_jobs.needs_lookup(record):
+        return {}
+    try:
+        job = kbsync_jobs.job_by_description(client("bedrock-agent"), kb, ds, str(record["description"]))
+    except (ClientError, BotoCoreError) as error:
+        code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else type(error).__name__
+        logger.warning("cannot look up the job of an open record", extra={"sk": record.get("sk"), "error": code})
+        return None
+    return {"ingestionJobId": str(job["ingestionJobId"]), "jobStatus": str(job["status"])} if job else {}
 
 
 def claim_alert(table: Any, execution_arn: str, now: int) -> bool:

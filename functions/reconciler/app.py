@@ -1,4 +1,4 @@
-"""The reconciler: no job record stays open after its execution ended (issue 12).
+"""The reconciler: no job record stays open after its execution ended.
 
 The catch-all closes the record of an execution that died, on the execution's "Step Functions Execution Status Change"
 event — but AWS delivers those events on a best-effort basis
@@ -37,8 +37,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
-import kbsync_causes  # the Contracts layer (schemas/): clean error causes
+import kbsync_alerts  # the Contracts layer (schemas/): the alert catalogue
+import kbsync_causes  # clean error causes
 import kbsync_contracts
+import kbsync_jobs
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -56,9 +58,8 @@ CLOSED_STATUS = {"ABORTED": "EXECUTION_ABORTED", "TIMED_OUT": "EXECUTION_TIMED_O
 STILL_RUNNING = ("RUNNING", "PENDING_REDRIVE")
 BEDROCK_RUNNING = ("STARTING", "IN_PROGRESS", "STOPPING")
 BY_STATUS_INDEX = "byStatus"
+#: The one alert kind the reconciler raises (severity and runbook: schemas/alert-catalogue.json).
 ALERT_TYPE = "RECORD_RECONCILED"
-SEVERITY = "WARNING"
-RUNBOOK_FILE = "record-reconciled.md"
 #: The catch-all's once-per-execution marker (functions/catch_all claim_alert): one alert per execution, whoever sends.
 MARKER_SK = "EXECUTION_DIED"
 MARKER_TTL_SECONDS = 30 * 24 * 3600
@@ -198,36 +199,21 @@ class Pacer:
         self._next = now + 1.0 / self.per_second
 
 
-#: A record without a job id (the execution ended between StartIngestionJob and RecordJobId, so the start's answer was
-#: lost) is matched with Bedrock's job by its description: the workflow writes the record's description first and
-#: passes it as StartIngestionJob's Description, unique per execution and attempt. Searched among the data source's
-#: newest jobs (one ListIngestionJobs page; IngestionJobSummary carries the description:
-#: https://docs.aws.amazon.com/bedrock/latest/APIReference/API_agent_IngestionJobSummary.html).
-ORPHAN_SEARCH_JOBS = 25
-
-
 def job_by_description(agent: Any, pacer: Pacer, record: dict[str, Any]) -> dict[str, Any] | None:
-    """The data source's job started with this record's description, or None (never started)."""
-    description = record.get("description")
-    if not description:
+    """The job started with this record's description (kbsync_jobs), or None (never started, or the data source
+    is gone)."""
+    if not kbsync_jobs.needs_lookup(record):
         return None
     pacer.wait()
     try:
-        page = agent.list_ingestion_jobs(
-            knowledgeBaseId=record["knowledgeBaseId"],
-            dataSourceId=record["dataSourceId"],
-            sortBy={"attribute": "STARTED_AT", "order": "DESCENDING"},
-            maxResults=ORPHAN_SEARCH_JOBS,
+        found = kbsync_jobs.job_by_description(
+            agent, record["knowledgeBaseId"], record["dataSourceId"], str(record["description"])
         )
     except ClientError as error:
         if error_code(error) == "ResourceNotFoundException":  # the data source is gone, and its jobs with it
             return None
         raise
-    for summary in page.get("ingestionJobSummaries", []):
-        if summary.get("description") == description:
-            found: dict[str, Any] = summary
-            return found
-    return None
+    return found or None
 
 
 def bedrock_job(agent: Any, pacer: Pacer, record: dict[str, Any]) -> dict[str, Any] | None:
@@ -423,7 +409,7 @@ def build_alert(record: dict[str, Any], values: dict[str, str], settings: Settin
     ]
     if values.get("jobStatus") in BEDROCK_RUNNING:
         lines.append("The ingestion job is still running in Bedrock and nobody is following it: see the runbook.")
-    lines += ["", f"Runbook: {settings.runbook_base_url.rstrip('/')}/{RUNBOOK_FILE}"]
+    lines += ["", f"Runbook: {kbsync_alerts.runbook_url(settings.runbook_base_url, ALERT_TYPE)}"]
     if kb != UNKNOWN and ds != UNKNOWN:
         rerun = {"knowledgeBaseId": kb, "dataSourceId": ds, "trigger": "manual", "reason": "rerun after RECONCILED"}
         gate_input = {"request": rerun, "settleSeconds": 0, "ifBusy": "skip"}
@@ -435,13 +421,10 @@ def build_alert(record: dict[str, Any], values: dict[str, str], settings: Settin
             f" --name manual-{kb}-{ds}-$(date -u +%Y%m%dT%H%M%S)-rc01"
             f" --input '{json.dumps(gate_input, separators=(',', ':'))}'",
         ]
-    attributes = {"severity": SEVERITY, "alertType": ALERT_TYPE, "knowledgeBaseId": kb, "dataSourceId": ds}
-    if job_id:
-        attributes["ingestionJobId"] = job_id
     return {
-        "subject": f"[{SEVERITY}] kbsync {ALERT_TYPE}: kb {kb} / ds {ds}"[:100],
+        "subject": kbsync_alerts.subject(ALERT_TYPE, kb, ds),
         "message": "\n".join(lines),
-        "messageAttributes": {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+        "messageAttributes": kbsync_alerts.message_attributes(ALERT_TYPE, kb, ds, job_id),
     }
 
 

@@ -1,4 +1,4 @@
-"""No record stuck open (issue 12), unit level: the catch-all closes the record of an execution that died, the
+"""No record stuck open, unit level: the catch-all closes the record of an execution that died, the
 reconciler closes what is still open after its execution ended and alerts once for each. moto's DynamoDB (the
 template's key and index layout); Step Functions, Bedrock and SNS as fakes that answer only what the real APIs
 answer."""
@@ -221,6 +221,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         sfn, agent, sns = FakeStepFunctions(), FakeBedrock(), FakeSns()
         catch_all._clients["sns"] = sns
         catch_all._clients["stepfunctions"] = sfn
+        catch_all._clients["bedrock-agent"] = agent
         reconciler._clients.update({"stepfunctions": sfn, "bedrock-agent": agent, "sns": sns})
         yield {"targets": targets, "jobs": jobs, "sfn": sfn, "agent": agent, "sns": sns}
         catch_all.reset_clients()
@@ -582,3 +583,45 @@ def test_a_record_whose_start_never_reached_bedrock_is_closed_as_no_job(env: dic
     assert [c["status"] for c in result["closed"]] == ["EXECUTION_FAILED"]
     got = record(env["jobs"], item)
     assert "ingestionJobId" not in got and "Bedrock knows no job" in got["cause"]
+
+
+def test_the_catch_all_names_the_job_a_dead_execution_started_before_it_could_record_its_id(
+    env: dict[str, Any],
+) -> None:
+    """Stopped between StartIngestionJob and RecordJobId: the catch-all closes the record with the job Bedrock
+    started for it (found by the record's description), and its alert names that job."""
+    item = put_record_before_its_job(env["jobs"], "s3-lost-answer")
+    env["agent"].set(JOB, "IN_PROGRESS", description=DESCRIPTION)
+    result = catch_all.handle(status_change("s3-lost-answer", "ABORTED"), NOW)
+    assert result["closed"] == [{"record": JOB, "status": "EXECUTION_ABORTED"}] and result["alerted"] is True
+    got = record(env["jobs"], item)
+    assert (got["ingestionJobId"], got["jobStatus"], got["closedBy"]) == (JOB, "IN_PROGRESS", "catch-all")
+    kbsync_contracts.validate("job-record", as_json(got))
+    [published] = env["sns"].published
+    assert JOB in published["Message"]
+    assert published["MessageAttributes"]["ingestionJobId"]["StringValue"] == JOB
+
+
+def test_the_catch_all_closes_a_record_whose_start_never_reached_bedrock_without_a_job(env: dict[str, Any]) -> None:
+    item = put_record_before_its_job(env["jobs"], "s3-lost-answer")
+    assert catch_all.handle(status_change("s3-lost-answer", "TIMED_OUT"), NOW)["closed"] != []
+    got = record(env["jobs"], item)
+    assert got["status"] == "EXECUTION_TIMED_OUT" and "ingestionJobId" not in got and "jobStatus" not in got
+
+
+def test_when_bedrock_cannot_be_asked_the_catch_all_leaves_the_record_to_the_reconciler(env: dict[str, Any]) -> None:
+    item = put_record_before_its_job(env["jobs"], "s3-lost-answer")
+    env["agent"].set(JOB, "COMPLETE", description=DESCRIPTION)
+
+    def throttled(**_kwargs: Any) -> dict[str, Any]:
+        raise client_error("ThrottlingException", "ListIngestionJobs")
+
+    env["agent"].list_ingestion_jobs = throttled
+    env["sfn"].end("s3-lost-answer", "ABORTED")
+    result = catch_all.handle(status_change("s3-lost-answer", "ABORTED"), NOW)
+    assert result["closed"] == [] and result["alerted"] is True  # the execution's death is still alerted, once
+    assert record(env["jobs"], item)["status"] == "STARTING"
+    del env["agent"].list_ingestion_jobs  # Bedrock answers again
+    closed = run(env)
+    assert closed["closed"] == [{"record": JOB, "status": "EXECUTION_ABORTED"}] and closed["alerted"] == 0
+    assert record(env["jobs"], item)["ingestionJobId"] == JOB

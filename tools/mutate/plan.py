@@ -93,6 +93,11 @@ PYTHON_TARGETS = (
     ),
     Target("functions/reconciler/app.py", ("tests/unit/test_reconciler.py",)),
     Target("schemas/kbsync_causes.py", ("tests/unit/test_clean_causes.py", "tests/unit/test_reconciler.py")),
+    Target("schemas/kbsync_jobs.py", ("tests/unit/test_reconciler.py",)),
+    Target(
+        "schemas/kbsync_alerts.py",
+        ("tests/static/test_alert_catalogue.py", "tests/unit/test_send_alert_message_promises.py"),
+    ),
     Target("kbsync/cli/outcome.py", ("tests/cli/test_cli_units.py", "tests/cli/test_sync_names_its_job.py")),
     Target(
         "functions/validate_request/app.py",
