@@ -9,7 +9,21 @@ from kbsync_alerts import runbook_url as runbook_url  # the alert's runbook link
 from kbsync.cli.errors import ExitCode
 
 RUNNING_STATUSES = ("STARTING", "IN_PROGRESS", "STOPPING")
-FINAL_STATUSES = ("COMPLETE", "PARTIAL", "FAILED", "STOPPED", "TIMED_OUT", "START_FAILED", "POLL_FAILED", "COALESCED")
+#: Final statuses of a job record (schemas/job-record.schema.json): the workflow's, and EXECUTION_* written by the
+#: catch-all or the reconciler for an execution that ended without recording its job's outcome.
+FINAL_STATUSES = (
+    "COMPLETE",
+    "PARTIAL",
+    "FAILED",
+    "STOPPED",
+    "TIMED_OUT",
+    "START_FAILED",
+    "POLL_FAILED",
+    "COALESCED",
+    "EXECUTION_ABORTED",
+    "EXECUTION_TIMED_OUT",
+    "EXECUTION_FAILED",
+)
 ALL_STATUSES = RUNNING_STATUSES + FINAL_STATUSES
 
 EXIT_BY_STATUS: dict[str, ExitCode] = {

@@ -242,3 +242,14 @@ def test_anything_raised_becomes_one_line_and_an_exit_code(
     assert result_code == code
     assert err.startswith(line) and err.count("\n") == 1
     assert out == ""
+
+
+def test_history_filters_on_every_status_a_job_record_can_have() -> None:
+    """`kbsync history --status` accepts each status of the job-record contract (EXECUTION_* included: the catch-all
+    and the reconciler write them), and nothing else."""
+    import kbsync_contracts
+
+    from kbsync.cli.outcome import ALL_STATUSES
+
+    enum = kbsync_contracts.schema("job-record")["properties"]["status"]["enum"]
+    assert sorted(ALL_STATUSES) == sorted(enum)
