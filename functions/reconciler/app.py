@@ -14,7 +14,7 @@ retries. So an EventBridge Scheduler schedule (template.yaml ReconcileSchedule) 
 3. for an execution that ended at least ``GRACE_SECONDS`` ago (the catch-all's own window first), asks Bedrock for the
    job (GetIngestionJob), paced under its account quota (10 requests/s, not adjustable: Amazon Bedrock quotas,
    https://docs.aws.amazon.com/bedrock/latest/userguide/quotas.html — shared with every running poller, so this
-   function takes at most ``GET_JOB_PER_SECOND``) with botocore's standard retry mode for throttling;
+   function takes at most ``GET_INGESTION_JOB_PER_SECOND``) with botocore's standard retry mode for throttling;
 4. closes the record with a conditional update (only if still open and still naming this execution): an execution
    that died -> EXECUTION_ABORTED / EXECUTION_TIMED_OUT / EXECUTION_FAILED with its error name and a clean cause; an
    execution that succeeded or is gone -> the job's own final status from Bedrock (left open while Bedrock still runs
@@ -411,7 +411,8 @@ def build_alert(record: dict[str, Any], values: dict[str, str], settings: Settin
         lines.append("The ingestion job is still running in Bedrock and nobody is following it: see the runbook.")
     lines += ["", f"Runbook: {kbsync_alerts.runbook_url(settings.runbook_base_url, ALERT_TYPE)}"]
     if kb != UNKNOWN and ds != UNKNOWN:
-        rerun = {"knowledgeBaseId": kb, "dataSourceId": ds, "trigger": "manual", "reason": "rerun after RECONCILED"}
+        reason = f"rerun after {ALERT_TYPE}"
+        rerun = {"knowledgeBaseId": kb, "dataSourceId": ds, "trigger": "manual", "reason": reason}
         gate_input = {"request": rerun, "settleSeconds": 0, "ifBusy": "skip"}
         lines += [
             "",
