@@ -79,6 +79,7 @@ PYTHON_TARGETS = (
             "tests/promises/test_alert_promises.py",
             "tests/unit/test_fn_send_alert.py",
             "tests/unit/test_send_alert_message_promises.py",
+            "tests/unit/test_outcome_and_causes_promises.py",
             "tests/hostile/test_alert_formatter.py",
             "tests/runbooks/test_runbooks_static.py",
         ),
@@ -89,16 +90,39 @@ PYTHON_TARGETS = (
     ),
     Target(
         "functions/catch_all/app.py",
-        ("tests/unit/test_trigger_catch_all.py", "tests/unit/test_reconciler.py"),
+        (
+            "tests/unit/test_trigger_catch_all.py",
+            "tests/unit/test_reconciler.py",
+            "tests/unit/test_dead_execution_alert_promises.py",
+        ),
     ),
-    Target("functions/reconciler/app.py", ("tests/unit/test_reconciler.py",)),
-    Target("schemas/kbsync_causes.py", ("tests/unit/test_clean_causes.py", "tests/unit/test_reconciler.py")),
-    Target("schemas/kbsync_jobs.py", ("tests/unit/test_reconciler.py",)),
+    Target(
+        "functions/reconciler/app.py",
+        ("tests/unit/test_reconciler.py", "tests/unit/test_dead_execution_alert_promises.py"),
+    ),
+    Target(
+        "schemas/kbsync_causes.py",
+        (
+            "tests/unit/test_clean_causes.py",
+            "tests/unit/test_outcome_and_causes_promises.py",
+            "tests/unit/test_reconciler.py",
+        ),
+    ),
+    Target(
+        "schemas/kbsync_jobs.py", ("tests/unit/test_outcome_and_causes_promises.py", "tests/unit/test_reconciler.py")
+    ),
     Target(
         "schemas/kbsync_alerts.py",
         ("tests/static/test_alert_catalogue.py", "tests/unit/test_send_alert_message_promises.py"),
     ),
-    Target("kbsync/cli/outcome.py", ("tests/cli/test_cli_units.py", "tests/cli/test_sync_names_its_job.py")),
+    Target(
+        "kbsync/cli/outcome.py",
+        (
+            "tests/cli/test_cli_units.py",
+            "tests/unit/test_outcome_and_causes_promises.py",
+            "tests/cli/test_sync_names_its_job.py",
+        ),
+    ),
     Target(
         "functions/validate_request/app.py",
         ("tests/unit/test_fn_validate_request.py", "tests/hostile/test_sync_requests.py"),
