@@ -116,3 +116,24 @@ def clean_error(error: Any, cause: Any) -> CleanError:
     if not message or message == "<path>":
         message = "no further detail was given (the raw cause is in the execution's history, not repeated here)"
     return CleanError(code, message)
+
+
+def dead_execution_cause(status: str, error: Any, cause: Any) -> tuple[str, str]:
+    """(error name, one clean sentence) for an execution that ended `status` with `error` / `cause`.
+
+    For a job record the catch-all or the reconciler closes. The error and its message come from clean_error: the AWS
+    error code or our own error name, and one line without stack trace,
+    path or repr — a Lambda task's cause is the function's error JSON, of which only the code and message are kept.
+    """
+    defaults = {"ABORTED": "StopExecution", "TIMED_OUT": "States.Timeout"}
+    sentences = {
+        "ABORTED": "The execution was stopped (StopExecution) before it recorded the job's outcome",
+        "TIMED_OUT": "The execution ran past its TimeoutSeconds before it recorded the job's outcome",
+    }
+    sentence = sentences.get(status, "The execution failed before it recorded the job's outcome")
+    has_cause = isinstance(cause, str) and bool(cause.strip())
+    if not has_cause and not (isinstance(error, str) and error.strip()):
+        return defaults.get(status, "States.Runtime"), f"{sentence}."
+    clean = clean_error(error, cause if has_cause else None)
+    name = clean.code if clean.code != "UnknownError" else defaults.get(status, "States.Runtime")
+    return name, f"{sentence}: {clean.message}" if has_cause else f"{sentence}."

@@ -271,25 +271,8 @@ def build_alert(
 # --- closing the execution's open job record -----------------------------------------------------------------------
 
 
-def clean_cause(status: str, error: Any, cause: Any) -> tuple[str, str]:
-    """(error name, one clean sentence) for an execution that ended `status` with `error` / `cause`.
-
-    The error and its message come from kbsync_causes.clean_error (the Contracts layer: the one rule for clean causes,
-    shared with the alert formatter): the AWS error code or our own error name, and one line without stack trace,
-    path or repr — a Lambda task's cause is the function's error JSON, of which only the code and message are kept.
-    """
-    defaults = {"ABORTED": "StopExecution", "TIMED_OUT": "States.Timeout"}
-    sentences = {
-        "ABORTED": "The execution was stopped (StopExecution) before it recorded the job's outcome",
-        "TIMED_OUT": "The execution ran past its TimeoutSeconds before it recorded the job's outcome",
-    }
-    sentence = sentences.get(status, "The execution failed before it recorded the job's outcome")
-    has_cause = isinstance(cause, str) and bool(cause.strip())
-    if not has_cause and not (isinstance(error, str) and error.strip()):
-        return defaults.get(status, "States.Runtime"), f"{sentence}."
-    clean = kbsync_causes.clean_error(error, cause if has_cause else None)
-    name = clean.code if clean.code != "UnknownError" else defaults.get(status, "States.Runtime")
-    return name, f"{sentence}: {clean.message}" if has_cause else f"{sentence}."
+#: (error name, one clean sentence) for the record of an execution that ended without recording its job's outcome.
+clean_cause = kbsync_causes.dead_execution_cause
 
 
 def _iso(millis: Any) -> str | None:
