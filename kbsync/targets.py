@@ -18,19 +18,19 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
-import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import kbsync_keys  # the shared core (schemas/, installed with this package)
+import kbsync_names
+import kbsync_values
 from botocore.exceptions import ClientError
 
 ID_PATTERN = re.compile(r"[0-9a-zA-Z]{10}")
-TARGET_SK = "TARGET"
-_SUFFIX_CHARS = string.ascii_lowercase + string.digits
+TARGET_SK = kbsync_keys.TARGET_SK
 
 
 class TargetError(ValueError):
@@ -49,12 +49,12 @@ class Target:
 
     @property
     def pk(self) -> str:
-        return f"DS#{self.knowledge_base_id}#{self.data_source_id}"
+        return kbsync_keys.ds_pk(self.knowledge_base_id, self.data_source_id)
 
     def to_item(self) -> dict[str, Any]:
+        """The target item (schemas/target-item.schema.json)."""
         return {
-            "pk": self.pk,
-            "sk": TARGET_SK,
+            **kbsync_keys.target_key(self.knowledge_base_id, self.data_source_id),
             "knowledgeBaseId": self.knowledge_base_id,
             "dataSourceId": self.data_source_id,
             "dataSourceName": self.data_source_name,
@@ -138,7 +138,7 @@ def discover(bedrock_agent: Any, kb: str, ds: str, nightly: bool = True) -> Targ
 
 
 def get_target(table: Any, kb: str, ds: str) -> Target | None:
-    item = table.get_item(Key={"pk": f"DS#{kb}#{ds}", "sk": TARGET_SK}, ConsistentRead=True).get("Item")
+    item = table.get_item(Key=kbsync_keys.target_key(kb, ds), ConsistentRead=True).get("Item")
     return Target.from_item(item) if item else None
 
 
@@ -171,7 +171,7 @@ def add_target(
         return AddResult(existing, created=False, changed=False)
     if s3 is not None:
         enable_bucket_events(s3, discovered.bucket_name)
-    registered_at = existing.registered_at if existing else now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    registered_at = existing.registered_at if existing else now().strftime(kbsync_values.UTC_SECONDS_FORMAT)
     target = Target(**{**discovered.__dict__, "registered_at": registered_at})
     table.put_item(Item=target.to_item())
     return AddResult(target, created=existing is None, changed=True)
@@ -180,7 +180,7 @@ def add_target(
 def remove_target(table: Any, kb: str, ds: str) -> bool:
     """Unregister; True if it was registered. A sync already running finishes; no new one starts for it."""
     _check_ids(kb, ds)
-    gone = table.delete_item(Key={"pk": f"DS#{kb}#{ds}", "sk": TARGET_SK}, ReturnValues="ALL_OLD")
+    gone = table.delete_item(Key=kbsync_keys.target_key(kb, ds), ReturnValues="ALL_OLD")
     return "Attributes" in gone
 
 
@@ -189,14 +189,14 @@ def set_nightly(table: Any, kb: str, ds: str, nightly: bool) -> Target:
     _check_ids(kb, ds)
     try:
         updated = table.update_item(
-            Key={"pk": f"DS#{kb}#{ds}", "sk": TARGET_SK},
+            Key=kbsync_keys.target_key(kb, ds),
             UpdateExpression="SET nightly = :n",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues={":n": nightly},
             ReturnValues="ALL_NEW",
         )
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        if kbsync_values.is_condition_failure(error):
             raise TargetError(f"{kb}/{ds} is not a registered target (kbsync targets add {kb} {ds})") from error
         raise
     return Target.from_item(updated["Attributes"])
@@ -249,9 +249,8 @@ class SyncAnswer:
 
 
 def sync_execution_name(kb: str, ds: str, trigger: str = "manual") -> str:
-    """`<trigger>-<kb>-<ds>-<UTC yyyymmddTHHMMSS>-<4 random [a-z0-9]>` (names.md)."""
-    suffix = "".join(secrets.choice(_SUFFIX_CHARS) for _ in range(4))
-    return f"{trigger}-{kb}-{ds}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{suffix}"
+    """A fresh execution name for a sync of kb/ds (kbsync_names: `<trigger>-<kb>-<ds>-<UTC stamp>-<4 random>`)."""
+    return kbsync_names.execution_name(trigger, kb, ds)
 
 
 def request_sync(

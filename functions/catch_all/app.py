@@ -29,8 +29,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -38,6 +36,10 @@ import kbsync_alerts  # the Contracts layer (schemas/): the alert catalogue
 import kbsync_causes  # clean error causes
 import kbsync_contracts
 import kbsync_jobs
+import kbsync_keys
+import kbsync_names
+import kbsync_pacer
+import kbsync_values
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -51,15 +53,14 @@ DIED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 OWN_ERROR_PREFIX = "KbSync."
 #: The one alert kind the catch-all raises (severity and runbook: schemas/alert-catalogue.json).
 ALERT_TYPE = "EXECUTION_DIED"
-#: Keep the once-only markers for 30 days (DynamoDB TTL on expiresAt): far longer than EventBridge redelivers.
-MARKER_TTL_SECONDS = 30 * 24 * 3600
-PACER_KEY = {"pk": "PACER", "sk": "ACCOUNT"}
+#: How long the once-only markers are kept (kbsync_jobs).
+MARKER_TTL_SECONDS = kbsync_jobs.MARKER_TTL_SECONDS
+PACER_KEY = kbsync_keys.PACER_KEY
 UNKNOWN = "n/a"
-#: Job-record statuses that mean "the execution has not recorded the job's outcome yet" (schemas/job-record).
-#: functions/reconciler keeps the same tuple (tests/unit/test_reconciler.py pins them equal).
-OPEN_STATUSES = ("STARTING", "IN_PROGRESS", "STOPPING")
-#: The execution's end -> the record's terminal status (schemas/job-record.schema.json).
-CLOSED_STATUS = {"ABORTED": "EXECUTION_ABORTED", "TIMED_OUT": "EXECUTION_TIMED_OUT", "FAILED": "EXECUTION_FAILED"}
+#: Job-record statuses that mean "the execution has not recorded the job's outcome yet" (kbsync_jobs).
+OPEN_STATUSES = kbsync_jobs.OPEN_STATUSES
+#: The execution's end -> the record's terminal status (kbsync_jobs).
+CLOSED_STATUS = kbsync_jobs.CLOSED_STATUS
 
 _clients: dict[str, Any] = {}
 
@@ -90,8 +91,7 @@ def reset_clients() -> None:
     _clients.clear()
 
 
-def is_condition_failure(error: ClientError) -> bool:
-    return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+is_condition_failure = kbsync_values.is_condition_failure
 
 
 # --- reading the event ---------------------------------------------------------------------------------------------
@@ -106,6 +106,9 @@ def ignore_reason(event: Any) -> str | None:
         return "detail.executionArn missing"
     if detail.get("status") not in DIED_STATUSES:
         return f"status {detail.get('status')!r} is not a death"
+    problems = kbsync_contracts.problems("execution-status-event", event)
+    if problems:  # schemas/execution-status-event.schema.json: the fields the catch-all reads, as AWS sends them
+        return "breaks execution-status-event: " + kbsync_contracts.listing(problems)
     return None
 
 
@@ -146,7 +149,7 @@ def release_gate(table: Any, kb: str, ds: str, holder: str) -> bool:
     """Delete the data source's gate if the dead execution holds it; True if it did."""
     try:
         table.delete_item(
-            Key={"pk": f"DS#{kb}#{ds}", "sk": "GATE"},
+            Key=kbsync_keys.gate_key(kb, ds),
             ConditionExpression="holder = :h",
             ExpressionAttributeValues={":h": holder},
         )
@@ -157,49 +160,17 @@ def release_gate(table: Any, kb: str, ds: str, holder: str) -> bool:
         raise
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
 def release_pacer(table: Any, holder: str) -> bool:
-    """Drop the dead execution's job slot, start token and place in the slot queue (versioned read-modify-write, as
-    functions/targets)."""
-    for _ in range(10):
-        item = table.get_item(Key=PACER_KEY, ConsistentRead=True).get("Item")
-        if item is None:
-            return False
-        item = _plain(item)
-        slots, waiters = dict(item.get("slots", {})), dict(item.get("waiters", {}))
-        holds_token = item.get("startHolder") == holder
-        if holder not in slots and holder not in waiters and not holds_token:
-            return False
-        slots.pop(holder, None)
-        waiters.pop(holder, None)
-        version = int(item.get("version", 0))
-        new_item = {**item, "slots": slots, "waiters": waiters, "version": version + 1}
-        if holds_token:
-            new_item.pop("startHolder", None)
-            new_item.pop("startLeaseUntil", None)
-        try:
-            table.put_item(Item=new_item, ConditionExpression="version = :v", ExpressionAttributeValues={":v": version})
-            return True
-        except ClientError as error:
-            if not is_condition_failure(error):
-                raise
-    raise RuntimeError(f"pacer kept changing while releasing {holder}")
+    """Drop the dead execution's job slot, start token and place in the slot queue (kbsync_pacer, as
+    functions/targets does); True if it held any of them."""
+    return kbsync_pacer.release(table, holder, slot=True, start_token=True)
 
 
 # --- the alert -----------------------------------------------------------------------------------------------------
 
 
 def _when(millis: Any) -> str:
-    if isinstance(millis, int | float):
-        return datetime.fromtimestamp(millis / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return str(millis) if millis else UNKNOWN
+    return kbsync_values.utc_from_millis(millis) or (str(millis) if millis else UNKNOWN)
 
 
 def ingestion_job_of(jobs: Any | None, kb: str, ds: str, execution_arn: str) -> str | None:
@@ -208,7 +179,7 @@ def ingestion_job_of(jobs: Any | None, kb: str, ds: str, execution_arn: str) -> 
         return None
     page = jobs.query(
         KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": f"DS#{kb}#{ds}"},
+        ExpressionAttributeValues={":pk": kbsync_keys.ds_pk(kb, ds)},
         ScanIndexForward=False,
         Limit=25,
     )
@@ -258,7 +229,7 @@ def build_alert(
         lines.append(f"  kbsync rerun {job_id or detail.get('executionArn')}")
         lines.append(
             f"  aws stepfunctions start-execution --state-machine-arn {gate_arn}"
-            f" --name manual-{kb}-{ds}-$(date -u +%Y%m%dT%H%M%S)-rr01"
+            f" --name {kbsync_names.shell_execution_name('manual', kb, ds, 'rr01')}"
             f" --input '{json.dumps(gate_input, separators=(',', ':'))}'"
         )
     return {
@@ -276,9 +247,9 @@ clean_cause = kbsync_causes.dead_execution_cause
 
 
 def _iso(millis: Any) -> str | None:
-    if isinstance(millis, int | float) and not isinstance(millis, bool):
-        return datetime.fromtimestamp(millis / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return None
+    """Epoch milliseconds as '2026-11-22T05:04:05' (no 'Z': a prefix of every record's startedAt in that second)."""
+    when = kbsync_values.utc_from_millis(millis)
+    return when.removesuffix("Z") if when else None
 
 
 def open_records_of(jobs: Any, kb: str, ds: str, execution_arn: str, started_ms: Any) -> list[dict[str, Any]]:
@@ -286,7 +257,7 @@ def open_records_of(jobs: Any, kb: str, ds: str, execution_arn: str, started_ms:
     started since the execution started are read)."""
     key = "pk = :pk AND sk >= :from"
     since = _iso(started_ms)
-    values: dict[str, Any] = {":pk": f"DS#{kb}#{ds}", ":from": f"JOB#{since}" if since else "JOB#"}
+    values: dict[str, Any] = {":pk": kbsync_keys.ds_pk(kb, ds), ":from": kbsync_keys.job_sk_since(since)}
     kwargs: dict[str, Any] = {"KeyConditionExpression": key, "ExpressionAttributeValues": values}
     found: list[dict[str, Any]] = []
     for _ in range(20):  # an execution writes one record per attempt (<= 5); 20 pages is far beyond any history
@@ -305,23 +276,7 @@ def open_records_of(jobs: Any, kb: str, ds: str, execution_arn: str, started_ms:
 def close_record(jobs: Any, record: dict[str, Any], values: dict[str, str]) -> bool:
     """Move one open record to its terminal status; False if it was no longer open (closed by the workflow, by a
     previous delivery of this event, or by the reconciler) or no longer names this execution."""
-    names = {"#status": "status"}
-    expression = "SET #status = :closed, " + ", ".join(f"{field} = :{field}" for field in values if field != "status")
-    attributes = {":closed": values["status"], **{f":{k}": v for k, v in values.items() if k != "status"}}
-    opens = {f":open{i}": status for i, status in enumerate(OPEN_STATUSES)}
-    try:
-        jobs.update_item(
-            Key={"pk": record["pk"], "sk": record["sk"]},
-            UpdateExpression=expression,
-            ConditionExpression=f"executionArn = :arn AND #status IN ({', '.join(opens)})",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues={**attributes, **opens, ":arn": record["executionArn"]},
-        )
-        return True
-    except ClientError as error:
-        if is_condition_failure(error):
-            return False
-        raise
+    return kbsync_jobs.close_if_open(jobs, record, values)
 
 
 def close_open_records(
@@ -334,7 +289,7 @@ def close_open_records(
     kb, ds = str(request["knowledgeBaseId"]), str(request["dataSourceId"])
     arn = str(detail["executionArn"])
     error, cause = clean_cause(status, detail.get("error"), detail.get("cause"))
-    when = datetime.fromtimestamp(now, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = kbsync_values.utc_seconds(now)
     values = {
         "status": CLOSED_STATUS[status],
         "executionStatus": status,
@@ -373,20 +328,10 @@ def job_started_for(record: dict[str, Any], kb: str, ds: str) -> dict[str, str] 
 
 def claim_alert(table: Any, execution_arn: str, now: int) -> bool:
     """Record that this execution's alert is being sent; False if it already was (a redelivered event)."""
-    try:
-        table.put_item(
-            Item={"pk": f"ALERT#{execution_arn}", "sk": "EXECUTION_DIED", "expiresAt": now + MARKER_TTL_SECONDS},
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-        return True
-    except ClientError as error:
-        if is_condition_failure(error):
-            return False
-        raise
+    return kbsync_jobs.claim_execution_alert(table, execution_arn, now)
 
 
-def unclaim_alert(table: Any, execution_arn: str) -> None:
-    table.delete_item(Key={"pk": f"ALERT#{execution_arn}", "sk": "EXECUTION_DIED"})
+unclaim_alert = kbsync_jobs.unclaim_execution_alert
 
 
 def handle(event: Any, now: int) -> dict[str, Any]:
@@ -396,7 +341,7 @@ def handle(event: Any, now: int) -> dict[str, Any]:
         return {"alerted": False, "ignored": reason}
     detail = event["detail"]
     execution_arn = detail["executionArn"]
-    holder = str(detail.get("name") or execution_arn.rsplit(":", 1)[-1])
+    holder = str(detail.get("name") or kbsync_names.name_of(execution_arn))
     request = sync_request_of(execution_input(detail, client("stepfunctions")))
     table = targets_table()
     released = {"gate": False, "pacer": release_pacer(table, holder)}

@@ -33,7 +33,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -41,6 +41,9 @@ import kbsync_alerts  # the Contracts layer (schemas/): the alert catalogue
 import kbsync_causes  # clean error causes
 import kbsync_contracts
 import kbsync_jobs
+import kbsync_keys
+import kbsync_names
+import kbsync_values
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -51,18 +54,16 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="kbsync")
 
-#: Same as functions/catch_all (tests/unit/test_reconciler.py pins them equal).
-OPEN_STATUSES = ("STARTING", "IN_PROGRESS", "STOPPING")
-CLOSED_STATUS = {"ABORTED": "EXECUTION_ABORTED", "TIMED_OUT": "EXECUTION_TIMED_OUT", "FAILED": "EXECUTION_FAILED"}
+#: The job record's open statuses and the terminal status of each execution end, shared with the catch-all.
+OPEN_STATUSES = kbsync_jobs.OPEN_STATUSES
+CLOSED_STATUS = kbsync_jobs.CLOSED_STATUS
 #: Executions that still own their record (PENDING_REDRIVE: a redrive was requested, it will run again).
 STILL_RUNNING = ("RUNNING", "PENDING_REDRIVE")
 BEDROCK_RUNNING = ("STARTING", "IN_PROGRESS", "STOPPING")
 BY_STATUS_INDEX = "byStatus"
 #: The one alert kind the reconciler raises (severity and runbook: schemas/alert-catalogue.json).
 ALERT_TYPE = "RECORD_RECONCILED"
-#: The catch-all's once-per-execution marker (functions/catch_all claim_alert): one alert per execution, whoever sends.
-MARKER_SK = "EXECUTION_DIED"
-MARKER_TTL_SECONDS = 30 * 24 * 3600
+MARKER_TTL_SECONDS = kbsync_jobs.MARKER_TTL_SECONDS
 PAGE_SIZE = 25
 UNKNOWN = "n/a"
 
@@ -287,27 +288,7 @@ def decide(record: dict[str, Any], described: dict[str, Any], job: dict[str, Any
 def close(jobs: Any, record: dict[str, Any], values: dict[str, str]) -> bool:
     """Conditional close that also marks the alert owed (alertSent = false); False if no longer open (the workflow,
     the catch-all or another run closed it)."""
-    fields = {**values, "alertSent": False}
-    names = {"#status": "status", **{f"#{k}": k for k in fields if k != "status"}}
-    expression = "SET " + ", ".join(f"#{k} = :{k}" for k in fields)
-    opens = {f":open{i}": status for i, status in enumerate(OPEN_STATUSES)}
-    try:
-        jobs.update_item(
-            Key={"pk": record["pk"], "sk": record["sk"]},
-            UpdateExpression=expression,
-            ConditionExpression=f"executionArn = :arn AND #status IN ({', '.join(opens)})",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues={
-                **{f":{k}": v for k, v in fields.items()},
-                **opens,
-                ":arn": record["executionArn"],
-            },
-        )
-        return True
-    except ClientError as error:
-        if error_code(error) == "ConditionalCheckFailedException":
-            return False
-        raise
+    return kbsync_jobs.close_if_open(jobs, record, {**values, "alertSent": False})
 
 
 def reopen(jobs: Any, record: dict[str, Any]) -> None:
@@ -318,7 +299,7 @@ def reopen(jobs: Any, record: dict[str, Any]) -> None:
     sets = ["#status = :was", "updatedAt = :updated"] + [f"{k} = :{k}" for k in kept]
     try:
         jobs.update_item(
-            Key={"pk": record["pk"], "sk": record["sk"]},
+            Key=kbsync_keys.key_of(record),
             UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(remove),
             ConditionExpression="closedBy = :by AND alertSent = :false",
             ExpressionAttributeNames={"#status": "status"},
@@ -331,22 +312,13 @@ def reopen(jobs: Any, record: dict[str, Any]) -> None:
             },
         )
     except ClientError as error:
-        if error_code(error) != "ConditionalCheckFailedException":
+        if not kbsync_values.is_condition_failure(error):
             raise
 
 
 def claim_execution_alert(targets: Any, execution_arn: str, now: int) -> bool:
     """The catch-all's once-per-execution marker; False if that execution was already alerted (by the catch-all)."""
-    try:
-        targets.put_item(
-            Item={"pk": f"ALERT#{execution_arn}", "sk": MARKER_SK, "expiresAt": now + MARKER_TTL_SECONDS},
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-        return True
-    except ClientError as error:
-        if error_code(error) == "ConditionalCheckFailedException":
-            return False
-        raise
+    return kbsync_jobs.claim_execution_alert(targets, execution_arn, now)
 
 
 def mark_alerted(jobs: Any, record: dict[str, Any], message_id: str | None) -> None:
@@ -356,13 +328,13 @@ def mark_alerted(jobs: Any, record: dict[str, Any], message_id: str | None) -> N
         values[":id"] = message_id
     try:
         jobs.update_item(
-            Key={"pk": record["pk"], "sk": record["sk"]},
+            Key=kbsync_keys.key_of(record),
             UpdateExpression=expression,
             ConditionExpression="alertSent = :false",
             ExpressionAttributeValues=values,
         )
     except ClientError as error:
-        if error_code(error) != "ConditionalCheckFailedException":
+        if not kbsync_values.is_condition_failure(error):
             raise
 
 
@@ -402,7 +374,7 @@ def build_alert(record: dict[str, Any], values: dict[str, str], settings: Settin
             "Rerun:",
             f"  kbsync rerun {job_id or record.get('executionArn')}",
             f"  aws stepfunctions start-execution --state-machine-arn {settings.gate_arn}"
-            f" --name manual-{kb}-{ds}-$(date -u +%Y%m%dT%H%M%S)-rc01"
+            f" --name {kbsync_names.shell_execution_name('manual', kb, ds, 'rc01')}"
             f" --input '{json.dumps(gate_input, separators=(',', ':'))}'",
         ]
     return {
@@ -426,7 +398,7 @@ def reconcile(
     jobs, targets = table(settings.jobs_table), table(settings.targets_table)
     sfn, agent, sns = client("stepfunctions"), client("bedrock-agent"), client("sns")
     pacer = pacer or Pacer(settings.get_job_per_second)
-    when = datetime.fromtimestamp(now, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = kbsync_values.utc_seconds(now)
     result: dict[str, Any] = {
         "checked": 0,
         "running": 0,
@@ -478,7 +450,7 @@ def reconcile(
                 MessageAttributes=alert["messageAttributes"],
             )
         except Exception:
-            targets.delete_item(Key={"pk": f"ALERT#{arn}", "sk": MARKER_SK})
+            kbsync_jobs.unclaim_execution_alert(targets, arn)
             reopen(jobs, record)
             raise
         mark_alerted(jobs, record, published.get("MessageId"))
@@ -490,6 +462,8 @@ def reconcile(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # What the ReconcileSchedule sends (schemas/reconcile-schedule-input.schema.json); nothing in it is read.
+    kbsync_contracts.validate("reconcile-schedule-input", event)
     result = reconcile(Settings.from_env(), time.time(), remaining_ms=context.get_remaining_time_in_millis)
     metrics.add_metric(name="RecordsReconciled", unit=MetricUnit.Count, value=len(result["closed"]))
     if result["closed"]:

@@ -4,11 +4,13 @@ the alert catalogue, schemas/alert-catalogue.json, as the alert senders' do)."""
 from __future__ import annotations
 
 import kbsync_alerts
+import kbsync_jobs
 from kbsync_alerts import runbook_url as runbook_url  # the alert's runbook link, for the views
 
 from kbsync.cli.errors import ExitCode
 
-RUNNING_STATUSES = ("STARTING", "IN_PROGRESS", "STOPPING")
+#: A job Bedrock still runs (the records' open statuses, kbsync_jobs).
+RUNNING_STATUSES = kbsync_jobs.OPEN_STATUSES
 #: Final statuses of a job record (schemas/job-record.schema.json): the workflow's, and EXECUTION_* written by the
 #: catch-all or the reconciler for an execution that ended without recording its job's outcome.
 FINAL_STATUSES = (

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
+import kbsync_keys
+import kbsync_values
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
@@ -26,22 +27,12 @@ _DESERIALIZER = TypeDeserializer()
 
 
 def ds_key(kb_id: str, ds_id: str) -> str:
-    return f"DS#{kb_id}#{ds_id}"
-
-
-def _plain(value: Any) -> Any:
-    """DynamoDB numbers come back as Decimal; records only hold integers."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | set):
-        return [_plain(v) for v in value]
-    return value
+    return kbsync_keys.ds_pk(kb_id, ds_id)
 
 
 def from_item(item: dict[str, Any]) -> Record:
-    return {key: _plain(_DESERIALIZER.deserialize(value)) for key, value in item.items()}
+    """A record as plain JSON values (DynamoDB numbers come back as Decimal; records hold integers)."""
+    return {key: kbsync_values.plain(_DESERIALIZER.deserialize(value)) for key, value in item.items()}
 
 
 def _pages(ddb: Client, operation: str, **kwargs: Any) -> Iterator[list[dict[str, Any]]]:
@@ -60,7 +51,7 @@ def history(
     kwargs: dict[str, Any] = {
         "TableName": table,
         "KeyConditionExpression": "pk = :pk AND begins_with(sk, :job)",
-        "ExpressionAttributeValues": {":pk": {"S": ds_key(kb_id, ds_id)}, ":job": {"S": "JOB#"}},
+        "ExpressionAttributeValues": {":pk": {"S": ds_key(kb_id, ds_id)}, ":job": {"S": kbsync_keys.JOB_SK_PREFIX}},
         "ScanIndexForward": False,
     }
     if status:
@@ -78,7 +69,7 @@ def history(
 
 
 def _full(ddb: Client, table: str, keys_only: Record) -> Record | None:
-    got = ddb.get_item(TableName=table, Key={"pk": {"S": keys_only["pk"]}, "sk": {"S": keys_only["sk"]}})
+    got = ddb.get_item(TableName=table, Key=kbsync_keys.client_key(kbsync_keys.key_of(keys_only)))
     return from_item(got["Item"]) if "Item" in got else None
 
 
@@ -114,7 +105,7 @@ def of_execution(ddb: Client, table: str, kb_id: str, ds_id: str, execution_arn:
         "FilterExpression": "executionArn = :arn",
         "ExpressionAttributeValues": {
             ":pk": {"S": ds_key(kb_id, ds_id)},
-            ":job": {"S": "JOB#"},
+            ":job": {"S": kbsync_keys.JOB_SK_PREFIX},
             ":arn": {"S": execution_arn},
         },
         "ScanIndexForward": False,
@@ -147,7 +138,11 @@ def _find_in_partition(ddb: Client, table: str, job_id: str, kb_id: str, ds_id: 
         "TableName": table,
         "KeyConditionExpression": "pk = :pk AND begins_with(sk, :job)",
         "FilterExpression": "ingestionJobId = :id",
-        "ExpressionAttributeValues": {":pk": {"S": ds_key(kb_id, ds_id)}, ":job": {"S": "JOB#"}, ":id": {"S": job_id}},
+        "ExpressionAttributeValues": {
+            ":pk": {"S": ds_key(kb_id, ds_id)},
+            ":job": {"S": kbsync_keys.JOB_SK_PREFIX},
+            ":id": {"S": job_id},
+        },
         "ScanIndexForward": False,
     }
     for items in _pages(ddb, "query", **kwargs):
@@ -180,3 +175,21 @@ def _find_by_scan(ddb: Client, table: str, job_id: str) -> Record | None:
         if items:
             return from_item(items[0])
     return None
+
+
+def registered(ddb: Client, targets_table: str) -> list[tuple[str, str]]:
+    """(knowledge base, data source) of every registered target, from the TargetsTable's keys (pk DS#<kb>#<ds>,
+    sk TARGET; kbsync.targets), sorted."""
+    kwargs: dict[str, Any] = {
+        "TableName": targets_table,
+        "FilterExpression": "sk = :target",
+        "ExpressionAttributeValues": {":target": {"S": kbsync_keys.TARGET_SK}},
+        "ProjectionExpression": "pk",
+    }
+    found = []
+    for items in _pages(ddb, "scan", **kwargs):
+        for item in items:
+            ids = kbsync_keys.parse_ds_pk(str(item["pk"]["S"]))
+            if ids is not None:
+                found.append(ids)
+    return sorted(found)

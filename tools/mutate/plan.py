@@ -27,20 +27,16 @@ class Target:
     functions: frozenset[str] | None = None
 
 
-#: The pacer (functions/targets): the job slots, the start token (spacing), the queue of waiting rounds.
-PACER = frozenset(
-    {
-        "_live_slots",
-        "_busy_slots",
-        "job_running",
-        "reclaim_finished",
-        "_slot_refusal",
-        "_save_pacer",
-        "queue_position",
-        "_join_queue",
-        "acquire_slot",
-        "release_pacer",
-    }
+#: The pacer's policy in functions/targets (the item and its transitions: schemas/kbsync_pacer.py, mutated whole).
+PACER = frozenset({"job_running", "_join_queue", "acquire_slot", "release_pacer"})
+#: The tests that exercise the pacer item (kbsync_pacer), cheapest first.
+PACER_TESTS = (
+    "tests/unit/test_shared_core.py",
+    "tests/unit/test_item_contracts.py",
+    "tests/promises/test_pacer_promises.py",
+    "tests/unit/test_trigger_pacer_and_plan.py",
+    "tests/unit/test_trigger_catch_all.py",
+    "tests/unit/test_pacer_queue_refresh.py",  # slow (an hour of waiting, simulated): last
 )
 
 ASL_TARGETS = (
@@ -67,11 +63,48 @@ PYTHON_TARGETS = (
     Target(
         "functions/targets/app.py",
         (
+            "tests/unit/test_item_contracts.py",
             "tests/promises/test_pacer_promises.py",
             "tests/unit/test_trigger_pacer_and_plan.py",
             "tests/unit/test_pacer_queue_refresh.py",  # slow (an hour of waiting, simulated): last
         ),
         PACER,
+    ),
+    # The shared core (schemas/kbsync_*.py): each rule where it is written.
+    Target("schemas/kbsync_pacer.py", PACER_TESTS),
+    Target(
+        "schemas/kbsync_keys.py",
+        (
+            "tests/unit/test_shared_core.py",
+            "tests/static/test_one_definition.py",
+            "tests/unit/test_item_contracts.py",
+            "tests/unit/test_trigger_gate.py",
+            "tests/unit/test_fanout_plan_paging.py",
+            "tests/unit/test_dead_execution_alert_promises.py",
+            "tests/unit/test_reconciler.py",
+        ),
+    ),
+    Target(
+        "schemas/kbsync_names.py",
+        (
+            "tests/unit/test_shared_core.py",
+            "tests/unit/test_trigger_upload_router.py",
+            "tests/unit/test_dead_execution_alert_promises.py",
+            "tests/cli/test_cli_units.py",
+        ),
+    ),
+    Target(
+        "schemas/kbsync_values.py",
+        (
+            "tests/unit/test_shared_core.py",
+            "tests/unit/test_trigger_upload_router.py",
+            "tests/unit/test_dead_execution_alert_promises.py",
+            "tests/unit/test_trigger_registry.py",
+        ),
+    ),
+    Target(
+        "kbsync/targets.py",
+        ("tests/unit/test_trigger_registry.py", "tests/unit/test_item_contracts.py", "tests/cli/test_cli_units.py"),
     ),
     Target(
         "functions/send_alert/app.py",
@@ -109,7 +142,13 @@ PYTHON_TARGETS = (
         ),
     ),
     Target(
-        "schemas/kbsync_jobs.py", ("tests/unit/test_outcome_and_causes_promises.py", "tests/unit/test_reconciler.py")
+        "schemas/kbsync_jobs.py",
+        (
+            "tests/unit/test_outcome_and_causes_promises.py",
+            "tests/unit/test_reconciler.py",
+            "tests/unit/test_dead_execution_alert_promises.py",
+            "tests/unit/test_trigger_catch_all.py",
+        ),
     ),
     Target(
         "schemas/kbsync_alerts.py",

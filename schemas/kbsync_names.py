@@ -1,0 +1,68 @@
+"""Execution names: the one builder (and reader) of the names kbsync gives its Step Functions executions.
+
+``<trigger>-<kb>-<ds>-<UTC yyyymmddTHHMMSS>-<4 random [a-z0-9]>`` (docs/resource-names.md): unique, sortable by time,
+51 characters (StartExecution allows 80 of letters, digits, ``-`` and ``_``:
+https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html). The name is chosen before
+the start, so the gate can name its holder and its ARN (``execution_arn``) before StartExecution answers.
+
+The rerun commands in alerts cannot know the time they will be run at: ``shell_execution_name`` gives the same
+format with the time left to the shell (``$(date -u +...)``).
+
+Standard library only: it ships in the Contracts layer (``schemas/``) and is imported by the functions and the CLI.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+#: The name's time stamp (UTC), as strftime and date(1) both spell it.
+STAMP_FORMAT = "%Y%m%dT%H%M%S"
+SUFFIX_CHARS = string.ascii_lowercase + string.digits
+SUFFIX_LENGTH = 4
+#: What asked for the sync (the sync-request contract's trigger enum, schemas/sync-request.schema.json).
+_TRIGGERS = "schedule|s3|manual"
+NAME_PATTERN = re.compile(
+    rf"(?P<trigger>{_TRIGGERS})-(?P<kb>[0-9a-zA-Z]{{10}})-(?P<ds>[0-9a-zA-Z]{{10}})-"
+    rf"(?P<stamp>\d{{8}}T\d{{6}})-(?P<suffix>[a-z0-9]{{{SUFFIX_LENGTH}}})"
+)
+
+
+@dataclass(frozen=True)
+class ParsedName:
+    trigger: str
+    knowledge_base_id: str
+    data_source_id: str
+
+
+def execution_name(trigger: str, knowledge_base_id: str, data_source_id: str, at: datetime | None = None) -> str:
+    """A fresh name: `<trigger>-<kb>-<ds>-<UTC yyyymmddTHHMMSS>-<4 random [a-z0-9]>` (`at` defaults to now)."""
+    stamp = (at or datetime.now(UTC)).strftime(STAMP_FORMAT)
+    suffix = "".join(secrets.choice(SUFFIX_CHARS) for _ in range(SUFFIX_LENGTH))
+    return f"{trigger}-{knowledge_base_id}-{data_source_id}-{stamp}-{suffix}"
+
+
+def shell_execution_name(trigger: str, knowledge_base_id: str, data_source_id: str, suffix: str) -> str:
+    """The same format for a shell command: the time is `$(date -u +...)`, taken when the command runs."""
+    return f"{trigger}-{knowledge_base_id}-{data_source_id}-$(date -u +{STAMP_FORMAT})-{suffix}"
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN StartExecution will give `name` (known before starting, so the gate can name its holder)."""
+    return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
+
+
+def name_of(execution_arn: str) -> str:
+    """The execution name at the end of an execution ARN (an execution ARN's last field)."""
+    return execution_arn.rsplit(":", 1)[-1]
+
+
+def parse_execution_name(name: str) -> ParsedName | None:
+    """The trigger and ids a name encodes, or None if it does not follow the format."""
+    match = NAME_PATTERN.fullmatch(name)
+    if match is None:
+        return None
+    return ParsedName(match["trigger"], match["kb"], match["ds"])
