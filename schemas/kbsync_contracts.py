@@ -20,9 +20,27 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 SCHEMA_DIR = Path(__file__).resolve().parent
-SCHEMA_NAMES = ("sync-request", "job-record", "alert", "alert-catalogue")
+SCHEMA_NAMES = (
+    "sync-request",
+    "job-record",
+    "alert",
+    "alert-catalogue",
+    # The messages between the states and the functions (each function's input), docs/contracts.md:
+    "validate-request-input",
+    "get-job-status-input",
+    "send-alert-input",
+    "targets-input",
+    "upload-event",
+    "execution-status-event",
+    "reconcile-schedule-input",
+    # The TargetsTable's items (kbsync_pacer, kbsync/targets.py):
+    "pacer-item",
+    "target-item",
+)
 
 #: What free text may not contain: C0 controls, DEL, C1 controls (SNS refuses most of them, and they break one-line
 #: history and logs), lone surrogates (UTF-8 cannot encode them: DynamoDB and SNS refuse the whole request) and the
@@ -75,8 +93,17 @@ def schema(name: str) -> dict[str, Any]:
 
 
 @cache
+def _registry() -> Registry[Any]:
+    """Every contract by its $id, so one can $ref another ("sync-request.schema.json")."""
+    return Registry().with_resources(
+        (schema(name)["$id"], Resource.from_contents(schema(name), default_specification=DRAFT202012))
+        for name in SCHEMA_NAMES
+    )
+
+
+@cache
 def _validator(name: str) -> Draft202012Validator:
-    return Draft202012Validator(schema(name), format_checker=FormatChecker())
+    return Draft202012Validator(schema(name), registry=_registry(), format_checker=FormatChecker())
 
 
 def statistic_names() -> tuple[str, ...]:

@@ -90,8 +90,11 @@ def job_status(job: dict[str, Any]) -> dict[str, Any]:
 def poll_job(event: dict[str, Any]) -> dict[str, Any]:
     """Fetch the job (errors propagate so the state machine's Retry sees them) and plan the next poll.
 
-    The event is ``{"request": sync request, "job": the previous poll's result (or the start's), "config": ...}``.
+    The event is ``{"request": sync request, "job": the previous poll's result (or the start's), "config": ...}``
+    (schemas/get-job-status-input.schema.json); one that breaks it raises ContractError naming the fields, before
+    any call to Bedrock (the state's Catch records POLL_FAILED and alerts).
     """
+    kbsync_contracts.validate("get-job-status-input", event)
     request, previous = event["request"], event["job"]
     response = bedrock_agent().get_ingestion_job(
         knowledgeBaseId=request["knowledgeBaseId"],

@@ -26,6 +26,8 @@ import boto3
 import kbsync_alerts  # the Contracts layer (schemas/): the alert catalogue
 import kbsync_causes  # clean error causes
 import kbsync_contracts
+import kbsync_keys
+import kbsync_names
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -132,9 +134,16 @@ def reason_lines(reasons: list[str], budget_bytes: int) -> list[str]:
 
 
 def new_execution_name(facts: AlertFacts, now: datetime) -> str:
-    """A fresh execution name in the team's format: manual-<kb>-<ds>-<UTC yyyymmddTHHMMSS>-<4 random>."""
+    """The rerun's execution name in the team's format, manual-<kb>-<ds>-<UTC yyyymmddTHHMMSS>-<4 random>, with the
+    time left to the shell that runs the command (`$(date -u ...)`), so the line can be pasted again and again.
+
+    A name fixed in the alert would work once: Step Functions refuses a name already used by an execution that has
+    ended (ExecutionAlreadyExists, "regardless of input", for 90 days), and answers a paste while it still runs with
+    that same execution (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
+    Two pastes in the same second while the first runs are one execution; the sync gate (`ifBusy: skip`) answers
+    any other overlap with NOT_STARTED. `now` is kept for the callers; the time is the shell's."""
     suffix = "".join(secrets.choice(_NAME_ALPHABET) for _ in range(4))
-    return f"manual-{facts.knowledge_base_id}-{facts.data_source_id}-{now:%Y%m%dT%H%M%S}-{suffix}"
+    return kbsync_names.shell_execution_name("manual", facts.knowledge_base_id, facts.data_source_id, suffix)
 
 
 def region_of(execution_arn: str) -> str | None:
@@ -287,40 +296,33 @@ def build_alert(
 # ---------------------------------------------------------------- facts from the workflow state
 
 
-def facts_from_state(event: dict[str, Any]) -> AlertFacts:
-    """Read the workflow state (the whole JSONPath state, passed as ``state``) into AlertFacts."""
-    state = event["state"]
-    request, outcome = state["request"], state["outcome"]
-    counters, config = state.get("counters", {}), state.get("config", {})
+def facts_from_message(event: dict[str, Any]) -> AlertFacts:
+    """Read SendAlert's message (schemas/send-alert-input.schema.json: the alert's facts, not the workflow state)."""
+    request, outcome = event["request"], event["outcome"]
     alert_type = outcome["alertType"]
     facts = AlertFacts(
         alert_type=alert_type,
         knowledge_base_id=request["knowledgeBaseId"],
         data_source_id=request["dataSourceId"],
         execution_arn=event["executionArn"],
-        trigger=request.get("trigger", "manual"),
+        trigger=request["trigger"],
         reason=request.get("reason", ""),
         requested_by=request.get("requestedBy", ""),
-        attempt=int(counters.get("attempt", 1)),
-        max_attempts=int(config.get("maxStartAttempts", 1)),
+        attempt=int(event["attempt"]),
+        max_attempts=int(event["maxAttempts"]),
     )
-    if alert_type == "START_FAILED":
-        error = state.get("startError") or {}
-        facts.error, facts.cause = error.get("Error"), error.get("Cause")
-        return facts
-    job = state.get("job") or {}
+    error = outcome.get("error") or {}
+    facts.error, facts.cause = error.get("Error"), error.get("Cause")
+    job = event["job"] or {}
     facts.ingestion_job_id = job.get("ingestionJobId")
     facts.status = job.get("status")
     facts.statistics = dict(job.get("statistics") or {})
     facts.failure_reasons = list(job.get("failureReasons") or [])
     facts.failure_reasons_total = int(job.get("failureReasonsTotal") or 0)
-    if alert_type == "POLL_FAILED":
-        error = state.get("pollError") or {}
-        facts.error, facts.cause = error.get("Error"), error.get("Cause")
     if alert_type == "TIMED_OUT":
         facts.error = "KbSync.JobTimedOut"
         facts.cause = f"still {facts.status} after {job.get('poll', {}).get('count', '?')} polls"
-        stop_error = state.get("stopError")
+        stop_error = outcome.get("stopError")
         if stop_error:
             facts.cause += (
                 f"; StopIngestionJob failed ({stop_error.get('Error')}): the job may still be running, stop it by hand"
@@ -351,8 +353,8 @@ def with_full_job(facts: AlertFacts, agent: Any) -> AlertFacts:
 # ---------------------------------------------------------------- exactly once
 
 
-def record_key(state: dict[str, Any]) -> dict[str, Any]:
-    return {"pk": {"S": state["record"]["pk"]}, "sk": {"S": state["record"]["sk"]}}
+def record_key(event: dict[str, Any]) -> dict[str, Any]:
+    return kbsync_keys.client_key(kbsync_keys.key_of(event["record"]))
 
 
 def already_sent(dynamodb: Any, table: str, key: dict[str, Any]) -> str | None:
@@ -385,15 +387,20 @@ def publish(sns: Any, topic_arn: str, alert: dict[str, Any]) -> str:
 
 
 def send_alert(event: dict[str, Any], clients: dict[str, Any], env: dict[str, str], now: datetime) -> dict[str, Any]:
-    """Publish the alert for this workflow state once; return {messageId, alertType, duplicate}."""
-    key = record_key(event["state"])
-    table = env["JOBS_TABLE_NAME"]
+    """Publish the alert of this SendAlert message once; return {messageId, alertType, duplicate}.
+
+    A message that breaks its contract raises ContractError naming the fields (not retried: the execution fails, and
+    the catch-all reports it); nothing is published or marked.
+    """
+    kbsync_contracts.validate("send-alert-input", event)
+    key = record_key(event)
+    table = env["JOBS_TABLE"]
     sent = already_sent(clients["dynamodb"], table, key)
-    alert_type = event["state"]["outcome"]["alertType"]
+    alert_type = event["outcome"]["alertType"]
     if sent is not None:
         logger.info("alert already sent for this record; not publishing again", extra={"messageId": sent})
         return {"messageId": sent, "alertType": alert_type, "duplicate": True}
-    facts = with_full_job(facts_from_state(event), clients["bedrock-agent"])
+    facts = with_full_job(facts_from_message(event), clients["bedrock-agent"])
     gate_arn = env.get("SYNC_GATE_STATE_MACHINE_ARN") or GATE_ARN_PLACEHOLDER
     alert = build_alert(facts, env.get("RUNBOOK_BASE_URL", ""), now, gate_arn)
     message_id = publish(clients["sns"], env["ALERTS_TOPIC_ARN"], alert)

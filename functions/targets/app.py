@@ -5,7 +5,7 @@ gate algorithm (create-or-count on a DynamoDB item) and one table layout; keepin
 exactly one implementation of "who may start a job for this data source now". The template deploys this code twice
 (UploadRouterFunction, TargetsFunction) so each function gets only the permissions it needs.
 
-Table layout (TargetsTable, keys pk/sk):
+Table layout (TargetsTable, keys pk/sk; every key is built by kbsync_keys, the pacer item is kbsync_pacer's):
 
 - ``DS#<kb>#<ds> / TARGET``: a registered sync target (written by ``kbsync targets add``, kbsync/targets.py).
   ``bucketName`` feeds the sparse GSI ``byBucket`` that the router queries per S3 event.
@@ -14,7 +14,7 @@ Table layout (TargetsTable, keys pk/sk):
   lets a crashed holder's gate be taken over even if the catch-all never released it.
 - ``PACER / ACCOUNT``: the account-wide ingestion-job slots (Bedrock: 5 concurrent jobs per account, 1 per knowledge
   base), the start token that spaces StartIngestionJob calls (Bedrock: 0.1 requests/s per account) and the queue
-  of rounds waiting for a slot.
+  of rounds waiting for a slot (schemas/pacer-item.schema.json).
 
 Coalescing uses sequence numbers, never clock comparisons between events: a round captures ``changeSeq`` before
 its ingestion job starts and releases the gate with ``DeleteItem ... ConditionExpression changeSeq = :seen``; if
@@ -27,18 +27,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import string
 import time
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 import boto3
-import kbsync_contracts  # the Contracts layer (schemas/)
+import kbsync_contracts  # the Contracts layer (schemas/): the shared core
+import kbsync_keys
+import kbsync_names
+import kbsync_pacer
+import kbsync_values
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -82,12 +83,10 @@ PLAN_LOOKUP_THREADS = 16
 PLAN_TTL_SECONDS = 14 * 24 * 3600
 
 IF_BUSY = ("queue", "skip")
-S3_DETAIL_TYPES = ("Object Created", "Object Deleted")
 TERMINAL_JOB_STATUSES = ("COMPLETE", "PARTIAL", "FAILED", "STOPPED", "TIMED_OUT")
-_NAME_SUFFIX_CHARS = string.ascii_lowercase + string.digits
 _PLAN_ID_CHARS = frozenset(string.ascii_letters + string.digits + "-_")
 
-PACER_KEY = {"pk": "PACER", "sk": "ACCOUNT"}
+PACER_KEY = kbsync_keys.PACER_KEY
 
 
 class InvalidRequest(ValueError):
@@ -177,59 +176,15 @@ def reset_clients() -> None:
     _bedrock = None
 
 
-# --- small pure helpers ----------------------------------------------------------------------------------------------
+# --- the shared core's rules, under the names the handler's callers use ---------------------------------------------
 
-
-def now_epoch() -> int:
-    return int(time.time())
-
-
-def ds_pk(kb: str, ds: str) -> str:
-    return f"DS#{kb}#{ds}"
-
-
-def gate_key(kb: str, ds: str) -> dict[str, str]:
-    return {"pk": ds_pk(kb, ds), "sk": "GATE"}
-
-
-def execution_name(trigger: str, kb: str, ds: str, at: datetime | None = None) -> str:
-    """`<trigger>-<kb>-<ds>-<UTC yyyymmddTHHMMSS>-<4 random [a-z0-9]>` (names.md): unique, sortable, <= 80 chars."""
-    stamp = (at or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
-    suffix = "".join(secrets.choice(_NAME_SUFFIX_CHARS) for _ in range(4))
-    return f"{trigger}-{kb}-{ds}-{stamp}-{suffix}"
-
-
-def execution_arn(state_machine_arn: str, name: str) -> str:
-    """The ARN StartExecution will give `name` (known before starting, so the gate can name its holder)."""
-    return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
-
-
-def plain(value: Any) -> Any:
-    """DynamoDB resource values (Decimal, sets) as JSON-friendly Python values."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | set | tuple):
-        return [plain(v) for v in value]
-    return value
-
-
-def is_condition_failure(error: ClientError) -> bool:
-    return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
-
-
-def prefix_matches(key: str, prefixes: list[str]) -> bool:
-    """Bedrock's S3 data source reads the whole bucket when it has no inclusion prefixes.
-
-    S3 URL-encodes keys in its classic notifications ("red flower.jpg" -> "red+flower.jpg"); whether an EventBridge
-    event's key is encoded or not, the decoded form is tried too: a false match costs one extra sync, a missed one
-    a stale knowledge base.
-    """
-    if not prefixes:
-        return True
-    candidates = {key, urllib.parse.unquote_plus(key)}
-    return any(candidate.startswith(p) for candidate in candidates for p in prefixes)
+now_epoch = kbsync_values.now_epoch
+gate_key = kbsync_keys.gate_key
+execution_name = kbsync_names.execution_name
+execution_arn = kbsync_names.execution_arn
+plain = kbsync_values.plain
+is_condition_failure = kbsync_values.is_condition_failure
+prefix_matches = kbsync_values.prefix_matches
 
 
 # --- the gate --------------------------------------------------------------------------------------------------------
@@ -346,15 +301,6 @@ def release_gate(gates: Any, kb: str, ds: str, holder: str, seen: int) -> dict[s
 # --- the account-wide pacer (job slots + start token) ------------------------------------------------------------
 
 
-def _live_slots(slots: dict[str, Any], now: int) -> dict[str, Any]:
-    return {h: s for h, s in slots.items() if int(s.get("leaseUntil", 0)) >= now}
-
-
-def _busy_slots(slots: dict[str, Any]) -> dict[str, Any]:
-    """Slots whose job may still be running in Bedrock (not yet seen finished)."""
-    return {h: s for h, s in slots.items() if not s.get("finished")}
-
-
 def job_running(bedrock: Any, kb: str, ds: str) -> bool:
     """Whether Bedrock runs a job of this data source now (ListIngestionJobs filtered on the running statuses)."""
     page = bedrock.list_ingestion_jobs(
@@ -366,67 +312,13 @@ def job_running(bedrock: Any, kb: str, ds: str) -> bool:
     return bool(page.get("ingestionJobSummaries"))
 
 
-def reclaim_finished(bedrock: Any, slots: dict[str, Any]) -> tuple[bool, bool]:
-    """Mark slots whose job Bedrock already finished (their execution has not noticed yet).
-
-    Returns (a slot was freed, the slots changed). A slot is freed only if its job was SEEN running by an earlier
-    check and is not running now: a holder whose StartIngestionJob is still on its way (startup, a throttling
-    retry) never loses its slot. Only holders that gave the start token back are checked; the first freed slot
-    ends the check (one is all the caller needs, and it keeps the ListIngestionJobs calls few).
-    """
-    changed = False
-    for slot in _busy_slots(slots).values():
-        if not (slot.get("started") and slot.get("dataSourceId")):
-            continue
-        running = job_running(bedrock, str(slot["knowledgeBaseId"]), str(slot["dataSourceId"]))
-        if running and not slot.get("seenRunning"):
-            slot["seenRunning"] = changed = True
-        elif not running and slot.get("seenRunning"):
-            slot["finished"] = True
-            return True, True
-    return False, changed
-
-
-def _slot_refusal(slots: dict[str, Any], kb: str) -> str | None:
-    busy = _busy_slots(slots)
-    if len(busy) >= JOB_SLOTS:
-        return "account job slots full"
-    if any(s.get("knowledgeBaseId") == kb for s in busy.values()):
-        return "knowledge base busy"
-    return None
-
-
-def _save_pacer(pacer: Any, item: dict[str, Any], version: int) -> bool:
-    """Write the pacer if nobody else did since `version` was read; False if someone did (the caller asks again)."""
-    try:
-        pacer.put_item(
-            Item={**item, **PACER_KEY, "version": version + 1},
-            ConditionExpression="attribute_not_exists(pk) OR version = :v",
-            ExpressionAttributeValues={":v": version},
-        )
-    except ClientError as error:
-        if not is_condition_failure(error):
-            raise
-        return False
-    return True
-
-
-def queue_position(waiters: dict[str, Any], holder: str) -> int:
-    """0 for the round that has waited longest for a slot, 1 for the next...: the order they first asked in."""
-    order = sorted(waiters, key=lambda h: (int(waiters[h].get("seq", 0)), h))
-    return order.index(holder) if holder in order else len(order)
+queue_position = kbsync_pacer.queue_position
 
 
 def _join_queue(item: dict[str, Any], waiters: dict[str, Any], holder: str, now: int) -> bool:
-    """Put `holder` in the slot queue (or refresh its entry); whether the pacer item changed."""
-    entry = waiters.get(holder)
-    if entry is not None and now - int(entry.get("seenAt", 0)) < WAITER_TTL_SECONDS // 2:
-        return False
-    if entry is None:
-        item["queueSeq"] = int(item.get("queueSeq", 0)) + 1
-        entry = {"seq": item["queueSeq"]}
-    waiters[holder] = {**entry, "seenAt": now}
-    return True
+    """Put `holder` in the slot queue, or refresh its entry once it is half WAITER_TTL_SECONDS old (a write per ask
+    would make the grants lose to contention; a rarer one would let a live round's entry expire)."""
+    return kbsync_pacer.join_queue(item, waiters, holder, now, WAITER_TTL_SECONDS // 2)
 
 
 def acquire_slot(
@@ -438,29 +330,28 @@ def acquire_slot(
     one job per knowledge base) and nobody started a job in the last START_SPACING_SECONDS (the token). When the
     slots are full and `bedrock` is given, slots whose job Bedrock already finished count as free: the holder's
     ingestion-sync execution notices a finished job only at its next poll (minutes, for long jobs), and the next
-    target should not wait for that. Optimistic concurrency on `version` keeps the read-modify-write atomic.
+    target should not wait for that. Optimistic concurrency on the item's version keeps the read-modify-write atomic
+    (the item and its transitions: kbsync_pacer).
 
-    Refused rounds queue (`waiters`, in the order they first asked). The round that has waited longest asks again
-    after SLOT_POLL_SECONDS, the others after QUEUE_POLL_SECONDS, and a round refused only for the token after a
-    quarter of the spacing: a freed slot is taken within seconds, while the rounds behind the first cost few state
+    Refused rounds queue (in the order they first asked). The round that has waited longest asks again after
+    SLOT_POLL_SECONDS, the others after QUEUE_POLL_SECONDS, and a round refused only for the token after a quarter
+    of the spacing: a freed slot is taken within seconds, while the rounds behind the first cost few state
     transitions (each ask is a Lambda call and 3 transitions). Time here only ages the queue's entries (a backstop
     for a round that died unnoticed), never the slots or the token, which the state machines' own Waits release.
     """
-    item = plain(pacer.get_item(Key=PACER_KEY, ConsistentRead=True).get("Item") or {})
-    version = int(item.get("version", 0))
-    slots = _live_slots(item.get("slots", {}), now)
-    waiters = {h: w for h, w in item.get("waiters", {}).items() if int(w.get("seenAt", 0)) >= now - WAITER_TTL_SECONDS}
-    if holder in slots and item.get("startHolder") == holder:
+    item, version = kbsync_pacer.read(pacer)
+    slots = kbsync_pacer.live_slots(item, now)
+    waiters = kbsync_pacer.live_waiters(item, now, WAITER_TTL_SECONDS)
+    if holder in slots and kbsync_pacer.holds_start_token(item, holder):
         return {"granted": True, "waitSeconds": 0, "spacingSeconds": START_SPACING_SECONDS}
     changed = False
     refusal = None
     if holder not in slots:
-        refusal = _slot_refusal(slots, kb)
+        refusal = kbsync_pacer.slot_refusal(slots, kb, JOB_SLOTS)
         if refusal is not None and bedrock is not None:
-            freed, changed = reclaim_finished(bedrock, slots)
-            refusal = _slot_refusal(slots, kb) if freed else refusal
-    token_busy = bool(item.get("startHolder")) and int(item.get("startLeaseUntil", 0)) >= now
-    if refusal is None and token_busy:
+            freed, changed = kbsync_pacer.reclaim_finished(slots, lambda k, d: job_running(bedrock, k, d))
+            refusal = kbsync_pacer.slot_refusal(slots, kb, JOB_SLOTS) if freed else refusal
+    if refusal is None and kbsync_pacer.start_token_busy(item, now):
         refusal = "start spacing"
     if refusal is not None:
         changed = _join_queue(item, waiters, holder, now) or changed
@@ -470,19 +361,12 @@ def acquire_slot(
         else:
             wait = SLOT_POLL_SECONDS if position == 0 else QUEUE_POLL_SECONDS
         if changed:  # what was seen running, and the queue: best effort (a lost write is redone by the next ask)
-            _save_pacer(pacer, {**item, "slots": slots, "waiters": waiters}, version)
+            kbsync_pacer.save(pacer, kbsync_pacer.with_entries(item, slots, waiters), version)
         return {"granted": False, "waitSeconds": wait, "reason": refusal, "position": position}
-    if holder not in slots:
-        slots[holder] = {"knowledgeBaseId": kb, "dataSourceId": ds, "leaseUntil": now + GATE_LEASE_SECONDS}
-    waiters.pop(holder, None)
-    granted = {
-        **item,
-        "slots": slots,
-        "waiters": waiters,
-        "startHolder": holder,
-        "startLeaseUntil": now + START_TOKEN_LEASE_SECONDS,
-    }
-    if not _save_pacer(pacer, granted, version):
+    granted = kbsync_pacer.granted(
+        item, slots, waiters, holder, kb, ds, now + GATE_LEASE_SECONDS, now + START_TOKEN_LEASE_SECONDS
+    )
+    if not kbsync_pacer.save(pacer, granted, version):
         return {"granted": False, "waitSeconds": 1, "reason": "contention", "position": 0}
     return {"granted": True, "waitSeconds": 0, "spacingSeconds": START_SPACING_SECONDS}
 
@@ -490,30 +374,11 @@ def acquire_slot(
 def release_pacer(pacer: Any, holder: str, slot: bool, start_token: bool) -> dict[str, Any]:
     """Give back `holder`'s start token and/or job slot (and its place in the slot queue); idempotent (releasing what
     one does not hold is a no-op)."""
-    for _ in range(10):
-        item = pacer.get_item(Key=PACER_KEY, ConsistentRead=True).get("Item")
-        if item is None:
-            return {"released": True}
-        version = int(item.get("version", 0))
-        slots = plain(item.get("slots", {}))
-        waiters = plain(item.get("waiters", {}))
-        drop_token = start_token and item.get("startHolder") == holder
-        drop_slot = slot and holder in slots
-        leave_queue = slot and holder in waiters
-        if not (drop_token or drop_slot or leave_queue):
-            return {"released": True}
-        waiters.pop(holder, None)
-        if drop_slot:
-            del slots[holder]
-        elif holder in slots:
-            slots[holder]["started"] = True  # the start spacing passed: its job has begun (see reclaim_finished)
-        new_item = {**plain(item), "slots": slots, "waiters": waiters}
-        if drop_token:
-            new_item.pop("startHolder", None)
-            new_item.pop("startLeaseUntil", None)
-        if _save_pacer(pacer, new_item, version):
-            return {"released": True}
-    raise GateContention(f"pacer kept changing while releasing {holder}")
+    try:
+        kbsync_pacer.release(pacer, holder, slot=slot, start_token=start_token)
+    except kbsync_pacer.PacerContention as error:
+        raise GateContention(str(error)) from error  # the sync gate's Retry names GateContention
+    return {"released": True}
 
 
 # --- nightly ------------------------------------------------------------------------------------------------------
@@ -538,7 +403,7 @@ def nightly_targets(targets_table: Any) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {
         "FilterExpression": "sk = :target AND nightly = :on",
-        "ExpressionAttributeValues": {":target": "TARGET", ":on": True},
+        "ExpressionAttributeValues": {":target": kbsync_keys.TARGET_SK, ":on": True},
     }
     while True:
         page = targets_table.scan(**kwargs)
@@ -564,7 +429,7 @@ def previous_duration(jobs_table: Any, kb: str, ds: str) -> float | None:
     page = jobs_table.meta.client.query(
         TableName=jobs_table.name,
         KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": ds_pk(kb, ds)},
+        ExpressionAttributeValues={":pk": kbsync_keys.ds_pk(kb, ds)},
         ScanIndexForward=False,
         Limit=HISTORY_DEPTH,
     )
@@ -704,16 +569,8 @@ def check_plan_id(plan_id: Any) -> str:
     return plan_id
 
 
-def plan_pk(plan_id: str) -> str:
-    return f"PLAN#{plan_id}"
-
-
-def cursor_key(plan_id: str) -> dict[str, str]:
-    return {"pk": plan_pk(plan_id), "sk": "CURSOR"}
-
-
-def page_key(plan_id: str, page: int) -> dict[str, str]:
-    return {"pk": plan_pk(plan_id), "sk": f"PAGE#{page:06d}"}
+cursor_key = kbsync_keys.cursor_key
+page_key = kbsync_keys.page_key
 
 
 def lane_name(plan_id: str, lane: int, hop: int) -> str:
@@ -884,24 +741,15 @@ def _member(value: Any, name: str) -> Any:
 
 
 def parse_s3_event(event: Any) -> tuple[str, str, str]:
-    """(detail-type, bucket, key) of an EventBridge S3 event; raise InvalidRequest naming what is wrong."""
-    if not isinstance(event, dict):
-        raise InvalidRequest("S3 event", [_problem("", "type", "must be a JSON object")])
-    problems = []
-    if event.get("source") != "aws.s3":
-        problems.append(_problem("/source", "const", "must be 'aws.s3'"))
-    detail_type = event.get("detail-type")
-    if detail_type not in S3_DETAIL_TYPES:
-        problems.append(_problem("/detail-type", "enum", f"must be one of {', '.join(S3_DETAIL_TYPES)}"))
-    detail = event.get("detail")
-    bucket = _member(_member(detail, "bucket"), "name")
-    key = _member(_member(detail, "object"), "key")
-    # A bucket name is not free text (S3: at most 255 characters for legacy names, printable ASCII in practice):
-    # one that could not be stored is refused. The key is normalized where it is shown (upload_reason), never
-    # refused: S3 keys may hold control characters, and such an upload must still be synced.
-    problems += _text_problems("/detail/bucket/name", bucket if bucket != "" else None, 255, required=True)
-    if not isinstance(key, str) or not key:
-        problems.append(_problem("/detail/object/key", "type", "must be a non-empty string"))
+    """(detail-type, bucket, key) of an EventBridge S3 event (schemas/upload-event.schema.json); raise InvalidRequest
+    naming what is wrong."""
+    problems = kbsync_contracts.problems("upload-event", event)
+    if problems:
+        raise InvalidRequest("S3 event", problems)
+    detail_type, bucket, key = event["detail-type"], event["detail"]["bucket"]["name"], event["detail"]["object"]["key"]
+    # A bucket name is not free text: one that could not be stored is refused. The key is normalized where it is
+    # shown (upload_reason), never refused: S3 keys may hold control characters, and such an upload must still sync.
+    problems = _text_problems("/detail/bucket/name", bucket, 255, required=True)
     if problems:
         raise InvalidRequest("S3 event", problems)
     return str(detail_type), str(bucket), str(key)
@@ -977,7 +825,11 @@ def release_holder_gate(gates: Any, kb: str, ds: str, holder: str) -> None:
 
 
 def gate_step(event: dict[str, Any], now: int) -> dict[str, Any]:
-    """One step of the sync-gate or fan-out state machine, chosen by event['action']."""
+    """One step of the sync-gate or fan-out state machine, chosen by event['action'] (schemas/targets-input.schema.json:
+    a step that breaks it is refused naming the field, before anything is read or written)."""
+    problems = kbsync_contracts.problems("targets-input", event)
+    if problems:
+        raise InvalidRequest("targets step", problems)
     action = event.get("action")
     if action == "planNight":
         jobs = table("JOBS_TABLE") if os.environ.get("JOBS_TABLE") else None
@@ -1035,7 +887,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """S3 events from EventBridge (the upload router) or {action: ...} steps from the trigger state machines."""
     if isinstance(event, dict) and "detail-type" in event:
         try:
-            routed = route_upload(event, table(), stepfunctions(), os.environ["GATE_STATE_MACHINE_ARN"], now_epoch())
+            routed = route_upload(
+                event, table(), stepfunctions(), os.environ["SYNC_GATE_STATE_MACHINE_ARN"], now_epoch()
+            )
         except InvalidRequest as bad:
             # Rejected, not failed: raising would only retry a malformed event into the dead-letter queue.
             logger.warning("S3 event rejected", extra={"reason": str(bad)})

@@ -32,26 +32,31 @@ def normalized(request: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def refusal(found: list[str]) -> dict[str, Any]:
+    """The verdict for problems found: the message is the Fail state's Cause, every bad field as a JSON pointer with
+    the rule it breaks, e.g. "/reason: text: contains a lone surrogate U+D800 at index 4"."""
+    return {
+        "valid": False,
+        "problems": found[: kbsync_contracts.MAX_LISTED],
+        "message": "invalid sync request: " + kbsync_contracts.listing(found),
+    }
+
+
 def check_request(request: Any) -> dict[str, Any]:
-    """The validation verdict for the state machine: valid + normalized request, or the problems, field by field."""
+    """The validation verdict for the state machine: valid + normalized request, or the problems, field by field
+    (pointers into the execution's input, the sync request)."""
     found = kbsync_contracts.problems("sync-request", request)
-    if found:
-        # The message is the Fail state's Cause: every bad field as a JSON pointer into the execution's input (the
-        # sync request) with the rule it breaks, e.g. "/reason: text: contains a lone surrogate U+D800 at index 4".
-        listed = found[: kbsync_contracts.MAX_LISTED]
-        return {
-            "valid": False,
-            "problems": listed,
-            "message": "invalid sync request: " + kbsync_contracts.listing(found),
-        }
-    return {"valid": True, "request": normalized(request)}
+    return refusal(found) if found else {"valid": True, "request": normalized(request)}
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    verdict = check_request(event.get("request") if isinstance(event, dict) else None)
+    # The envelope the state ValidateRequest sends (schemas/validate-request-input.schema.json); the request inside
+    # is what this function checks, naming every bad field. A broken envelope is a refusal too, never an exception.
+    envelope = kbsync_contracts.problems("validate-request-input", event)
+    verdict = refusal(envelope) if envelope else check_request(event["request"])
     metrics.add_metric(name="SyncRequests", unit=MetricUnit.Count, value=1)
     if not verdict["valid"]:
         logger.warning("sync request rejected", extra={"problems": verdict["problems"]})

@@ -45,7 +45,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, RecordingStepFun
         register(table, KB, DS, "docs", ["tenant-a/"])
         register(table, KB2, DS2, "whole")
         monkeypatch.setenv("TARGETS_TABLE", "targets")
-        monkeypatch.setenv("GATE_STATE_MACHINE_ARN", GATE_SM_ARN)
+        monkeypatch.setenv("SYNC_GATE_STATE_MACHINE_ARN", GATE_SM_ARN)
         fn.reset_clients()
         sfn = RecordingStepFunctions()
         monkeypatch.setattr(fn, "_sfn", sfn)

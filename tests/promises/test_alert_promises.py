@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from kbsync_contracts import ContractError
 
 from tests.helpers.functions import load_function
 
@@ -22,7 +23,7 @@ NOW = datetime(2026, 11, 22, 5, 30, 0, tzinfo=UTC)
 BASE_URL = "https://example.com/kbsync/runbooks"
 EXECUTION_ARN = "arn:aws:states:us-east-1:123456789012:execution:kbsync-IngestionSync:s3-KB12345678-x"
 ENV = {
-    "JOBS_TABLE_NAME": "jobs",
+    "JOBS_TABLE": "jobs",
     "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
     "RUNBOOK_BASE_URL": BASE_URL,
 }
@@ -63,11 +64,13 @@ class UnavailableBedrock:
         raise ClientError(error, "GetIngestionJob")
 
 
-def workflow_state(alert_type: str, reasons: list[str]) -> dict[str, Any]:
-    state: dict[str, Any] = {
+def alert_message(alert_type: str, reasons: list[str]) -> dict[str, Any]:
+    """What the state SendAlert sends (schemas/send-alert-input.schema.json)."""
+    message: dict[str, Any] = {
+        "executionArn": EXECUTION_ARN,
         "request": {"knowledgeBaseId": "KB12345678", "dataSourceId": "DS12345678", "trigger": "s3"},
-        "config": {"maxStartAttempts": 3},
-        "counters": {"attempt": 3, "conflictWaits": 0},
+        "maxAttempts": 3,
+        "attempt": 3,
         "record": {"pk": "DS#KB12345678#DS12345678", "sk": "JOB#2026-11-22T05:00:00Z#s3-x-3"},
         "job": {
             "ingestionJobId": "JOB1234567",
@@ -76,22 +79,21 @@ def workflow_state(alert_type: str, reasons: list[str]) -> dict[str, Any]:
             ),
             "failureReasons": reasons,
             "statistics": {"numberOfDocumentsFailed": len(reasons)},
-            "poll": {"count": 6},
+            "poll": {"count": 6, "waitSeconds": 60, "exhausted": alert_type == "TIMED_OUT"},
         },
         "outcome": {"status": alert_type, "alertType": alert_type},
     }
+    if alert_type in ("START_FAILED", "POLL_FAILED"):
+        message["outcome"]["error"] = {"Error": "BedrockAgent.AccessDeniedException", "Cause": "not authorized"}
     if alert_type == "START_FAILED":
-        del state["job"]
-        state["startError"] = {"Error": "BedrockAgent.AccessDeniedException", "Cause": "not authorized"}
-    return state
+        message["job"] = None
+    return message
 
 
 def send(alert_type: str, reasons: list[str]) -> dict[str, Any]:
     sns, dynamodb = FakeSNS(), FakeDynamoDB()
     clients = {"sns": sns, "dynamodb": dynamodb, "bedrock-agent": UnavailableBedrock()}
-    result = fn.send_alert(
-        {"state": workflow_state(alert_type, reasons), "executionArn": EXECUTION_ARN}, clients, ENV, NOW
-    )
+    result = fn.send_alert(alert_message(alert_type, reasons), clients, ENV, NOW)
     assert result["duplicate"] is False and len(sns.published) == 1 and len(dynamodb.updates) == 1
     return sns.published[0]
 
@@ -144,8 +146,7 @@ def test_the_alert_carries_bedrocks_full_reasons_not_the_trimmed_view() -> None:
     full = [f"Unsupported file type for s3://docs/file{i}.xyz" for i in range(30)] + ["The bucket was not found"]
     sns = FakeSNS()
     clients = {"sns": sns, "dynamodb": FakeDynamoDB(), "bedrock-agent": AvailableBedrock(full)}
-    state = workflow_state("PARTIAL", ["trimmed view: 1 of 31"])
-    fn.send_alert({"state": state, "executionArn": EXECUTION_ARN}, clients, ENV, NOW)
+    fn.send_alert(alert_message("PARTIAL", ["trimmed view: 1 of 31"]), clients, ENV, NOW)
     message = sns.published[0]["Message"]
     assert "Failure reasons (31 reported, 2 distinct)" in message
     assert "The bucket was not found" in message and "trimmed view" not in message
@@ -163,7 +164,22 @@ def test_the_message_names_the_knowledge_base_data_source_and_the_rerun_commands
 
 
 def test_a_poll_failure_alert_names_the_error_of_the_poll() -> None:
-    state = workflow_state("POLL_FAILED", [])
-    state["pollError"] = {"Error": "AccessDeniedException", "Cause": "not authorized to GetIngestionJob"}
-    facts = fn.facts_from_state({"state": state, "executionArn": EXECUTION_ARN})
+    message = alert_message("POLL_FAILED", [])
+    message["outcome"]["error"] = {"Error": "AccessDeniedException", "Cause": "not authorized to GetIngestionJob"}
+    facts = fn.facts_from_message(message)
     assert (facts.error, facts.cause) == ("AccessDeniedException", "not authorized to GetIngestionJob")
+
+
+def test_a_message_that_breaks_its_contract_is_refused_naming_the_field_and_nothing_is_published() -> None:
+    """The consumer side of schemas/send-alert-input.schema.json: the whole workflow state (what SendAlert once sent)
+    or a message missing a fact is refused before any read, publish or mark."""
+    sns, dynamodb = FakeSNS(), FakeDynamoDB()
+    clients = {"sns": sns, "dynamodb": dynamodb, "bedrock-agent": UnavailableBedrock()}
+    message = alert_message("FAILED", ["x"])
+    del message["maxAttempts"]
+    with pytest.raises(ContractError, match=r"/maxAttempts: required"):
+        fn.send_alert(message, clients, ENV, NOW)
+    whole_state = {"state": alert_message("FAILED", ["x"]), "executionArn": EXECUTION_ARN}
+    with pytest.raises(ContractError, match=r"/state: additionalProperties: unexpected field 'state'"):
+        fn.send_alert(whole_state, clients, ENV, NOW)
+    assert sns.published == [] and dynamodb.updates == []

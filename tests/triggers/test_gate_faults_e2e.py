@@ -88,7 +88,8 @@ def action(name: str) -> Callable[[Any], bool]:
 
 
 def is_send_alert(event: Any) -> bool:
-    return isinstance(event, dict) and "state" in event and "executionArn" in event
+    """SendAlert's message (schemas/send-alert-input.schema.json), not another function's event."""
+    return isinstance(event, dict) and {"outcome", "record", "executionArn"} <= set(event)
 
 
 def access_denied_on_the_pacer() -> Exception:

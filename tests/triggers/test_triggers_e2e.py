@@ -220,6 +220,7 @@ def test_a_killed_gate_execution_is_released_by_the_catch_all(rig: TriggerRig) -
             )
 
 
+@pytest.mark.forged_events  # malformed S3 events sent through EventBridge, on purpose
 def test_malformed_events_and_schedule_payloads_are_rejected_without_alert_or_record(rig: TriggerRig) -> None:
     sfn = rig.clients["stepfunctions"]
     gates_before = len(rig.executions("SyncGateStateMachineArn"))
@@ -244,3 +245,40 @@ def test_malformed_events_and_schedule_payloads_are_rejected_without_alert_or_re
     assert rig.drain_alerts() == []
     dlq = rig.clients["sqs"].receive_message(QueueUrl=rig.outputs["DeadLetterQueueUrl"]).get("Messages", [])
     assert dlq == []
+
+
+def _state_span(history: list[dict[str, Any]], name: str) -> float | None:
+    """Seconds between entering and leaving state `name` (None if it was not entered)."""
+    entered = [
+        e for e in history if e["type"].endswith("StateEntered") and e["stateEnteredEventDetails"]["name"] == name
+    ]
+    exited = [e for e in history if e["type"].endswith("StateExited") and e["stateExitedEventDetails"]["name"] == name]
+    if not entered or not exited:
+        return None
+    return float((exited[0]["timestamp"] - entered[0]["timestamp"]).total_seconds())
+
+
+def test_the_gate_settles_for_the_seconds_its_input_asks_and_defaults_to_none(rig: TriggerRig) -> None:
+    """An upload's gate waits settleSeconds before its round captures the changes (a bulk upload lands in one job);
+    a gate input without settleSeconds (manual and nightly runs) does not wait and does not fail."""
+    settled, unsettled = rig.seed_targets(2, prefix_root="settle")
+    settle_virtual_s = 250  # 2.5 s of real time at TIME_SCALE
+    sfn, gate = rig.clients["stepfunctions"], rig.outputs["SyncGateStateMachineArn"]
+
+    def gate_input(target: registry.Target, **extra: Any) -> str:
+        request = {"knowledgeBaseId": target.knowledge_base_id, "dataSourceId": target.data_source_id}
+        return json.dumps({"request": {**request, "trigger": "manual", "reason": "settle test"}, **extra})
+
+    with_settle = sfn.start_execution(
+        stateMachineArn=gate, name="settle-250", input=gate_input(settled, settleSeconds=settle_virtual_s)
+    )
+    without = sfn.start_execution(stateMachineArn=gate, name="settle-default", input=gate_input(unsettled))
+    rig.wait_until_quiet(QUIET_S)
+    for arn in (with_settle["executionArn"], without["executionArn"]):
+        assert sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED", arn
+    settled_history, unsettled_history = rig.history(with_settle["executionArn"]), rig.history(without["executionArn"])
+    assert _state_span(settled_history, "DefaultSettleSeconds") is None  # the input's value, not the default
+    span = _state_span(settled_history, "Settle")
+    assert span is not None and span >= settle_virtual_s * TIME_SCALE * 0.9, span
+    assert _state_span(unsettled_history, "DefaultSettleSeconds") is not None
+    assert statuses(rig, settled) == ["COMPLETE"] and statuses(rig, unsettled) == ["COMPLETE"]

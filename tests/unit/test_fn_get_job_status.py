@@ -9,11 +9,20 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+from kbsync_contracts import ContractError
 
 from tests.helpers.functions import FakeLambdaContext, load_function
 
 fn = load_function("get_job_status")
-CONFIG = {"pollIntervalSeconds": 15, "maxPollIntervalSeconds": 300, "pollBudget": 5}
+#: As the state Initialize builds it (schemas/get-job-status-input.schema.json#/$defs/config).
+CONFIG = {
+    "pollIntervalSeconds": 15,
+    "maxPollIntervalSeconds": 300,
+    "pollBudget": 5,
+    "maxStartAttempts": 3,
+    "conflictWaitSeconds": 60,
+    "maxConflictWaits": 30,
+}
 REQUEST = {"knowledgeBaseId": "KB12345678", "dataSourceId": "DS12345678", "trigger": "manual"}
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -107,7 +116,11 @@ def test_handler_polls_the_job_of_the_state(stubbed_agent: Stubber) -> None:
 
 def test_previous_poll_is_continued(stubbed_agent: Stubber) -> None:
     stubbed_agent.add_response("get_ingestion_job", {"ingestionJob": bedrock_job("STOPPING")})
-    previous = {"ingestionJobId": "JOB1234567", "status": "IN_PROGRESS", "poll": {"count": 4, "waitSeconds": 250}}
+    previous = {
+        "ingestionJobId": "JOB1234567",
+        "status": "IN_PROGRESS",
+        "poll": {"count": 4, "waitSeconds": 250, "exhausted": False},
+    }
     result = fn.poll_job({"request": REQUEST, "job": previous, "config": CONFIG})
     assert result["poll"] == {"count": 5, "waitSeconds": 300, "exhausted": True}
 
@@ -115,4 +128,12 @@ def test_previous_poll_is_continued(stubbed_agent: Stubber) -> None:
 def test_throttling_propagates_for_the_state_machine_retry(stubbed_agent: Stubber) -> None:
     stubbed_agent.add_client_error("get_ingestion_job", "ThrottlingException", "Rate exceeded", 429)
     with pytest.raises(fn.bedrock_agent().exceptions.ThrottlingException):
-        fn.poll_job({"request": REQUEST, "job": {"ingestionJobId": "JOB1234567"}, "config": CONFIG})
+        fn.poll_job(
+            {"request": REQUEST, "job": {"ingestionJobId": "JOB1234567", "status": "STARTING"}, "config": CONFIG}
+        )
+
+
+def test_a_message_that_breaks_its_contract_is_refused_before_bedrock_is_called(stubbed_agent: Stubber) -> None:
+    """The consumer side of schemas/get-job-status-input.schema.json: no GetIngestionJob for a broken message."""
+    with pytest.raises(ContractError, match=r"/config/pollBudget: required"):
+        fn.poll_job({"request": REQUEST, "job": {"ingestionJobId": "JOB1234567", "status": "STARTING"}, "config": {}})

@@ -22,7 +22,7 @@ NOW = datetime(2026, 11, 22, 5, 30, 0, tzinfo=UTC)
 EXECUTION_ARN = "arn:aws:states:us-east-1:123456789012:execution:kbsync-IngestionSync:schedule-KB12345678-x"
 BASE_URL = "https://github.com/kbsync/kbsync/blob/main/runbooks"
 ENV = {
-    "JOBS_TABLE_NAME": "jobs",
+    "JOBS_TABLE": "jobs",
     "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
     "RUNBOOK_BASE_URL": BASE_URL,
 }
@@ -149,7 +149,9 @@ def test_rerun_commands_start_the_sync_gate_with_a_valid_sync_request() -> None:
     options = dict(zip(argv[2::2], argv[3::2], strict=True))
     assert options["--region"] == "us-east-1"  # the alert's region, whatever the engineer's CLI defaults to
     assert options["--state-machine-arn"] == GATE_ARN  # the gate, from the function's environment
-    assert re.fullmatch(r"manual-KB12345678-DS12345678-20261122T053000-[a-z0-9]{4}", options["--name"])
+    # the time is the shell's (`$(date -u ...)`), so the line can be pasted again: a fixed name fails the second time
+    assert re.fullmatch(r"manual-KB12345678-DS12345678-\d{8}T\d{6}-[a-z0-9]{4}", options["--name"])
+    assert "$(date -u +%Y%m%dT%H%M%S)" in commands[1]
     assert len(options["--name"]) <= 80
     gate_input = json.loads(options["--input"])
     assert gate_input["settleSeconds"] == 0 and gate_input["ifBusy"] == "skip"  # manual: no delay, never queued
@@ -185,8 +187,10 @@ def test_start_failed_alert_has_the_error_and_reruns_the_execution() -> None:
 # ------------------------------------------------------------------ from the workflow state, exactly once
 
 
-def workflow_state(alert_type: str = "PARTIAL") -> dict[str, Any]:
+def alert_message(alert_type: str = "PARTIAL") -> dict[str, Any]:
+    """What the state SendAlert sends (schemas/send-alert-input.schema.json)."""
     return {
+        "executionArn": EXECUTION_ARN,
         "request": {
             "knowledgeBaseId": "KB12345678",
             "dataSourceId": "DS12345678",
@@ -194,15 +198,15 @@ def workflow_state(alert_type: str = "PARTIAL") -> dict[str, Any]:
             "reason": "",
             "requestedBy": "",
         },
-        "config": {"maxStartAttempts": 3},
-        "counters": {"attempt": 1, "conflictWaits": 0},
-        "record": {"pk": KEY["pk"]["S"], "sk": KEY["sk"]["S"], "startedAt": "2026-11-22T05:00:00Z"},
+        "maxAttempts": 3,
+        "attempt": 1,
+        "record": {"pk": KEY["pk"]["S"], "sk": KEY["sk"]["S"]},
         "job": {
             "ingestionJobId": "JOB1234567",
             "status": "COMPLETE",
             "failureReasons": ["trimmed"],
             "statistics": {"numberOfDocumentsFailed": 2},
-            "poll": {"count": 3},
+            "poll": {"count": 3, "waitSeconds": 45, "exhausted": False},
         },
         "outcome": {"status": alert_type, "alertType": alert_type},
     }
@@ -258,7 +262,7 @@ def test_publishes_once_with_the_full_reasons_and_marks_the_record(stubs: Any) -
         },
     )
     stubbers["dynamodb"].add_response("update_item", {})
-    result = fn.send_alert({"state": workflow_state(), "executionArn": EXECUTION_ARN}, clients, ENV, NOW)
+    result = fn.send_alert(alert_message(), clients, ENV, NOW)
     assert result == {"messageId": "11111111-2222-3333-4444-555555555555", "alertType": "PARTIAL", "duplicate": False}
 
 
@@ -266,7 +270,7 @@ def test_a_retried_alert_after_success_does_not_publish_again(stubs: Any) -> Non
     clients, stubbers = stubs
     item = {"pk": KEY["pk"], "alertSent": {"BOOL": True}, "alertMessageId": {"S": "first-message"}}
     stubbers["dynamodb"].add_response("get_item", {"Item": item})
-    result = fn.send_alert({"state": workflow_state(), "executionArn": EXECUTION_ARN}, clients, ENV, NOW)
+    result = fn.send_alert(alert_message(), clients, ENV, NOW)
     assert result == {"messageId": "first-message", "alertType": "PARTIAL", "duplicate": True}
 
 
@@ -276,7 +280,7 @@ def test_a_failed_publish_leaves_the_record_unmarked_so_the_retry_publishes(stub
     stubbers["bedrock-agent"].add_response("get_ingestion_job", full_job())
     stubbers["sns"].add_client_error("publish", "KMSThrottling", "Rate exceeded", 400)
     with pytest.raises(clients["sns"].exceptions.KMSThrottlingException):
-        fn.send_alert({"state": workflow_state(), "executionArn": EXECUTION_ARN}, clients, ENV, NOW)
+        fn.send_alert(alert_message(), clients, ENV, NOW)
 
 
 def test_bedrock_unavailable_falls_back_to_the_trimmed_reasons(stubs: Any) -> None:
@@ -285,15 +289,15 @@ def test_bedrock_unavailable_falls_back_to_the_trimmed_reasons(stubs: Any) -> No
     stubbers["bedrock-agent"].add_client_error("get_ingestion_job", "ThrottlingException", "Rate exceeded", 429)
     stubbers["sns"].add_response("publish", {"MessageId": "m-2"})
     stubbers["dynamodb"].add_response("update_item", {})
-    result = fn.send_alert({"state": workflow_state(), "executionArn": EXECUTION_ARN}, clients, ENV, NOW)
+    result = fn.send_alert(alert_message(), clients, ENV, NOW)
     assert result["messageId"] == "m-2"
 
 
 def test_facts_of_a_start_failure_carry_the_error() -> None:
-    state = workflow_state("START_FAILED")
-    del state["job"]
-    state["startError"] = {"Error": "BedrockAgent.ResourceNotFoundException", "Cause": "Data source not found"}
-    got = fn.facts_from_state({"state": state, "executionArn": EXECUTION_ARN})
+    message = alert_message("START_FAILED")
+    message["job"] = None
+    message["outcome"]["error"] = {"Error": "BedrockAgent.ResourceNotFoundException", "Cause": "Data source not found"}
+    got = fn.facts_from_message(message)
     assert got.ingestion_job_id is None
     assert (got.error, got.cause) == ("BedrockAgent.ResourceNotFoundException", "Data source not found")
 
@@ -304,10 +308,10 @@ def test_region_of_an_unexpected_arn_is_left_out() -> None:
 
 
 def test_timed_out_alert_says_when_the_stop_failed() -> None:
-    state = workflow_state("TIMED_OUT")
-    state["job"]["status"] = "IN_PROGRESS"
-    state["stopError"] = {"Error": "BedrockAgent.AccessDeniedException", "Cause": "denied"}
-    got = fn.facts_from_state({"state": state, "executionArn": EXECUTION_ARN})
+    message = alert_message("TIMED_OUT")
+    message["job"]["status"] = "IN_PROGRESS"
+    message["outcome"]["stopError"] = {"Error": "BedrockAgent.AccessDeniedException", "Cause": "denied"}
+    got = fn.facts_from_message(message)
     assert got.error == "KbSync.JobTimedOut"
     assert got.cause.startswith("still IN_PROGRESS after 3 polls; StopIngestionJob failed")
     assert "stop it by hand" in got.cause

@@ -27,14 +27,14 @@ GATE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:kbsync-sync-gate-
 BASE_URL = "https://example.com/kbsync/runbooks"
 #: A value for each variable template.yaml sets on SendAlertFunction (checked against the template below).
 ENV = {
-    "JOBS_TABLE_NAME": "kbsync-jobs-0a1b2c3d",
+    "JOBS_TABLE": "kbsync-jobs-0a1b2c3d",
     "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:kbsync-alerts",
     "RUNBOOK_BASE_URL": BASE_URL,
     "SYNC_GATE_STATE_MACHINE_ARN": GATE_ARN,
 }
 STATISTICS = kbsync_contracts.statistic_names()
 #: The alert's exact lines, with the 4 random characters of the rerun's execution name masked.
-RANDOM_NAME_SUFFIX = re.compile(r"(--name manual-KB12345678-DS12345678-20261122T053000-)[a-z0-9]{4} ")
+RANDOM_NAME_SUFFIX = re.compile(r"(--name manual-KB12345678-DS12345678-\$\(date -u \+%Y%m%dT%H%M%S\)-)[a-z0-9]{4} ")
 
 
 class FakeDynamoDB:
@@ -92,9 +92,10 @@ def bedrock_job(status: str, reasons: list[str], **statistics: int) -> dict[str,
     }
 
 
-def workflow_state(alert_type: str, **extra: Any) -> dict[str, Any]:
-    """The ingestion-sync state SendAlert receives ($), as the workflow builds it."""
-    state: dict[str, Any] = {
+def alert_message(alert_type: str, **outcome: Any) -> dict[str, Any]:
+    """What the state SendAlert sends (schemas/send-alert-input.schema.json), as the workflow builds it."""
+    message: dict[str, Any] = {
+        "executionArn": EXECUTION_ARN,
         "request": {
             "knowledgeBaseId": "KB12345678",
             "dataSourceId": "DS12345678",
@@ -102,26 +103,25 @@ def workflow_state(alert_type: str, **extra: Any) -> dict[str, Any]:
             "reason": "nightly run",
             "requestedBy": "nightly-schedule",
         },
-        "config": {"maxStartAttempts": 3},
-        "counters": {"attempt": 3, "conflictWaits": 0},
+        "maxAttempts": 3,
+        "attempt": 3,
         "record": {"pk": "DS#KB12345678#DS12345678", "sk": "JOB#2026-11-22T05:00:00Z#schedule-x-3"},
         "job": {
             "ingestionJobId": "JOB1234567",
             "status": "FAILED",
             "failureReasons": ["trimmed reason"],
             "statistics": {"numberOfDocumentsFailed": 1},
-            "poll": {"count": 6},
+            "poll": {"count": 6, "waitSeconds": 60, "exhausted": False},
         },
-        "outcome": {"status": alert_type, "alertType": alert_type},
+        "outcome": {"status": alert_type, "alertType": alert_type, **outcome},
     }
-    state.update(extra)
-    return state
+    return message
 
 
-def publish(state: dict[str, Any], bedrock: FakeBedrock, env: dict[str, str] = ENV) -> tuple[dict[str, Any], Any]:
+def publish(message: dict[str, Any], bedrock: FakeBedrock, env: dict[str, str] = ENV) -> tuple[dict[str, Any], Any]:
     sns, dynamodb = FakeSNS(), FakeDynamoDB()
     clients = {"sns": sns, "dynamodb": dynamodb, "bedrock-agent": bedrock}
-    result = fn.send_alert({"state": state, "executionArn": EXECUTION_ARN}, clients, env, NOW)
+    result = fn.send_alert(message, clients, env, NOW)
     assert result["duplicate"] is False and len(sns.published) == 1
     return sns.published[0], dynamodb
 
@@ -139,7 +139,7 @@ def rerun_lines(job_or_execution: str, reason: str) -> list[str]:
         "Rerun:",
         f"  kbsync rerun {job_or_execution}",
         f"  aws stepfunctions start-execution --region us-east-1 --state-machine-arn {GATE_ARN} "
-        f"--name manual-KB12345678-DS12345678-20261122T053000-xxxx --input '{gate_input}'",
+        f"--name manual-KB12345678-DS12345678-$(date -u +%Y%m%dT%H%M%S)-xxxx --input '{gate_input}'",
     ]
 
 
@@ -156,7 +156,7 @@ def test_a_failed_job_alert_reads_line_by_line_as_the_on_call_engineer_expects()
         "The embedding model returned an error.",
     ]
     counts = dict(zip(STATISTICS, range(10, 18), strict=True))
-    published, _ = publish(workflow_state("FAILED"), FakeBedrock(bedrock_job("FAILED", reasons, **counts)))
+    published, _ = publish(alert_message("FAILED"), FakeBedrock(bedrock_job("FAILED", reasons, **counts)))
     assert lines_of(published["Message"]) == [
         "kbsync FAILED (CRITICAL): the ingestion job FAILED after every allowed attempt.",
         "",
@@ -189,15 +189,15 @@ def test_a_failed_job_alert_reads_line_by_line_as_the_on_call_engineer_expects()
     assert published["Subject"] == "[CRITICAL] kbsync FAILED: kb KB12345678 / ds DS12345678"
 
 
-def test_a_refused_start_names_the_error_from_the_state_and_who_asked() -> None:
-    state = workflow_state(
+def test_a_refused_start_names_the_error_from_its_message_and_who_asked() -> None:
+    state = alert_message(
         "START_FAILED",
-        startError={
+        error={
             "Error": "BedrockAgent.AccessDeniedException",
             "Cause": "User is not authorized to perform: bedrock:StartIngestionJob",
         },
     )
-    del state["job"]
+    state["job"] = None
     state["request"].update(trigger="manual", reason="", requestedBy="arn:aws:iam::123456789012:user/alice")
     published, _ = publish(state, FakeBedrock(None))
     assert lines_of(published["Message"]) == [
@@ -217,12 +217,16 @@ def test_a_refused_start_names_the_error_from_the_state_and_who_asked() -> None:
     ]
 
 
-def test_a_lost_poll_names_the_error_from_the_state() -> None:
-    state = workflow_state(
+def test_a_lost_poll_names_the_error_from_its_message() -> None:
+    state = alert_message(
         "POLL_FAILED",
-        pollError={"Error": "BedrockAgent.ThrottlingException", "Cause": "Rate exceeded"},
+        error={"Error": "BedrockAgent.ThrottlingException", "Cause": "Rate exceeded"},
     )
-    state["job"] = {"ingestionJobId": "JOB1234567", "status": "IN_PROGRESS", "poll": {"count": 2}}
+    state["job"] = {
+        "ingestionJobId": "JOB1234567",
+        "status": "IN_PROGRESS",
+        "poll": {"count": 2, "waitSeconds": 45, "exhausted": False},
+    }
     published, _ = publish(state, FakeBedrock(None))
     lines = lines_of(published["Message"])
     assert lines[lines.index(f"Execution:      {EXECUTION_ARN}") + 1 :][:2] == [
@@ -232,7 +236,7 @@ def test_a_lost_poll_names_the_error_from_the_state() -> None:
 
 
 def test_a_timed_out_job_whose_stop_failed_names_the_stop_error() -> None:
-    state = workflow_state("TIMED_OUT", stopError={"Error": "BedrockAgent.ConflictException", "Cause": "busy"})
+    state = alert_message("TIMED_OUT", stopError={"Error": "BedrockAgent.ConflictException", "Cause": "busy"})
     state["job"]["status"] = "IN_PROGRESS"
     published, _ = publish(state, FakeBedrock(None))
     assert (
@@ -339,7 +343,7 @@ def test_a_reason_line_is_cut_to_max_line_chars_ending_in_an_ellipsis() -> None:
 
 def test_a_bedrock_reason_longer_than_a_line_is_published_cut() -> None:
     reason = "The document s3://docs/big.pdf could not be parsed: " + "z" * 5_000
-    published, _ = publish(workflow_state("FAILED"), FakeBedrock(bedrock_job("FAILED", [reason])))
+    published, _ = publish(alert_message("FAILED"), FakeBedrock(bedrock_job("FAILED", [reason])))
     line = next(line for line in published["Message"].split("\n") if line.startswith("- The document"))
     assert line == f"- {reason}"[: fn.MAX_LINE_CHARS - 3] + "..."
 
@@ -352,10 +356,10 @@ def test_every_variable_the_template_sets_reaches_the_alert() -> None:
     publishes to, the runbook links and the sync gate the rerun command starts (not the placeholder)."""
     function = load_template()["Resources"]["SendAlertFunction"]["Properties"]
     assert set(function["Environment"]["Variables"]) == set(ENV)
-    published, dynamodb = publish(workflow_state("FAILED"), FakeBedrock(bedrock_job("FAILED", ["boom"])))
+    published, dynamodb = publish(alert_message("FAILED"), FakeBedrock(bedrock_job("FAILED", ["boom"])))
     assert [(name, call["TableName"]) for name, call in dynamodb.calls] == [
-        ("get_item", ENV["JOBS_TABLE_NAME"]),
-        ("update_item", ENV["JOBS_TABLE_NAME"]),
+        ("get_item", ENV["JOBS_TABLE"]),
+        ("update_item", ENV["JOBS_TABLE"]),
     ]
     assert published["TopicArn"] == ENV["ALERTS_TOPIC_ARN"]
     assert f"Runbook: {BASE_URL}/sync-failed.md" in published["Message"]
@@ -365,5 +369,5 @@ def test_every_variable_the_template_sets_reaches_the_alert() -> None:
 
 def test_without_the_gate_variable_the_rerun_names_a_placeholder_not_none() -> None:
     env = {name: value for name, value in ENV.items() if name != "SYNC_GATE_STATE_MACHINE_ARN"}
-    published, _ = publish(workflow_state("FAILED"), FakeBedrock(None), env)
+    published, _ = publish(alert_message("FAILED"), FakeBedrock(None), env)
     assert f" --state-machine-arn {fn.GATE_ARN_PLACEHOLDER} " in published["Message"]

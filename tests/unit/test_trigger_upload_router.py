@@ -96,10 +96,13 @@ def test_a_failed_start_gives_the_gate_back(table: Any) -> None:
 @pytest.mark.parametrize(
     ("event", "named"),
     [
-        ({"detail-type": "Object Created", "source": "aws.s3"}, "/detail/bucket/name: type: "),
+        ({"detail-type": "Object Created", "source": "aws.s3"}, "/detail: required: "),
         ({**s3_event("docs", "k"), "source": "aws.ec2"}, "source"),
         ({**s3_event("docs", "k"), "detail-type": "Object Restore Completed"}, "detail-type"),
-        ({**s3_event("docs", "k"), "detail": {"bucket": {"name": "docs"}, "object": {}}}, "/detail/object/key: type: "),
+        (
+            {**s3_event("docs", "k"), "detail": {"bucket": {"name": "docs"}, "object": {}}},
+            "/detail/object/key: required: ",
+        ),
     ],
 )
 def test_a_malformed_event_is_rejected_with_a_logged_reason(
@@ -107,7 +110,7 @@ def test_a_malformed_event_is_rejected_with_a_logged_reason(
 ) -> None:
     sfn = RecordingStepFunctions()
     monkeypatch.setenv("TARGETS_TABLE", "targets")
-    monkeypatch.setenv("GATE_STATE_MACHINE_ARN", GATE_SM_ARN)
+    monkeypatch.setenv("SYNC_GATE_STATE_MACHINE_ARN", GATE_SM_ARN)
     fn.reset_clients()
     monkeypatch.setattr(fn, "_sfn", sfn)
     result = fn.lambda_handler(event, FakeLambdaContext())

@@ -190,8 +190,9 @@ def test_the_reconciler_closes_what_the_catch_all_missed_and_alerts_once(stack: 
         alerts = wait("the alert", lambda: stack.rig.inbox.alerts_for(source.knowledge_base_id))
         assert [a["attributes"]["alertType"] for a in alerts] == ["RECORD_RECONCILED"]
         assert f"Execution:       {arn}" in alerts[0]["message"]
-        again = stack.rig.clients["lambda"].invoke(
-            FunctionName=stack.rig.outputs["ReconcilerFunctionName"], Payload=b"{}"
+        again = stack.rig.clients["lambda"].invoke(  # what the ReconcileSchedule sends (its contract)
+            FunctionName=stack.rig.outputs["ReconcilerFunctionName"],
+            Payload=json.dumps({"source": "kbsync.reconcile-schedule", "scheduledTime": "2026-12-06T02:15:00Z"}),
         )
         assert json.loads(again["Payload"].read())["closed"] == []
         assert len(stack.rig.inbox.alerts_for(source.knowledge_base_id)) == 1  # once

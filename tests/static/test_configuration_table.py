@@ -1,0 +1,68 @@
+"""Every tunable is in the README's configuration tables, with the default the code or the template really uses:
+each template parameter in "Deploy to AWS", each environment variable a function reads with a default in the
+table below it (what a function reads without a default is a resource the template always sets)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from tests.helpers.sam import load_template
+
+REPO = Path(__file__).resolve().parents[2]
+ROW = re.compile(r"^\| `(?P<names>[^|]+?)`(?: \((?P<fn>[a-z_]+)\))? \| (?P<default>[^|]+?) \|", re.M)
+
+
+def readme_rows() -> dict[str, str]:
+    """First-column name(s) -> the Default column, for every table row of the README."""
+    rows: dict[str, str] = {}
+    for match in ROW.finditer((REPO / "README.md").read_text(encoding="utf-8")):
+        names = [n.strip(" `") for n in match["names"].split(" / ")]
+        defaults = [d.strip(" `") for d in match["default"].split(" / ")]
+        for i, name in enumerate(names):
+            rows[name] = defaults[i] if len(defaults) == len(names) else match["default"].strip()
+    return rows
+
+
+def function_defaults() -> dict[str, str]:
+    """NAME -> default of every `os.environ.get("NAME", "default")` / `env.get("NAME", "default")` in functions/."""
+    found: dict[str, str] = {}
+    for path in sorted((REPO / "functions").glob("*/app.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "get"
+                and len(node.args) == 2
+                and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args)
+                and re.fullmatch(r"[A-Z][A-Z0-9_]+", str(node.args[0].value))  # type: ignore[attr-defined]
+            ):
+                found[str(node.args[0].value)] = str(node.args[1].value)  # type: ignore[attr-defined]
+    return found
+
+
+def test_every_template_parameter_is_in_the_readme_with_its_default() -> None:
+    rows = readme_rows()
+    parameters = load_template(REPO / "template.yaml")["Parameters"]
+    missing = sorted(set(parameters) - set(rows))
+    assert missing == [], f"README 'Deploy to AWS' lacks {missing}"
+    for name, spec in parameters.items():
+        default = str(spec.get("Default", ""))
+        if default and default.isdigit():  # numbers must match exactly; text defaults are described in words
+            assert rows[name].split()[0] == default, (name, rows[name], default)
+
+
+def test_every_environment_tunable_of_the_functions_is_in_the_readme_with_its_default() -> None:
+    rows = readme_rows()
+    template_set = {
+        variable
+        for resource in load_template(REPO / "template.yaml")["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for variable in ((resource.get("Properties") or {}).get("Environment") or {}).get("Variables", {})
+    }
+    tunables = {name: default for name, default in function_defaults().items() if name not in template_set}
+    assert "JOB_SLOTS" in tunables  # the scan sees them
+    for name, default in tunables.items():
+        assert name in rows, f"README lacks the tunable {name} (default {default})"
+        assert rows[name].split()[0] == default, (name, rows[name], default)
