@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -19,8 +19,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from kbsync import __version__, targets
 from kbsync.cli import registry, service
-from kbsync.cli.aws import DEFAULT_STACK, Clients, load_stack
-from kbsync.cli.errors import EXIT_CODE_HELP, CliError, ExitCode, from_aws
+from kbsync.cli.aws import DEFAULT_STACK, Clients, Stack, load_stack
+from kbsync.cli.errors import DEFAULT_CONFIG_FILE, EXIT_CODE_HELP, CliError, ExitCode, from_aws
 from kbsync.cli.names import execution_name_of, is_bedrock_id, is_execution_arn
 from kbsync.cli.outcome import ALL_STATUSES
 from kbsync.cli.render import ProgressLine, Style, as_json
@@ -40,6 +40,8 @@ DEFAULT_STOP_TIMEOUT_S = 900.0
 #: `kbsync local up`'s default port: LocalStack's 4566, the local-AWS convention (5000, moto's, is often taken on
 #: macOS by AirPlay Receiver).
 LOCAL_PORT = 4566
+#: `kbsync local up`'s default time scale: real seconds per virtual second.
+LOCAL_TIME_SCALE = 0.01
 
 DESCRIPTION = "Sync Amazon Bedrock knowledge bases with S3 through the kbsync workflow, and operate it."
 
@@ -52,9 +54,12 @@ def _epilog() -> str:
         "  kbsync history --kb KB12345678 --ds DS12345678 --status FAILED\n"
         "  kbsync rerun JOB1234567\n"
         "  kbsync targets add --kb KB12345678 --ds DS12345678\n\n"
-        "AWS: credentials, region and profile as the AWS CLI takes them; --endpoint-url or\n"
-        "AWS_ENDPOINT_URL for the local cloud (`kbsync local up`). Resources come from the outputs\n"
-        "of the deployed stack (--stack-name, KBSYNC_STACK).\n\n"
+        "AWS: configured as the AWS CLI v2 is. Region: --region, else AWS_REGION, else\n"
+        "AWS_DEFAULT_REGION, else the profile's region in ~/.aws/config (AWS_CONFIG_FILE); profile:\n"
+        "--profile, else AWS_PROFILE, else 'default'; endpoint: --endpoint-url, else\n"
+        "AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, the profile's endpoint_url (the local cloud:\n"
+        "`kbsync local up`; on it, no region or credentials are needed). Resources come from the\n"
+        "outputs of the deployed stack (--stack-name, KBSYNC_STACK).\n\n"
         f"exit codes:\n{codes}\n\nrunbooks: runbooks/README.md"
     )
 
@@ -129,13 +134,17 @@ def _aws_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
 
     group = parser.add_argument_group("AWS options")
     group.add_argument(
-        "--region", default=default(None), help="AWS region (default: AWS_DEFAULT_REGION, profile, AWS_REGION)"
+        "--region",
+        default=default(None),
+        help="AWS region (default: AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region)",
     )
-    group.add_argument("--profile", default=default(None), help="AWS profile (default: AWS_PROFILE)")
+    group.add_argument(
+        "--profile", default=default(None), help="AWS profile in ~/.aws/config (default: AWS_PROFILE, else 'default')"
+    )
     group.add_argument(
         "--endpoint-url",
         default=default(None),
-        help="AWS endpoint, e.g. the local cloud http://127.0.0.1:4566 (default: AWS_ENDPOINT_URL)",
+        help="AWS endpoint, e.g. the local cloud's (default: AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, profile)",
     )
     group.add_argument(
         "--stack-name",
@@ -208,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("--no-wait", action="store_true", help="return once the stop is requested")
     _wait_options(stop, DEFAULT_STOP_TIMEOUT_S, wait_flag=False)
     stop.set_defaults(handler=cmd_stop)
+    _alerts_command(command("alerts", "the published alerts as on-call receives them (the stack's inbox)", json_flag))
 
     _targets_commands(
         command("targets", "the registry of sync targets (nightly and on-upload syncs)"), common, json_flag
@@ -252,15 +262,86 @@ def _local_commands(
         default=LOCAL_PORT,
         help=f"port (default {LOCAL_PORT}, the local-AWS convention; 0 = any free port)",
     )
-    up.add_argument("--time-scale", type=positive_seconds, default=0.01, help="real seconds per virtual second")
+    up.add_argument(
+        "--time-scale",
+        type=positive_seconds,
+        default=LOCAL_TIME_SCALE,
+        help=f"real seconds per virtual second (default {LOCAL_TIME_SCALE:g}: 1 virtual second lasts "
+        f"{LOCAL_TIME_SCALE * 1000:g} ms, {1 / LOCAL_TIME_SCALE:g}x faster); it shortens waits, retries and Bedrock "
+        "jobs, never dates: every timestamp shown is real time",
+    )
     up.add_argument("--template", default="template.yaml", help="SAM template to deploy (default template.yaml)")
     up.add_argument("--no-seed", action="store_true", help="do not create the sample knowledge base and documents")
+    up.add_argument("--verbose", action="store_true", help="log every request on stderr (quiet by default)")
     up.set_defaults(handler=cmd_local_up)
     fire = sub.add_parser("fire-schedule", help="fire a Scheduler schedule now", parents=[common, json_flag])
     fire.add_argument("schedule", metavar="NAME", help="schedule name")
     fire.add_argument("--group", default="default", help="schedule group (default 'default')")
     fire.add_argument("--force", action="store_true", help="fire even if the schedule is DISABLED")
     fire.set_defaults(handler=cmd_local_fire_schedule)
+
+
+# --------------------------------------------------------------------------- kbsync alerts (kbsync/cli/alerts.py)
+
+
+def _alerts_command(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--follow", action="store_true", help="wait for new alerts (long polling) until Ctrl-C, --timeout or --max"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the alerts in the inbox (default: each is removed once printed)"
+    )
+    parser.add_argument(
+        "--timeout", type=positive_seconds, metavar="SECONDS", help="stop after SECONDS (default: no limit)"
+    )
+    parser.add_argument("--max", type=positive_int, dest="max_alerts", metavar="N", help="stop after N alerts")
+    parser.set_defaults(handler=cmd_alerts)
+
+
+def cmd_alerts(args: argparse.Namespace, io: Io) -> ExitCode:
+    """Print the alerts waiting in the stack's alert inbox (and, with --follow, those that arrive); exit 0 however
+    the read ends (inbox empty, --timeout, --max, Ctrl-C while following)."""
+    import json
+
+    from kbsync.cli import alerts
+
+    clients = clients_of(args)
+    url = alerts.inbox_url(stack_of(clients, args))
+    inbox = url.rstrip("/").rsplit("/", 1)[-1]
+    reading = alerts.Reading(follow=args.follow, keep=args.keep, timeout_s=args.timeout, max_alerts=args.max_alerts)
+    collected: list[dict[str, Any]] = []
+
+    def on_alert(alert: Any) -> None:
+        if args.json and args.follow:
+            io.print(json.dumps(alert.to_dict(), sort_keys=True))  # JSON Lines: one alert per line as it arrives
+        elif args.json:
+            collected.append(alert.to_dict())
+        else:
+            io.print(alerts.text(alert, io.style) + "\n")
+        io.out.flush()
+
+    if args.follow:
+        io.note(f"following the alert inbox {inbox} (Ctrl-C stops)")
+    outcome, done = alerts.Outcome(), False
+    try:
+        outcome = alerts.read(clients.client("sqs"), url, reading, on_alert)
+        done = True
+    except KeyboardInterrupt:
+        outcome = alerts.Outcome(shown=len(collected), why="interrupted")
+        done = True
+        io.note("kbsync: stopped reading alerts (Ctrl-C)")
+    finally:
+        if args.json and not args.follow and (done or collected):  # never drop alerts already removed
+            io.print(as_json(collected))
+    if not args.json:
+        fate = "left in" if args.keep else "removed from"
+        shown = f"{outcome.shown} alert(s) shown, {fate} the inbox {inbox}" if outcome.shown else ""
+        if outcome.why == "max":
+            shown += f" (--max {args.max_alerts})"
+        elif outcome.why == "timeout":
+            shown = f"{shown or 'no alert'} (--timeout {args.timeout:g}s)"
+        io.print(shown or (f"no alert waiting in the inbox {inbox}" if outcome.why == "empty" else "no alert shown"))
+    return ExitCode.OK
 
 
 # --------------------------------------------------------------------------- commands
@@ -281,10 +362,19 @@ class Io:
         self.err.write(text + "\n")
 
 
+def clients_of(args: argparse.Namespace) -> Clients:
+    return Clients(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
+
+
+def stack_of(clients: Clients, args: argparse.Namespace) -> Stack:
+    """The deployed stack; when it is not found, the message names the region (and where that came from) and the
+    endpoint kbsync looked in."""
+    return load_stack(clients.client("cloudformation"), args.stack_name, clients.where(), clients.is_local())
+
+
 def services(args: argparse.Namespace) -> service.Services:
-    clients = Clients(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
-    stack = load_stack(clients.client("cloudformation"), args.stack_name, clients.region_name)
-    return service.Services(stack, clients.client)
+    clients = clients_of(args)
+    return service.Services(stack_of(clients, args), clients.client, clients.aws_cli)
 
 
 def cmd_sync(args: argparse.Namespace, io: Io) -> ExitCode:
@@ -361,7 +451,7 @@ def cmd_history(args: argparse.Namespace, io: Io) -> ExitCode:
     svc = services(args)
     rows = service.records.history(svc.ddb, svc.stack.jobs_table, args.kb, args.ds, args.status, args.limit)
     if not rows:  # nothing recorded: say so only if the data source exists at all
-        service.check_data_source(svc.bedrock, args.kb, args.ds)
+        service.check_data_source(svc.bedrock, args.kb, args.ds, svc.aws_cli)
     io.print(as_json(rows) if args.json else history_table(rows, io.style))
     return ExitCode.OK
 
@@ -378,14 +468,32 @@ def cmd_show(args: argparse.Namespace, io: Io) -> ExitCode:
     return ExitCode.OK
 
 
+#: What `kbsync stop` did, as one sentence per StopPlan.action ({what}: 'job X' or 'execution NAME').
+STOP_SENTENCES = {
+    "stopped job": "stop requested for {what}",
+    "already stopping": "{what} is already stopping",
+    "stopped execution": "stopped {what}",
+}
+
+
+def stop_sentence(plan: service.StopPlan, kb_id: str, ds_id: str) -> str:
+    what = f"job {plan.job_id}" if plan.job_id else f"execution {execution_name_of(plan.execution_arn or '')}"
+    template = STOP_SENTENCES.get(plan.action, "{what} had already ended")  # "job already ended (...)"
+    return template.format(what=what) + f" (knowledge base {kb_id} / data source {ds_id})"
+
+
 def cmd_stop(args: argparse.Namespace, io: Io) -> ExitCode:
     svc = services(args)
     plan = service.stop(svc, args.kb, args.ds)
-    what = f"job {plan.job_id}" if plan.job_id else f"execution {execution_name_of(plan.execution_arn or '')}"
     if not args.json:
-        io.print(f"{plan.action}: {what} of knowledge base {args.kb} / data source {args.ds}")
+        io.print(stop_sentence(plan, args.kb, args.ds))
         if plan.job_id is None:
             io.print("  no ingestion job had started; the catch-all reports the stopped execution (EXECUTION_DIED)")
+        elif plan.started_outside:
+            io.print(
+                "  that job was started outside kbsync: no job record, no alert; kbsync's next sync can start once "
+                "Bedrock reports it STOPPED"
+            )
     if args.no_wait or plan.execution_arn is None:
         if args.json:
             io.print(as_json(asdict(plan)))
@@ -393,18 +501,23 @@ def cmd_stop(args: argparse.Namespace, io: Io) -> ExitCode:
     if not args.json:
         io.print(f"  waiting for the workflow to record it (up to {args.timeout:g}s) ...")
     ended = service.wait_ended(svc, plan.execution_arn, interval_s=args.interval, timeout_s=args.timeout)
+    if ended.outcome == "STOPPED" and plan.job_id:
+        # The workflow cannot tell who stopped the job (its cause says "stopped outside kbsync"): this command did.
+        ended = replace(ended, cause=f"stopped by `kbsync stop --kb {args.kb} --ds {args.ds}`")
     if args.json:
         io.print(as_json({**asdict(plan), **_ended_json(ended)}))
     else:
         io.print(ended_text(ended, svc.stack, io.style))
+        if ended.outcome == "STOPPED" and plan.job_id:
+            io.print(f"  {ended.cause}: the STOPPED alert went out as for any stopped job")
     return ExitCode.OK
 
 
 def target_registry(args: argparse.Namespace) -> registry.Registry:
-    clients = Clients(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
-    stack = load_stack(clients.client("cloudformation"), args.stack_name, clients.region_name)
+    clients = clients_of(args)
+    stack = stack_of(clients, args)
     table = clients.resource("dynamodb").Table(registry.targets_table_name(stack))
-    return registry.Registry(table, clients.client("bedrock-agent"), clients.client("s3"))
+    return registry.Registry(table, clients.client("bedrock-agent"), clients.client("s3"), clients.aws_cli)
 
 
 def cmd_targets_add(args: argparse.Namespace, io: Io) -> ExitCode:
@@ -435,15 +548,35 @@ def cmd_targets_nightly(args: argparse.Namespace, io: Io) -> ExitCode:
 
 
 def cmd_local_up(args: argparse.Namespace, io: Io) -> ExitCode:
-    """Serve until Ctrl-C / SIGTERM (prints the endpoint and the seeded ids once ready)."""
+    """Serve until Ctrl-C / SIGTERM (prints the exports, the seeded ids and what to try next once ready)."""
     template = Path(args.template)
     if not template.is_file():
         raise CliError(
             f"template {template} not found: run from the kbsync checkout or pass --template", ExitCode.USAGE
         )
-    from kbsync.localcloud.server import run_server  # lazily: the rest of the CLI never imports the local cloud
+    # lazily: the rest of the CLI never imports the local cloud
+    from kbsync.localcloud.server import CannotServe, PortInUse, run_server
 
-    return ExitCode(run_server(args.port, args.time_scale, template, args.stack_name, not args.no_seed, out=io.out))
+    try:
+        return ExitCode(
+            run_server(
+                args.port,
+                args.time_scale,
+                template,
+                args.stack_name,
+                not args.no_seed,
+                out=io.out,
+                verbose=args.verbose,
+            )
+        )
+    except PortInUse as exc:
+        raise CliError(
+            f"port {exc.port} on 127.0.0.1 is in use (another `kbsync local up`, a LocalStack?): pass --port N "
+            f"(0 = any free port), or stop what listens on it (`ss -ltnp 'sport = :{exc.port}'`)",
+            ExitCode.PORT_IN_USE,
+        ) from exc
+    except CannotServe as exc:
+        raise CliError(f"{exc}: pass another --port (0 = any free port)", ExitCode.USAGE) from exc
 
 
 def cmd_local_fire_schedule(args: argparse.Namespace, io: Io) -> ExitCode:
@@ -452,7 +585,7 @@ def cmd_local_fire_schedule(args: argparse.Namespace, io: Io) -> ExitCode:
 
     from kbsync.localcloud import scheduler
 
-    endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = clients_of(args).endpoint_for("scheduler")  # --endpoint-url, AWS_ENDPOINT_URL(_SCHEDULER), config
     try:
         if endpoint:
             fired = scheduler.fire_schedule_remote(endpoint, args.schedule, args.group, args.force)
@@ -471,6 +604,12 @@ def cmd_local_fire_schedule(args: argparse.Namespace, io: Io) -> ExitCode:
 # --------------------------------------------------------------------------- entry point
 
 
+def _profile_and_config_file(args: argparse.Namespace) -> tuple[str, str]:
+    """The profile kbsync used and the file it is read from, as botocore picks them (for the error lines)."""
+    profile = getattr(args, "profile", None) or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")
+    return profile or "default", os.environ.get("AWS_CONFIG_FILE") or DEFAULT_CONFIG_FILE
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Run one command; return its exit code (never raise, never print a traceback)."""
     io = Io(out or sys.stdout, err or sys.stderr)
@@ -485,7 +624,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         io.note(f"kbsync: {exc.message}")
         return int(exc.code)
     except (ClientError, BotoCoreError) as exc:
-        mapped = from_aws(exc)
+        mapped = from_aws(exc, *_profile_and_config_file(args))
         io.note(f"kbsync: {mapped.message}")
         return int(mapped.code)
     except KeyboardInterrupt:

@@ -34,6 +34,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 9
     AWS = 10
     NO_RECORD = 11
+    PORT_IN_USE = 12
     INTERRUPTED = 130
 
 
@@ -45,7 +46,10 @@ EXIT_CODE_HELP: tuple[tuple[ExitCode, str], ...] = (
     (ExitCode.FAILED, "the job failed, could not start, timed out, or its execution died"),
     (ExitCode.STOPPED, "the job was stopped (STOPPED)"),
     (ExitCode.WAIT_TIMEOUT, "still running when --timeout expired (the sync goes on)"),
-    (ExitCode.JOB_RUNNING, "refused: a job of this data source is running (or another sync holds its sync gate)"),
+    (
+        ExitCode.JOB_RUNNING,
+        "already running: a sync of this data source runs (or a job started outside kbsync); nothing was started",
+    ),
     (ExitCode.NOTHING_RUNNING, "nothing is running for this data source (stop)"),
     (ExitCode.NOT_FOUND, "not found: stack, knowledge base, data source, registered target, job or execution"),
     (ExitCode.AWS, "AWS: no credentials or region, access denied, endpoint unreachable, throttled, other AWS error"),
@@ -53,6 +57,7 @@ EXIT_CODE_HELP: tuple[tuple[ExitCode, str], ...] = (
         ExitCode.NO_RECORD,
         "the sync ended but kbsync found no job or job record of it (nothing proves it synced): see kbsync history",
     ),
+    (ExitCode.PORT_IN_USE, "kbsync local up: the port is in use (pass --port N, or stop what listens on it)"),
     (ExitCode.INTERRUPTED, "interrupted (Ctrl-C); a sync already started goes on"),
 )
 
@@ -92,17 +97,40 @@ def error_text(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Message", "")).strip()
 
 
-def from_aws(exc: Exception) -> CliError:
-    """Map an error raised by boto3/botocore that no command handled itself to one actionable line."""
+#: Where the AWS CLI and boto3 read profiles when AWS_CONFIG_FILE is not set.
+DEFAULT_CONFIG_FILE = "~/.aws/config"
+#: For the local cloud: `kbsync local up` prints its endpoint.
+LOCAL_HINT = "for the local cloud, start `kbsync local up` and pass the endpoint it prints with --endpoint-url"
+
+
+def no_credentials(profile: str) -> str:
+    return (
+        f"no AWS credentials found for profile {profile!r}: run `aws configure` (or `aws sso login`), set "
+        f"AWS_PROFILE to a profile that has some, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; {LOCAL_HINT}"
+    )
+
+
+def no_region(profile: str, config_file: str) -> str:
+    return (
+        f"no AWS region: pass --region, set AWS_REGION (or AWS_DEFAULT_REGION), or set one for profile {profile!r} "
+        f"in {config_file} (`aws configure set region REGION`); {LOCAL_HINT}"
+    )
+
+
+def from_aws(exc: Exception, profile: str = "default", config_file: str = DEFAULT_CONFIG_FILE) -> CliError:
+    """Map an error raised by boto3/botocore that no command handled itself to one actionable line (`profile` and
+    `config_file`: the profile in use and the file it is read from, named in the credential and region errors)."""
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return CliError(no_credentials(profile), ExitCode.AWS)
+    if isinstance(exc, ProfileNotFound):
+        missing = exc.kwargs.get("profile", profile)
         return CliError(
-            "no AWS credentials: run `aws configure` or set AWS_PROFILE (for the local cloud pass --endpoint-url)",
+            f"AWS profile {missing!r} not found in {config_file}: list the profiles with `aws configure "
+            "list-profiles`, then fix --profile or AWS_PROFILE (or create it with `aws configure --profile NAME`)",
             ExitCode.AWS,
         )
-    if isinstance(exc, ProfileNotFound):
-        return CliError(f"{exc}: check --profile / AWS_PROFILE against ~/.aws/config", ExitCode.AWS)
     if isinstance(exc, NoRegionError):
-        return CliError("no AWS region: pass --region or set AWS_DEFAULT_REGION (or AWS_REGION)", ExitCode.AWS)
+        return CliError(no_region(profile, config_file), ExitCode.AWS)
     if isinstance(exc, EndpointConnectionError):
         return CliError(
             f"cannot reach {exc.kwargs.get('endpoint_url', 'the endpoint')}: check the network, or start the local "

@@ -7,6 +7,7 @@ unknown knowledge base and an unknown data source each get their own actionable 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,12 @@ from kbsync.cli.aws import Client, Stack
 from kbsync.cli.errors import CliError, ExitCode, error_code
 
 TARGETS_OUTPUT = "TargetsTableName"
+#: Builds an AWS CLI hint: (command, service) -> the line to print (kbsync.cli.aws.Clients.aws_cli).
+AwsCli = Callable[[str, str], str]
+
+
+def plain_aws_cli(command: str, _service: str) -> str:
+    return f"aws {command}"
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,7 @@ class Registry:
     table: Any
     bedrock: Client
     s3: Client
+    aws_cli: AwsCli = plain_aws_cli  # Clients.aws_cli: hints that reach what kbsync reached
 
 
 def targets_table_name(stack: Stack) -> str:
@@ -39,7 +47,7 @@ def targets_table_name(stack: Stack) -> str:
     return name
 
 
-def check_ids_known(bedrock: Client, kb_id: str, ds_id: str) -> None:
+def check_ids_known(bedrock: Client, kb_id: str, ds_id: str, aws_cli: AwsCli = plain_aws_cli) -> None:
     """NOT_FOUND naming which id is unknown (knowledge base or data source) and how to list the real ones."""
     try:
         bedrock.get_data_source(knowledgeBaseId=kb_id, dataSourceId=ds_id)
@@ -47,25 +55,29 @@ def check_ids_known(bedrock: Client, kb_id: str, ds_id: str) -> None:
     except ClientError as exc:
         if error_code(exc) != "ResourceNotFoundException":
             raise
+        raise unknown_ids(bedrock, kb_id, ds_id, aws_cli) from exc
+
+
+def unknown_ids(bedrock: Client, kb_id: str, ds_id: str, aws_cli: AwsCli = plain_aws_cli) -> CliError:
+    """GetDataSource (or ListIngestionJobs) answered ResourceNotFound: the knowledge base, or only the data source?
+    The hint is an AWS CLI command that works as printed (`aws_cli` adds the region, endpoint and profile kbsync
+    used): listing the data sources of a knowledge base that does not exist would fail too."""
     try:
         bedrock.get_knowledge_base(knowledgeBaseId=kb_id)
     except ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            raise CliError(
-                f"unknown knowledge base {kb_id}: list them with `aws bedrock-agent list-knowledge-bases`",
-                ExitCode.NOT_FOUND,
-            ) from exc
-        raise
-    raise CliError(
-        f"unknown data source {ds_id} of knowledge base {kb_id}: list them with "
-        f"`aws bedrock-agent list-data-sources --knowledge-base-id {kb_id}`",
-        ExitCode.NOT_FOUND,
+        if error_code(exc) != "ResourceNotFoundException":
+            raise
+        listing = aws_cli("bedrock-agent list-knowledge-bases", "bedrock-agent")
+        return CliError(f"unknown knowledge base {kb_id}: list them with `{listing}`", ExitCode.NOT_FOUND)
+    listing = aws_cli(f"bedrock-agent list-data-sources --knowledge-base-id {kb_id}", "bedrock-agent")
+    return CliError(
+        f"unknown data source {ds_id} of knowledge base {kb_id}: list them with `{listing}`", ExitCode.NOT_FOUND
     )
 
 
 def add(registry: Registry, kb_id: str, ds_id: str, nightly: bool) -> targets.AddResult:
     """Register (idempotently) and turn on the bucket's S3 -> EventBridge notifications for on-upload syncs."""
-    check_ids_known(registry.bedrock, kb_id, ds_id)
+    check_ids_known(registry.bedrock, kb_id, ds_id, registry.aws_cli)
     try:
         return targets.add_target(registry.table, registry.bedrock, kb_id, ds_id, nightly=nightly, s3=registry.s3)
     except targets.TargetError as exc:  # known ids, but not a data source kbsync can sync (not S3)

@@ -21,9 +21,10 @@ from kbsync import targets
 from kbsync.cli import records
 from kbsync.cli.aws import GATE_OUTPUT, Client, Stack
 from kbsync.cli.errors import CliError, ExitCode, error_code, error_text
-from kbsync.cli.names import execution_name_of, parse_execution_name
+from kbsync.cli.names import execution_name_of, kbsync_execution_of_job, parse_execution_name
 from kbsync.cli.outcome import RUNNING_STATUSES, describe_end, exit_for
 from kbsync.cli.records import Record
+from kbsync.cli.registry import TARGETS_OUTPUT, AwsCli, plain_aws_cli, unknown_ids
 
 MAX_DESCRIBED_EXECUTIONS = 50  # executions whose name hides the data source: describe at most this many
 
@@ -36,11 +37,18 @@ class Services:
         self,
         stack: Stack,
         factory: Callable[[str], Client] | None = None,
+        aws_cli: Callable[[str, str], str] | None = None,
         **clients: Client,
     ) -> None:
         self.stack = stack
         self._factory = factory
+        self._aws_cli = aws_cli
         self._clients = dict(clients)
+
+    def aws_cli(self, command: str, service: str) -> str:
+        """`aws <command>` as the user must type it to reach what kbsync reached (Clients.aws_cli): hints that work
+        when pasted."""
+        return self._aws_cli(command, service) if self._aws_cli else f"aws {command}"
 
     def _client(self, key: str, service: str) -> Client:
         if key not in self._clients:
@@ -67,18 +75,15 @@ class Services:
 # --------------------------------------------------------------------------- data sources and executions
 
 
-def check_data_source(bedrock: Client, kb_id: str, ds_id: str) -> dict[str, Any]:
-    """The data source, or a NOT_FOUND error telling how to list the real ones."""
+def check_data_source(bedrock: Client, kb_id: str, ds_id: str, aws_cli: AwsCli = plain_aws_cli) -> dict[str, Any]:
+    """The data source, or a NOT_FOUND error naming which id is unknown (the knowledge base or the data source) and
+    the AWS CLI command that lists the real ones (registry.unknown_ids)."""
     try:
         found: dict[str, Any] = bedrock.get_data_source(knowledgeBaseId=kb_id, dataSourceId=ds_id)["dataSource"]
     except ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            raise CliError(
-                f"unknown data source {ds_id} of knowledge base {kb_id}: list them with "
-                f"`aws bedrock-agent list-data-sources --knowledge-base-id {kb_id}`",
-                ExitCode.NOT_FOUND,
-            ) from exc
-        raise
+        if error_code(exc) != "ResourceNotFoundException":
+            raise
+        raise unknown_ids(bedrock, kb_id, ds_id, aws_cli) from exc
     return found
 
 
@@ -88,6 +93,13 @@ def execution_input(execution: dict[str, Any]) -> dict[str, Any]:
     except ValueError:
         return {}
     return parsed if isinstance(parsed, dict) else {}
+
+
+def sync_request_of(execution_input: dict[str, Any]) -> dict[str, Any]:
+    """The sync request in an execution's input: the input itself (ingestion sync), or its `request` (sync gate:
+    {request, settleSeconds, ifBusy})."""
+    inner = execution_input.get("request")
+    return inner if isinstance(inner, dict) else execution_input
 
 
 def running_executions(sfn: Client, state_machine_arn: str, kb_id: str, ds_id: str) -> list[dict[str, Any]]:
@@ -110,7 +122,7 @@ def running_executions(sfn: Client, state_machine_arn: str, kb_id: str, ds_id: s
             if described >= MAX_DESCRIBED_EXECUTIONS:
                 continue
             described += 1
-            request = execution_input(sfn.describe_execution(executionArn=summary["executionArn"]))
+            request = sync_request_of(execution_input(sfn.describe_execution(executionArn=summary["executionArn"])))
             if (request.get("knowledgeBaseId"), request.get("dataSourceId")) == (kb_id, ds_id):
                 matched.append(summary)
     return sorted(matched, key=lambda e: e["startDate"], reverse=True)
@@ -141,44 +153,60 @@ class Busy:
     job_id: str | None
     status: str
     started: str
-    execution_arn: str | None
+    execution_arn: str | None  # the execution that runs the job (None: a job started outside kbsync)
+    #: The execution to name to the user: the sync-gate execution `kbsync sync`/`rerun` printed, when one runs for
+    #: this data source, else `execution_arn`.
+    shown_execution_arn: str | None = None
+    started_outside: bool = False  # a job kbsync did not start (console, script): no record, no kbsync description
 
     def refusal(self) -> CliError:
-        stop = f"`kbsync stop --kb {self.knowledge_base_id} --ds {self.data_source_id}`"
-        if self.job_id:
-            what = f"job {self.job_id} is {self.status.lower().replace('_', ' ')} (started {self.started})"
-        else:
-            name = execution_name_of(self.execution_arn or "")
-            what = f"execution {name} is running (started {self.started}, no job yet)"
-        return CliError(f"{what}; wait for it or {stop}", ExitCode.JOB_RUNNING)
+        """'already running: <execution> (...)': what runs, and the two things to do (exit code JOB_RUNNING)."""
+        ids = f"--kb {self.knowledge_base_id} --ds {self.data_source_id}"
+        todo = f"wait for it (`kbsync status {ids}`) or stop it (`kbsync stop {ids}`)"
+        state = self.status.lower().replace("_", " ")
+        if self.started_outside:
+            return CliError(
+                f"already running: ingestion job {self.job_id}, started outside kbsync ({state} since "
+                f"{self.started}); kbsync starts no job on this data source until it ends: {todo}",
+                ExitCode.JOB_RUNNING,
+            )
+        name = execution_name_of(self.shown_execution_arn or self.execution_arn or "")
+        job = f"job {self.job_id} {state}" if self.job_id else "no ingestion job yet"
+        return CliError(f"already running: {name} ({job}, started {self.started}); {todo}", ExitCode.JOB_RUNNING)
 
 
 def find_busy(svc: Services, kb_id: str, ds_id: str) -> Busy | None:
     """The running job or execution of a data source, from the records, the executions and Bedrock."""
     executions = running_executions(svc.sfn, svc.stack.state_machine_arn, kb_id, ds_id)
+    gates: list[dict[str, Any]] = []
     if svc.stack.gate_state_machine_arn:  # a gated sync (upload, nightly) waiting to start counts as running
-        executions += running_executions(svc.sfn, svc.stack.gate_state_machine_arn, kb_id, ds_id)
-        executions.sort(key=lambda e: e["startDate"], reverse=True)
+        gates = running_executions(svc.sfn, svc.stack.gate_state_machine_arn, kb_id, ds_id)
+        executions = sorted(executions + gates, key=lambda e: e["startDate"], reverse=True)
     running_arns = {e["executionArn"] for e in executions}
+    shown = gates[0]["executionArn"] if gates else None  # newest first
     for record in records.running(svc.ddb, svc.stack.jobs_table, kb_id, ds_id):
         job_id = record.get("ingestionJobId")
         if record.get("executionArn") in running_arns:
             job = live_job(svc.bedrock, kb_id, ds_id, job_id) if job_id else None
-            return _busy_from_record(record, job["status"] if job else str(record.get("status")))
+            return _busy_from_record(record, job["status"] if job else str(record.get("status")), shown)
         if job_id:  # the execution ended without recording the end: ask Bedrock whether the job still runs
             job = live_job(svc.bedrock, kb_id, ds_id, job_id)
             if job is not None and job["status"] in RUNNING_STATUSES:
-                return _busy_from_record(record, job["status"])
+                return _busy_from_record(record, job["status"], None)
     if executions:
         newest = executions[0]
-        return Busy(kb_id, ds_id, None, "RUNNING", _iso(newest["startDate"]), newest["executionArn"])
-    outside = _bedrock_running_job(svc.bedrock, kb_id, ds_id)  # started outside kbsync (console, script)
-    if outside is not None:
-        return Busy(kb_id, ds_id, outside["ingestionJobId"], outside["status"], _iso(outside["startedAt"]), None)
+        return Busy(kb_id, ds_id, None, "RUNNING", _iso(newest["startDate"]), newest["executionArn"], shown)
+    running = _bedrock_running_job(svc.bedrock, kb_id, ds_id)  # most often started outside kbsync (console, script)
+    if running is not None:
+        own = kbsync_execution_of_job(running)  # else kbsync's own, whose execution no longer watches it
+        return Busy(
+            kb_id, ds_id, running["ingestionJobId"], running["status"], _iso(running["startedAt"]), None, own,
+            started_outside=own is None,
+        )  # fmt: skip
     return None
 
 
-def _busy_from_record(record: Record, status: str) -> Busy:
+def _busy_from_record(record: Record, status: str, shown: str | None) -> Busy:
     return Busy(
         str(record["knowledgeBaseId"]),
         str(record["dataSourceId"]),
@@ -186,6 +214,7 @@ def _busy_from_record(record: Record, status: str) -> Busy:
         status,
         _iso(record.get("startedAt", "?")),
         record.get("executionArn"),
+        shown,
     )
 
 
@@ -262,7 +291,7 @@ def start_sync(svc: Services, kb_id: str, ds_id: str, reason: str | None) -> Sta
     """Refuse if the data source is busy, else start a manual sync through the stack's sync gate (the gate coalesces
     with uploads and nightly runs and paces Bedrock's account quotas; load_stack requires its output)."""
     request = sync_request(kb_id, ds_id, reason, requested_by(svc.sts))
-    check_data_source(svc.bedrock, kb_id, ds_id)
+    check_data_source(svc.bedrock, kb_id, ds_id, svc.aws_cli)
     busy = find_busy(svc, kb_id, ds_id)
     if busy is not None:
         raise busy.refusal()
@@ -301,9 +330,10 @@ def _gate_refusal(svc: Services, kb_id: str, ds_id: str, holder: str) -> CliErro
     busy = find_busy(svc, kb_id, ds_id)
     if busy is not None:
         return busy.refusal()
+    ids = f"--kb {kb_id} --ds {ds_id}"
     return CliError(
-        f"execution {holder or '?'} holds the sync gate of this data source (no job yet); wait for it or "
-        f"`kbsync stop --kb {kb_id} --ds {ds_id}`",
+        f"already running: {holder or '?'} (it holds the sync gate of this data source, no ingestion job yet); wait "
+        f"for it (`kbsync status {ids}`) or stop it (`kbsync stop {ids}`)",
         ExitCode.JOB_RUNNING,
     )
 
@@ -562,6 +592,7 @@ class StopPlan:
     job_id: str | None
     execution_arn: str | None
     action: str  # "stopped job" | "already stopping" | "stopped execution" | "job already ended"
+    started_outside: bool = False  # the job was started outside kbsync (no record: nothing records or alerts it)
 
 
 def stop(svc: Services, kb_id: str, ds_id: str) -> StopPlan:
@@ -573,7 +604,9 @@ def stop(svc: Services, kb_id: str, ds_id: str) -> StopPlan:
         outside = _bedrock_running_job(svc.bedrock, kb_id, ds_id)
         job_id = outside["ingestionJobId"] if outside else None
     if job_id is not None:
-        return StopPlan(job_id, busy.execution_arn if busy else None, _stop_job(svc.bedrock, kb_id, ds_id, job_id))
+        foreign = busy.started_outside if busy and busy.job_id else False
+        action = _stop_job(svc.bedrock, kb_id, ds_id, job_id)
+        return StopPlan(job_id, busy.execution_arn if busy else None, action, started_outside=foreign)
     if busy is not None and busy.execution_arn:
         return StopPlan(None, _stop_executions(svc, kb_id, ds_id, busy.execution_arn), "stopped execution")
     raise CliError(
@@ -606,15 +639,22 @@ def _stop_executions(svc: Services, kb_id: str, ds_id: str, newest: str) -> str:
     return running[0] if running else newest
 
 
-def _bedrock_running_job(bedrock: Client, kb_id: str, ds_id: str) -> dict[str, Any] | None:
-    """The summary of a job Bedrock reports running for this data source (also one started outside kbsync)."""
+def _bedrock_running_jobs(bedrock: Client, kb_id: str, ds_id: str) -> list[dict[str, Any]]:
+    """The summaries of the jobs Bedrock reports running for this data source, newest first (also those started
+    outside kbsync). Bedrock runs one job per data source at a time, so the first page has them all."""
     summaries = bedrock.list_ingestion_jobs(
         knowledgeBaseId=kb_id,
         dataSourceId=ds_id,
         filters=[{"attribute": "STATUS", "operator": "EQ", "values": list(RUNNING_STATUSES)}],
         sortBy={"attribute": "STARTED_AT", "order": "DESCENDING"},
     ).get("ingestionJobSummaries", [])
-    return dict(summaries[0]) if summaries else None
+    return [dict(summary) for summary in summaries]
+
+
+def _bedrock_running_job(bedrock: Client, kb_id: str, ds_id: str) -> dict[str, Any] | None:
+    """The newest job Bedrock reports running for this data source (also one started outside kbsync)."""
+    running = _bedrock_running_jobs(bedrock, kb_id, ds_id)
+    return running[0] if running else None
 
 
 def _stop_job(bedrock: Client, kb_id: str, ds_id: str, job_id: str) -> str:
@@ -668,6 +708,11 @@ class RunningRow:
     indexed: int
     failed: int
     execution_arn: str | None
+    started_outside: bool = False  # an ingestion job kbsync did not start (console, script): its next start waits
+
+
+#: The trigger column of a job started outside kbsync.
+OUTSIDE_TRIGGER = "outside kbsync"
 
 
 def status(svc: Services, kb_id: str | None = None, ds_id: str | None = None) -> list[RunningRow]:
@@ -701,7 +746,51 @@ def status(svc: Services, kb_id: str | None = None, ds_id: str | None = None) ->
         )
     shown = {(r.knowledge_base_id, r.data_source_id) for r in rows}
     rows.extend(_waiting_executions(svc, kb_id, ds_id, seen, shown))
+    rows.extend(_outside_jobs(svc, kb_id, ds_id, rows))
     return rows
+
+
+def _outside_jobs(svc: Services, kb_id: str | None, ds_id: str | None, rows: list[RunningRow]) -> list[RunningRow]:
+    """Jobs Bedrock reports running (ListIngestionJobs) that kbsync did not start, on the data source asked about, or
+    else on every registered data source and every one already shown: they block kbsync's next start."""
+    if kb_id and ds_id:
+        sources = {(kb_id, ds_id)}
+    else:
+        sources = set(registered_data_sources(svc)) | {(r.knowledge_base_id, r.data_source_id) for r in rows}
+    known = {r.job_id for r in rows if r.job_id}
+    found: list[RunningRow] = []
+    for kb, ds in sorted(sources):
+        try:
+            jobs = _bedrock_running_jobs(svc.bedrock, kb, ds)
+        except ClientError as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+            if kb_id and ds_id:  # the one asked about does not exist: say which id is wrong
+                raise unknown_ids(svc.bedrock, kb, ds, svc.aws_cli) from exc
+            continue  # a registered target whose data source was deleted: nothing runs on it
+        for job in jobs:
+            job_id = str(job["ingestionJobId"])
+            if job_id in known or not _started_outside(svc, kb, ds, job):
+                continue
+            scanned, indexed, failed = statistics_counts(job.get("statistics"))
+            started = _iso(job.get("startedAt", ""))
+            row = RunningRow(kb, ds, job_id, str(job["status"]), started, OUTSIDE_TRIGGER, scanned, indexed, failed,
+                             None, started_outside=True)  # fmt: skip
+            found.append(row)
+    return found
+
+
+def _started_outside(svc: Services, kb: str, ds: str, job: dict[str, Any]) -> bool:
+    """Neither kbsync's description on the job nor a kbsync job record of it."""
+    if kbsync_execution_of_job(job) is not None:
+        return False
+    return records.find_job(svc.ddb, svc.stack.jobs_table, str(job["ingestionJobId"]), kb, ds) is None
+
+
+def registered_data_sources(svc: Services) -> list[tuple[str, str]]:
+    """The (knowledge base, data source) of every registered target (the stack's TargetsTable, if it has one)."""
+    table = svc.stack.outputs.get(TARGETS_OUTPUT)
+    return records.registered(svc.ddb, table) if table else []
 
 
 def _waiting_executions(
@@ -756,20 +845,21 @@ def _waiting_of(
 
 @dataclass(frozen=True)
 class JobDetail:
-    record: Record
+    record: Record | None  # None: a job kbsync has no record of (started outside kbsync)
     live: dict[str, Any] | None
     execution: dict[str, Any] | None
 
 
+#: At most this many registered data sources are asked for a job id that has no record (`show`/`rerun` without --kb).
+MAX_SEARCHED_DATA_SOURCES = 100
+
+
 def show(svc: Services, job_id: str, kb_id: str | None = None, ds_id: str | None = None) -> JobDetail:
-    """One job in full: its record, Bedrock's view (every failure reason) and its execution."""
+    """One job in full: its record, Bedrock's view (every failure reason) and its execution; a job with no record
+    (started outside kbsync) from Bedrock alone."""
     record = records.find_job(svc.ddb, svc.stack.jobs_table, job_id, kb_id, ds_id)
     if record is None:
-        raise CliError(
-            f"no job record for ingestion job {job_id} in table {svc.stack.jobs_table}: check the id (from the alert "
-            "or `kbsync history --kb ID --ds ID`)",
-            ExitCode.NOT_FOUND,
-        )
+        return JobDetail(None, bedrock_job(svc, job_id, kb_id, ds_id), None)
     live = live_job(svc.bedrock, record["knowledgeBaseId"], record["dataSourceId"], job_id)
     execution = None
     if record.get("executionArn"):
@@ -779,6 +869,42 @@ def show(svc: Services, job_id: str, kb_id: str | None = None, ds_id: str | None
             if error_code(exc) != "ExecutionDoesNotExist":
                 raise
     return JobDetail(record, live, execution)
+
+
+def bedrock_job(svc: Services, job_id: str, kb_id: str | None, ds_id: str | None) -> dict[str, Any]:
+    """A job kbsync has no record of, from Bedrock (GetIngestionJob): on the data source given, else on the
+    registered ones. NOT_FOUND naming where kbsync looked."""
+    if kb_id and ds_id:
+        try:
+            found: dict[str, Any] = svc.bedrock.get_ingestion_job(
+                knowledgeBaseId=kb_id, dataSourceId=ds_id, ingestionJobId=job_id
+            )["ingestionJob"]
+            return found
+        except ClientError as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+        check_data_source(svc.bedrock, kb_id, ds_id, svc.aws_cli)  # an unknown id is named first
+        raise CliError(
+            f"no ingestion job {job_id} on knowledge base {kb_id} / data source {ds_id}: neither a kbsync job record "
+            f"(table {svc.stack.jobs_table}) nor a job in Bedrock; check the id with `kbsync history --kb {kb_id} "
+            f"--ds {ds_id}`",
+            ExitCode.NOT_FOUND,
+        )
+    for kb, ds in registered_data_sources(svc)[:MAX_SEARCHED_DATA_SOURCES]:
+        try:
+            job: dict[str, Any] = svc.bedrock.get_ingestion_job(
+                knowledgeBaseId=kb, dataSourceId=ds, ingestionJobId=job_id
+            )["ingestionJob"]
+            return job
+        except ClientError as exc:
+            if error_code(exc) not in {"ResourceNotFoundException", "ValidationException"}:
+                raise
+    raise CliError(
+        f"no ingestion job {job_id}: no kbsync job record of it (table {svc.stack.jobs_table}) and no registered "
+        "data source has it in Bedrock; check the id (from the alert or `kbsync history --kb ID --ds ID`), or pass "
+        "--kb and --ds for a data source kbsync does not sync",
+        ExitCode.NOT_FOUND,
+    )
 
 
 @dataclass(frozen=True)
@@ -818,10 +944,8 @@ def rerun_target(svc: Services, job_or_execution: str, is_arn: bool) -> RerunTar
         origin = f"job {job_id}" if job_id else f"execution {execution_name_of(job_or_execution)}"
         return RerunTarget(kb_id, ds_id, f"rerun of {origin}")
     record = records.find_job(svc.ddb, svc.stack.jobs_table, job_or_execution)
-    if record is None:
-        raise CliError(
-            f"no job record for ingestion job {job_or_execution}: check the id (from the alert or "
-            "`kbsync history --kb ID --ds ID`), or rerun by data source with `kbsync sync --kb ID --ds ID`",
-            ExitCode.NOT_FOUND,
-        )
+    if record is None:  # a job started outside kbsync, on a registered data source: sync that data source
+        job = bedrock_job(svc, job_or_execution, None, None)
+        reason = f"rerun of job {job_or_execution} (started outside kbsync)"
+        return RerunTarget(str(job["knowledgeBaseId"]), str(job["dataSourceId"]), reason)
     return RerunTarget(str(record["knowledgeBaseId"]), str(record["dataSourceId"]), f"rerun of job {job_or_execution}")

@@ -6,10 +6,18 @@ from typing import Any
 
 from kbsync.cli.aws import Stack
 from kbsync.cli.names import execution_name_of
-from kbsync.cli.outcome import alert_type_for, runbook_url
+from kbsync.cli.outcome import RUNNING_STATUSES, alert_type_for, runbook_url
 from kbsync.cli.records import Record
 from kbsync.cli.render import Style, duration, severity_of, span, table, when
-from kbsync.cli.service import Ended, JobDetail, Progress, RunningRow, Started, statistics_counts
+from kbsync.cli.service import (
+    OUTSIDE_TRIGGER,
+    Ended,
+    JobDetail,
+    Progress,
+    RunningRow,
+    Started,
+    statistics_counts,
+)
 from kbsync.targets import Target
 
 STATISTICS_LABELS = (
@@ -123,12 +131,24 @@ def status_table(rows: list[RunningRow], style: Style) -> str:
         for r in rows
     ]
     headers = ["knowledge base", "data source", "job", "status", "started", "trigger", "scanned", "indexed", "failed"]
-    return table(headers, body, style, status_column=3)
+    notes = [outside_note(r.job_id or "-", r.knowledge_base_id, r.data_source_id) for r in rows if r.started_outside]
+    return "\n".join([table(headers, body, style, status_column=3), *notes])
+
+
+def outside_note(job_id: str, kb_id: str, ds_id: str) -> str:
+    """What kbsync does about a running job it did not start: it waits (a manual sync is refused, exit 7; an upload
+    or nightly sync waits for it, ConflictWaitSeconds x MaxConflictWaits, then starts its own job)."""
+    return (
+        f"note: job {job_id} on {kb_id}/{ds_id} was started outside kbsync (console or script); kbsync waits for it: "
+        "uploads and nightly syncs start once it ends, `kbsync sync` is refused until then"
+    )
 
 
 def show_text(detail: JobDetail, stack: Stack, style: Style) -> str:
     """One job in full: identity, timing, statistics, every failure reason, the execution and the alert."""
     record, live, execution = detail.record, detail.live, detail.execution
+    if record is None:
+        return outside_show_text(live or {}, style)
     status = str(record.get("status"))
     pairs: list[tuple[str, str]] = [
         ("knowledge base", str(record["knowledgeBaseId"])),
@@ -150,6 +170,33 @@ def show_text(detail: JobDetail, stack: Stack, style: Style) -> str:
     lines += ["", *_reasons(record, live, style)]
     lines += ["", style.bold("Execution"), *_pairs(_execution_pairs(record, execution))]
     lines += ["", *_alert(record, stack, style)]
+    return "\n".join(lines)
+
+
+def outside_show_text(job: dict[str, Any], style: Style) -> str:
+    """A job kbsync has no record of (started outside kbsync): Bedrock's view, and what kbsync does about it."""
+    status = str(job.get("status"))
+    kb, ds, job_id = str(job.get("knowledgeBaseId")), str(job.get("dataSourceId")), str(job.get("ingestionJobId"))
+    running = status in RUNNING_STATUSES
+    pairs = [
+        ("knowledge base", kb),
+        ("data source", ds),
+        ("status", style.status(status) + " (Bedrock)"),
+        ("trigger", OUTSIDE_TRIGGER),
+        ("description", str(job.get("description") or "-")),
+        ("started", when(job.get("startedAt"))),
+        ("updated", f"{when(job.get('updatedAt'))} ({span(job.get('startedAt'), job.get('updatedAt'))})"),
+    ]
+    lines = [style.bold(f"Job {job_id}"), *_pairs(pairs)]
+    lines += ["", style.bold("Statistics")]
+    stats = job.get("statistics") or {}
+    lines += _pairs([(label, str(stats.get(key, 0))) for key, label in STATISTICS_LABELS])
+    lines += ["", *_reasons({}, job, style)]
+    if running:
+        kbsync = [outside_note(job_id, kb, ds)[len("note: ") :], f"stop it with `kbsync stop --kb {kb} --ds {ds}`"]
+    else:
+        kbsync = ["started outside kbsync (console or script): no job record, no execution, no alert"]
+    lines += ["", style.bold("kbsync"), *(f"  {line}" for line in kbsync)]
     return "\n".join(lines)
 
 

@@ -107,13 +107,18 @@ def test_running_job_refuses_sync_and_rerun_shows_in_status_and_stops(deployed: 
 
     refused = cli("sync", "--kb", t.kb, "--ds", t.ds)
     assert refused.code == ExitCode.JOB_RUNNING
-    assert refused.err.startswith(f"kbsync: job {job} is in progress (started ")
-    assert refused.err.rstrip().endswith(f"; wait for it or `kbsync stop --kb {t.kb} --ds {t.ds}`")
+    gate_name = execution_arn.rsplit(":", 1)[-1]  # the execution `kbsync sync` printed
+    assert refused.err.startswith(f"kbsync: already running: {gate_name} (job {job} in progress, started ")
+    assert refused.err.rstrip().endswith(
+        f"; wait for it (`kbsync status --kb {t.kb} --ds {t.ds}`) or stop it (`kbsync stop --kb {t.kb} --ds {t.ds}`)"
+    )
     assert cli("rerun", execution_arn).code == ExitCode.JOB_RUNNING
 
     stopped = cli("stop", "--kb", t.kb, "--ds", t.ds, "--interval", "0.05", "--timeout", "60")
     assert stopped.code == ExitCode.OK, stopped.out + stopped.err
-    assert stopped.out.startswith(f"stopped job: job {job} of knowledge base {t.kb} / data source {t.ds}")
+    assert stopped.out.startswith(f"stop requested for job {job} (knowledge base {t.kb} / data source {t.ds})\n")
+    assert "job job" not in stopped.out and "stopped outside kbsync" not in stopped.out
+    assert f"  stopped by `kbsync stop --kb {t.kb} --ds {t.ds}`: the STOPPED alert went out" in stopped.out
     assert "STOPPED" in stopped.out and "runbooks/sync-stopped.md" in stopped.out
     assert [r["status"] for r in history(t)] == ["STOPPED"]
 
@@ -183,8 +188,8 @@ def test_sync_refused_when_the_gate_is_held_without_a_running_execution(deployed
         targets.delete_item(TableName=deployed.outputs["TargetsTableName"], Key=key)
     assert refused.code == ExitCode.JOB_RUNNING, refused.out + refused.err
     assert refused.err == (
-        f"kbsync: execution {holder} holds the sync gate of this data source (no job yet); wait for it or "
-        f"`kbsync stop --kb {t.kb} --ds {t.ds}`\n"
+        f"kbsync: already running: {holder} (it holds the sync gate of this data source, no ingestion job yet); wait "
+        f"for it (`kbsync status --kb {t.kb} --ds {t.ds}`) or stop it (`kbsync stop --kb {t.kb} --ds {t.ds}`)\n"
     )
     assert history(t) == []
 
@@ -231,15 +236,15 @@ def _gate_change_seq(deployed: Deployed, t: Target) -> int:
 @pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
-        (["show", "NOSUCHJOB1"], ExitCode.NOT_FOUND, "no job record for ingestion job NOSUCHJOB1"),
-        (["rerun", "NOSUCHJOB1"], ExitCode.NOT_FOUND, "no job record for ingestion job NOSUCHJOB1"),
+        (["show", "NOSUCHJOB1"], ExitCode.NOT_FOUND, "no ingestion job NOSUCHJOB1: no kbsync job record of it"),
+        (["rerun", "NOSUCHJOB1"], ExitCode.NOT_FOUND, "no ingestion job NOSUCHJOB1: no kbsync job record of it"),
         (
             ["rerun", "arn:aws:states:us-east-1:123456789012:execution:nope:manual-x"],
             ExitCode.NOT_FOUND,
             "execution arn:aws:states:us-east-1:123456789012:execution:nope:manual-x not found",
         ),
-        (["--stack-name", "nope", "status"], ExitCode.NOT_FOUND, "stack 'nope' not found in us-east-1"),
-        (["status", "--stack-name", "nope"], ExitCode.NOT_FOUND, "stack 'nope' not found in us-east-1"),
+        (["--stack-name", "nope", "status"], ExitCode.NOT_FOUND, "stack 'nope' not found in region us-east-1 (from"),
+        (["status", "--stack-name", "nope"], ExitCode.NOT_FOUND, "stack 'nope' not found in region us-east-1 (from"),
     ],
 )
 def test_not_found_paths(deployed: Deployed, argv: list[str], code: ExitCode, message: str) -> None:
@@ -256,7 +261,7 @@ def test_unknown_data_source(deployed: Deployed) -> None:
         assert result.code == ExitCode.NOT_FOUND
         assert result.err == (
             f"kbsync: unknown data source ZZZZZZZZZZ of knowledge base {t.kb}: list them with "
-            f"`aws bedrock-agent list-data-sources --knowledge-base-id {t.kb}`\n"
+            f"`aws bedrock-agent list-data-sources --knowledge-base-id {t.kb} --region us-east-1`\n"
         )
 
 
@@ -268,7 +273,7 @@ def test_no_credentials(deployed: Deployed, monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     result = cli("status")
     assert result.code == ExitCode.AWS
-    assert result.err.startswith("kbsync: no AWS credentials: run `aws configure` or set AWS_PROFILE")
+    assert result.err.startswith("kbsync: no AWS credentials found for profile 'default': run `aws configure`")
 
 
 def test_unknown_profile(deployed: Deployed) -> None:
@@ -343,7 +348,7 @@ def test_stop_of_a_gated_sync_waiting_for_its_turn_frees_the_data_source(deploye
 
     stopped = cli("stop", "--kb", t.kb, "--ds", second, "--interval", "0.05", "--timeout", "60")
     assert stopped.code == ExitCode.OK, stopped.out + stopped.err
-    assert stopped.out.startswith(f"stopped execution: execution {gate_execution.rsplit(':', 1)[-1]} of knowledge base")
+    assert stopped.out.startswith(f"stopped execution {gate_execution.rsplit(':', 1)[-1]} (knowledge base {t.kb} / ")
     gates = deployed.client("dynamodb")
     key = {"pk": {"S": f"DS#{t.kb}#{second}"}, "sk": {"S": "GATE"}}
     table = deployed.outputs["TargetsTableName"]

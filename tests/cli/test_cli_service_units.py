@@ -114,7 +114,11 @@ def test_start_refused_while_a_job_started_outside_kbsync_runs(stubs: dict[str, 
     with pytest.raises(CliError) as caught:
         service.start_sync(services(stubs), KB, DS, None)
     assert caught.value.code == ExitCode.JOB_RUNNING
-    assert caught.value.message.startswith(f"job {JOB} is in progress (started 2026-11-22T05:04:03Z); wait for it")
+    assert caught.value.message == (
+        f"already running: ingestion job {JOB}, started outside kbsync (in progress since 2026-11-22T05:04:03Z); "
+        f"kbsync starts no job on this data source until it ends: wait for it (`kbsync status --kb {KB} --ds {DS}`) "
+        f"or stop it (`kbsync stop --kb {KB} --ds {DS}`)"
+    )
 
 
 def test_stop_before_any_job_started_stops_the_execution(stubs: dict[str, Stubber]) -> None:
@@ -140,7 +144,8 @@ def test_start_refused_while_a_job_of_the_data_source_runs(stubs: dict[str, Stub
         service.start_sync(services(stubs), KB, DS, "because")
     assert caught.value.code == ExitCode.JOB_RUNNING
     assert caught.value.message == (
-        f"job {JOB} is in progress (started 2026-11-22T05:04:05Z); wait for it or `kbsync stop --kb {KB} --ds {DS}`"
+        f"already running: {NAME} (job {JOB} in progress, started 2026-11-22T05:04:05Z); wait for it "
+        f"(`kbsync status --kb {KB} --ds {DS}`) or stop it (`kbsync stop --kb {KB} --ds {DS}`)"
     )
 
 
@@ -151,7 +156,9 @@ def test_start_refused_while_an_execution_waits_without_a_job(stubs: dict[str, S
     with pytest.raises(CliError) as caught:
         service.start_sync(services(stubs), KB, DS, None)
     assert caught.value.code == ExitCode.JOB_RUNNING
-    assert f"execution {NAME} is running (started 2026-11-22T05:04:03Z, no job yet)" in caught.value.message
+    assert caught.value.message.startswith(
+        f"already running: {NAME} (no ingestion job yet, started 2026-11-22T05:04:03Z); "
+    )
 
 
 def test_a_stale_running_record_whose_job_ended_does_not_block(stubs: dict[str, Stubber]) -> None:
@@ -190,10 +197,45 @@ def test_unknown_data_source_is_refused_with_the_listing_command(stubs: dict[str
     stubs["bedrock-agent"].add_client_error(
         "get_data_source", "ResourceNotFoundException", "no data source", http_status_code=404
     )
+    stubs["bedrock-agent"].add_response(
+        "get_knowledge_base", {"knowledgeBase": _knowledge_base()}, {"knowledgeBaseId": KB}
+    )
     with pytest.raises(CliError) as caught:
         service.start_sync(services(stubs), KB, DS, None)
     assert caught.value.code == ExitCode.NOT_FOUND
-    assert f"aws bedrock-agent list-data-sources --knowledge-base-id {KB}" in caught.value.message
+    assert caught.value.message == (
+        f"unknown data source {DS} of knowledge base {KB}: list them with "
+        f"`aws bedrock-agent list-data-sources --knowledge-base-id {KB}`"
+    )
+
+
+def test_an_unknown_knowledge_base_is_named_with_a_listing_that_works(stubs: dict[str, Stubber]) -> None:
+    """Listing the data sources of a knowledge base that does not exist would fail too: list the knowledge bases."""
+    stubs["bedrock-agent"].add_client_error(
+        "get_data_source", "ResourceNotFoundException", "no kb", http_status_code=404
+    )
+    stubs["bedrock-agent"].add_client_error(
+        "get_knowledge_base", "ResourceNotFoundException", "no kb", http_status_code=404
+    )
+    with pytest.raises(CliError) as caught:
+        service.start_sync(services(stubs), KB, DS, None)
+    assert (caught.value.code, caught.value.message) == (
+        ExitCode.NOT_FOUND,
+        f"unknown knowledge base {KB}: list them with `aws bedrock-agent list-knowledge-bases`",
+    )
+
+
+def _knowledge_base() -> dict[str, Any]:
+    return {
+        "knowledgeBaseId": KB,
+        "name": "kb",
+        "knowledgeBaseArn": f"arn:aws:bedrock:us-east-1:123456789012:knowledge-base/{KB}",
+        "roleArn": "arn:aws:iam::123456789012:role/kb",
+        "knowledgeBaseConfiguration": {"type": "VECTOR"},
+        "status": "ACTIVE",
+        "createdAt": T0,
+        "updatedAt": T0,
+    }
 
 
 def test_follow_reports_live_progress_then_the_outcome(stubs: dict[str, Stubber]) -> None:
@@ -267,7 +309,10 @@ def test_missing_stack_names_the_next_step() -> None:
         with pytest.raises(CliError) as caught:
             load_stack(cfn, "kbsync", "us-east-1")
     assert caught.value.code == ExitCode.NOT_FOUND
-    assert caught.value.message.startswith("stack 'kbsync' not found in us-east-1: deploy it (`sam deploy --guided`)")
+    assert caught.value.message == (
+        "stack 'kbsync' not found in us-east-1: deploy it (`sam deploy --guided`), or point kbsync at it: "
+        "--stack-name (KBSYNC_STACK) for its name, --region (AWS_REGION) for its region"
+    )
 
 
 def test_stack_without_the_outputs_is_not_taken_for_kbsync() -> None:
@@ -333,7 +378,7 @@ def test_a_gated_sync_waiting_for_its_turn_counts_as_running(stubs: dict[str, St
     expect_running_records(stubs["dynamodb"], {})
     busy = service.find_busy(svc, KB, DS)
     assert busy is not None
-    expected = f"execution {waiting} is running (started 2026-11-22T05:04:03Z, no job yet); wait for it or `kbsync stop"
+    expected = f"already running: {waiting} (no ingestion job yet, started 2026-11-22T05:04:03Z); wait for it (`kbsync"
     assert busy.refusal().message.startswith(expected)
 
 

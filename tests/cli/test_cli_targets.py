@@ -106,13 +106,14 @@ def test_unknown_knowledge_base_and_data_source_are_named_and_nothing_is_written
     unknown_kb = cli("targets", "add", "--kb", "ZZZZZZZZZZ", "--ds", t.ds)
     assert (unknown_kb.code, unknown_kb.err) == (
         ExitCode.NOT_FOUND,
-        "kbsync: unknown knowledge base ZZZZZZZZZZ: list them with `aws bedrock-agent list-knowledge-bases`\n",
+        "kbsync: unknown knowledge base ZZZZZZZZZZ: list them with "
+        "`aws bedrock-agent list-knowledge-bases --region us-east-1`\n",
     )
     unknown_ds = cli("targets", "add", "--kb", t.kb, "--ds", "ZZZZZZZZZZ")
     assert (unknown_ds.code, unknown_ds.err) == (
         ExitCode.NOT_FOUND,
         f"kbsync: unknown data source ZZZZZZZZZZ of knowledge base {t.kb}: list them with "
-        f"`aws bedrock-agent list-data-sources --knowledge-base-id {t.kb}`\n",
+        f"`aws bedrock-agent list-data-sources --knowledge-base-id {t.kb} --region us-east-1`\n",
     )
     assert cli("targets", "add", "--kb", "short", "--ds", t.ds).code == ExitCode.USAGE  # argparse names it
     names = {(r["knowledgeBaseId"], r["dataSourceId"]) for r in json.loads(cli("targets", "list", "--json").out)}

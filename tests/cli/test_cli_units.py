@@ -225,7 +225,7 @@ def test_reason_too_long_is_refused_by_the_sync_request_contract_before_any_aws_
         (
             NoRegionError(),
             ExitCode.AWS,
-            "kbsync: no AWS region: pass --region or set AWS_DEFAULT_REGION (or AWS_REGION)",
+            "kbsync: no AWS region: pass --region, set AWS_REGION (or AWS_DEFAULT_REGION), or set one for profile",
         ),
     ],
 )
