@@ -126,7 +126,9 @@ def test_policies_alarm_and_event_invoke_configs_are_recorded(up: LocalUp) -> No
     assert [s["Sid"] for s in topic_policy["Statement"]] == declared_sids("AWS::SNS::TopicPolicy")
     queue = aws_json(up, "sqs", "get-queue-attributes", "--queue-url", dlq_url, "--attribute-names", "All")
     queue_policy = json.loads(queue["Attributes"]["Policy"])
-    assert [s["Sid"] for s in queue_policy["Statement"]] == declared_sids("AWS::SQS::QueuePolicy")
+    assert [s["Sid"] for s in queue_policy["Statement"]] == declared_sids(
+        "AWS::SQS::QueuePolicy", "TriggersDeadLetterQueuePolicy"
+    )
     dlq_arn = queue["Attributes"]["QueueArn"]
     for function in (outputs["UploadRouterFunctionName"], outputs["CatchAllFunctionName"]):
         config = aws_json(up, "lambda", "get-function-event-invoke-config", "--function-name", function)
@@ -134,11 +136,13 @@ def test_policies_alarm_and_event_invoke_configs_are_recorded(up: LocalUp) -> No
         assert config["DestinationConfig"] == {"OnFailure": {"Destination": dlq_arn}}
 
 
-def declared_sids(resource_type: str) -> list[str]:
-    """The statement ids of the template's (only) resource of this type, as template.yaml declares them."""
+def declared_sids(resource_type: str, logical_id: str | None = None) -> list[str]:
+    """The statement ids of the template's resource of this type (the one named `logical_id` if several), as
+    template.yaml declares them."""
     from kbsync.localcloud.sam import load_template
 
-    [resource] = [r for r in load_template(REPO / "template.yaml")["Resources"].values() if r["Type"] == resource_type]
+    resources = load_template(REPO / "template.yaml")["Resources"]
+    [resource] = [r for k, r in resources.items() if r["Type"] == resource_type and logical_id in (None, k)]
     return [statement["Sid"] for statement in resource["Properties"]["PolicyDocument"]["Statement"]]
 
 

@@ -27,6 +27,7 @@ ADAPTER_MODULES: tuple[str, ...] = (
     "kbsync.localcloud.adapters.eventbridge_targets",
     "kbsync.localcloud.adapters.s3_eventbridge",
     "kbsync.localcloud.adapters.cfn_resources",
+    "kbsync.localcloud.adapters.cfn_sns_subscription",  # the alert inbox's subscription
     # CloudFormation gaps (Scheduler schedules, layer versions, function layers): also needed by a plain create_stack.
     "kbsync.localcloud.deploy",
     # AWS's hard limits with AWS's errors (payloads, history, names, Invoke, SNS, PutEvents sources).
