@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
@@ -325,6 +326,19 @@ def test_execution_names_are_80_characters_without_forbidden_characters(cloud: L
             return sfn.start_execution(stateMachineArn=arn, name=name, input="{}")
 
         assert _error_code(start) == "InvalidName", bad
+
+
+def test_an_execution_started_without_a_name_gets_a_uuid_as_aws_gives_it(cloud: LocalCloud) -> None:
+    """StartExecution's name is optional: AWS names the execution with a UUID, so two unnamed starts are two
+    executions (moto 5.2.5 named both None: the second was ExecutionAlreadyExists)."""
+    sfn = cloud.client("stepfunctions")
+    arn = create_state_machine(sfn, PASS_MACHINE)
+    first, second = (sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"] for _ in range(2))
+    assert first != second
+    for execution in (first, second):
+        assert re.fullmatch(
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", execution.rsplit(":", 1)[1]
+        )
 
 
 # --- through CloudFormation

@@ -42,6 +42,7 @@ import inspect
 import json
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -371,6 +372,12 @@ def _start_execution(original: Callable[..., Any]) -> Callable[..., Any]:
                 "1 validation error detected: Value at 'input' failed to satisfy constraint: "
                 f"Member must have length less than or equal to {SFN_PAYLOAD_MAX_BYTES}"
             )
+        if not name:
+            # AWS: "If you don't provide a name for the execution, Step Functions automatically generates a
+            # universally unique identifier (UUID) as the execution name" (StartExecution, API reference); moto
+            # 5.2.5's parser backend names it None, so a second unnamed start would be ExecutionAlreadyExists.
+            bound["name"] = str(uuid.uuid4())
+            return original(**bound)
         return original(self, *args, **kwargs)
 
     return mark_patch(start_execution, original)
