@@ -99,8 +99,9 @@ test: lint typecheck gates validate asl-validate build
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
+# The demo; its transcript is docs/demo.md (tests/e2e/test_demo_transcript.py; KBSYNC_REGEN_DOCS=1 rewrites it).
 run: $(STAMP)
-	$(BIN)/python -m kbsync.demo
+	@$(BIN)/python -m kbsync.demo
 
 bench: $(STAMP)
 	$(BIN)/python -m kbsync.bench --readme README.md

@@ -26,6 +26,7 @@ TEMPLATE = REPO / "template.yaml"
 STACK = "kbsync"
 TIME_SCALE = 0.005
 DEADLINE_S = 60.0  # real seconds for any one step of the demo
+DEMO_SEED = 14
 
 ACME_BUCKET = "acme-docs"
 INITECH_BUCKET = "initech-docs"
@@ -46,6 +47,18 @@ GOOD_DOCUMENTS: dict[str, bytes] = {
 UNSUPPORTED = ("product/launch-video.mp4", b"\x00\x00\x00\x18ftypmp42 not really a video")
 OVERSIZED_KEY = "support/all-tickets-export.pdf"
 OVERSIZED_BYTES = 51 * 1024 * 1024  # Bedrock's limit is 50 MB per file
+
+
+#: The "Next" hints: what `kbsync local up` prints, in the order a user follows it (tests/e2e/test_demo_transcript.py
+#: checks them against the banner and the CLI's parser).
+NEXT: tuple[tuple[str, str], ...] = (
+    ("kbsync local up", "this local cloud as a server on 127.0.0.1:4566, in a shell of its own"),
+    ("export AWS_ENDPOINT_URL=...", "in another shell: paste the export lines it prints"),
+    ("kbsync sync --kb <kb> --ds <ds> --wait", "with the sample ids it prints"),
+    ("kbsync history --kb <kb> --ds <ds>", "then: kbsync show <job id>, kbsync rerun <job id>"),
+    ("kbsync alerts --follow", "the alerts, as on-call receives them"),
+    ("runbooks/README.md", "what to do with each alert"),
+)
 
 
 class Demo:
@@ -81,9 +94,15 @@ def wait_for(predicate: Callable[[], Any], what: str, timeout: float = DEADLINE_
 
 @contextlib.contextmanager
 def local_cloud() -> Iterator[Any]:
+    from moto.moto_api._internal import mock_random
+
     from kbsync.localcloud.cloud import LocalCloud
 
     with LocalCloud(time_scale=TIME_SCALE) as cloud:
+        # moto's documented seeding (its /moto-api/seed): the tenants' ids, made one after the other, are the same in
+        # every run, so the targets table keeps its order and docs/demo.md its shape. Ids made by concurrent
+        # executions still vary (the transcript test normalises every id).
+        mock_random.seed(DEMO_SEED)
         yield cloud
 
 
@@ -169,7 +188,7 @@ def _run(demo: Demo) -> int:
     from kbsync.localcloud.scheduler import fire_schedule
 
     demo.say("kbsync demo — the whole system on the local cloud (no AWS account, no Docker).")
-    demo.say(f"Time is scaled: 1 virtual second = {TIME_SCALE * 1000:.0f} ms.")
+    demo.say(f"Time is scaled: 1 virtual second = {TIME_SCALE * 1000:.0f} ms (durations shrink, dates stay real).")
 
     with local_cloud() as cloud:
         demo.step("1. Deploy template.yaml (SAM transform, state machines, functions, table, topic, rules)")
@@ -238,11 +257,8 @@ def _run(demo: Demo) -> int:
         demo.say(f"  {len(alerts)} alert(s)")
 
         demo.step("Next")
-        demo.say("  kbsync local up                          # the same local cloud as a server on 127.0.0.1:4566")
-        demo.say("  export AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_DEFAULT_REGION=us-east-1 ...  # as it says")
-        demo.say("  kbsync sync --kb <kb> --ds <ds> --wait   # the sample ids `kbsync local up` prints")
-        demo.say("  kbsync history --kb <kb> --ds <ds>       # then: kbsync show <job id>, kbsync rerun <job id>")
-        demo.say("  runbooks/README.md                       # what to do with each alert")
+        for command, comment in NEXT:
+            demo.say(f"  {command:<40} # {comment}")
         demo.say(f"\nDone in {time.monotonic() - demo.started:.1f} s.")
     return 0
 

@@ -440,7 +440,7 @@ def run_burst(
                 CLOCK.set_scale(fast_scale)
             rig.wait_until_quiet(900)
         jobs = rig.jobs(target)
-        starts = [job["startedAt"].timestamp() for job in jobs]
+        starts = [CLOCK.virtual(job["startedAt"].timestamp()) for job in jobs]  # dates -> virtual instants
         covered = all(any(start > at for start in starts) for at in times)
         return BurstResult(uploads, times[-1] - times[0], len(jobs), covered)
 

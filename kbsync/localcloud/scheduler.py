@@ -20,7 +20,6 @@ import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from moto.cloudformation import parsing as cfn_parsing
@@ -199,7 +198,7 @@ def verify_moto_internals() -> None:
 
 def _context_input(text: str, schedule: Schedule, execution_id: str) -> str:
     """Replace Scheduler's context attributes (<aws.scheduler.*>) in the target Input, as Scheduler does."""
-    scheduled_time = datetime.fromtimestamp(int(CLOCK.now()), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    scheduled_time = CLOCK.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")  # a date: the wall clock (clock.py)
     values = {
         "<aws.scheduler.schedule-arn>": schedule.arn,
         "<aws.scheduler.scheduled-time>": scheduled_time,

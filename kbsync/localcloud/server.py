@@ -11,15 +11,20 @@ moto's ThreadedMotoServer on 127.0.0.1 with the same adapters and config as the 
   ``kbsync local fire-schedule`` (``scheduler.fire_schedule_remote``);
 - ``GET /_kbsync/info``: the endpoint, stack outputs and seeded ids, as printed at start-up.
 
-``start_server`` returns a handle (for tests and embedding); ``run_server`` prints the endpoint and ids and
-blocks until SIGINT/SIGTERM, then stops cleanly.
+``start_server`` returns a handle (for tests and embedding); ``run_server`` prints what another shell needs (the
+exports, the time scale, the seeded ids, two commands to try, where alerts can be read) and blocks until
+SIGINT/SIGTERM, then stops cleanly. It is quiet: moto's per-request log only with ``verbose=True`` (``--verbose``).
+A port that is taken raises ``PortInUse`` (the CLI turns it into one line and exit code 12).
 """
 
 from __future__ import annotations
 
+import errno
+import inspect
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import urllib.parse
@@ -57,6 +62,35 @@ AWS_CLI_FUNCTION = 'aws() { command aws --endpoint-url "$AWS_ENDPOINT_URL" "$@";
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
+class CannotServe(OSError):
+    """The server could not listen on its port."""
+
+    def __init__(self, port: int, reason: BaseException) -> None:
+        super().__init__(f"cannot serve on {HOST}:{port}: {reason}")
+        self.port = port
+        self.reason = reason
+
+
+class PortInUse(CannotServe):
+    """Something already listens on the port (another `kbsync local up`, a LocalStack, moto_server...)."""
+
+
+#: Where `kbsync alerts` reads the alerts topic (the stack's alert inbox queue, subscribed to the topic).
+ALERTS_COMMAND = "kbsync alerts --follow"
+
+
+def describe_time_scale(scale: float) -> str:
+    """'1 virtual second lasts 10 ms (100x faster)': what --time-scale means, for the banner and the docs."""
+    real = f"{scale * 1000:g} ms" if scale < 1 else f"{scale:g} s"
+    if scale < 1:
+        pace = f"{1 / scale:g}x faster"
+    elif scale > 1:
+        pace = f"{scale:g}x slower"
+    else:
+        pace = "real time"
+    return f"1 virtual second lasts {real} ({pace})"
+
+
 @dataclass
 class LocalServer:
     """A running local cloud server."""
@@ -65,12 +99,14 @@ class LocalServer:
     outputs: dict[str, str] = field(default_factory=dict)
     seeded: SeededData | None = None
     stack_name: str | None = None
+    time_scale: float = 0.01
     _server: ThreadedMotoServer | None = None
 
     def info(self) -> dict[str, Any]:
         return {
             "endpoint": self.endpoint,
             "region": REGION,
+            "timeScale": self.time_scale,
             "stackName": self.stack_name,
             "outputs": self.outputs,
             "seeded": self.seeded.to_dict() if self.seeded else None,
@@ -182,23 +218,29 @@ class _QuietRequestHandler(threaded_moto_server.MotoRequestHandler):
 
 
 class _KbsyncMotoServer(ThreadedMotoServer):
-    """ThreadedMotoServer whose WSGI app is wrapped with the ``/_kbsync`` routes."""
+    """ThreadedMotoServer whose WSGI app is wrapped with the ``/_kbsync`` routes; one log line per request (werkzeug's,
+    on stderr) only when ``verbose``."""
 
-    def __init__(self, port: int, info: Callable[[], Mapping[str, Any]]) -> None:
+    def __init__(self, port: int, info: Callable[[], Mapping[str, Any]], verbose: bool = False) -> None:
         super().__init__(ip_address=HOST, port=port, verbose=False)
         self._info = info
+        self._request_handler = threaded_moto_server.MotoRequestHandler if verbose else _QuietRequestHandler
         self.startup_error: BaseException | None = None
 
     def _server_entry(self) -> None:
         app = threaded_moto_server.DomainDispatcherApplication(threaded_moto_server.create_backend_app)
         try:
-            self._server = threaded_moto_server.make_server(
-                self._ip_address,
-                self._port,
-                kbsync_routes(app, self._info),
-                True,
-                request_handler=_QuietRequestHandler,
-            )
+            # Bound here, not by werkzeug: on a taken port werkzeug prints its own advice on stderr and calls
+            # sys.exit(1); kbsync says it once, in its own words (PortInUse).
+            with listening_socket(self._ip_address, self._port) as listening:
+                self._server = threaded_moto_server.make_server(
+                    self._ip_address,
+                    self._port,
+                    kbsync_routes(app, self._info),
+                    True,
+                    request_handler=self._request_handler,
+                    fd=listening.fileno(),  # werkzeug serves a duplicate of it; this one is closed on leaving
+                )
         except BaseException as error:  # e.g. the port is taken: moto's start() would wait forever
             self.startup_error = error
             self._server_ready_event.set()
@@ -207,11 +249,27 @@ class _KbsyncMotoServer(ThreadedMotoServer):
         self._server.serve_forever()
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket listening on host:port (0: any free port), bound as werkzeug binds (SO_REUSEADDR: a port in
+    TIME_WAIT is no obstacle, one that something listens on is: OSError EADDRINUSE)."""
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind((host, port))
+        listening.listen(128)
+    except BaseException:
+        listening.close()
+        raise
+    return listening
+
+
 def verify_moto_internals() -> None:
     """What ``_KbsyncMotoServer`` relies on in moto 5.2.5's ThreadedMotoServer."""
     for name in ("DomainDispatcherApplication", "create_backend_app", "make_server", "MotoRequestHandler"):
         if not hasattr(threaded_moto_server, name):
             raise MotoInternalsChanged(f"moto.moto_server.threaded_moto_server.{name} is gone")
+    if "fd" not in inspect.signature(threaded_moto_server.make_server).parameters:
+        raise MotoInternalsChanged("werkzeug's make_server (moto's) no longer takes fd= (a socket bound by kbsync)")
     probe = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
     for attribute in ("_ip_address", "_port", "_server", "_server_ready_event"):
         if not hasattr(probe, attribute):
@@ -259,14 +317,19 @@ def start_server(
     stack_name: str = "kbsync",
     seed: bool = True,
     parameters: Mapping[str, str] | None = None,
+    verbose: bool = False,
 ) -> LocalServer:
-    """Start the server (port 0 = any free port), seed, deploy; return once it is ready."""
+    """Start the server (port 0 = any free port), seed, deploy; return once it is ready.
+
+    Raises PortInUse when something listens on `port`, CannotServe when it cannot be bound otherwise."""
     _configure_process(time_scale)
-    handle = LocalServer(endpoint="")
-    server = _KbsyncMotoServer(port, handle.info)
+    handle = LocalServer(endpoint="", time_scale=time_scale)
+    server = _KbsyncMotoServer(port, handle.info, verbose=verbose)
     server.start()
-    if server.startup_error is not None:
-        raise OSError(f"cannot serve on {HOST}:{port}: {server.startup_error}") from server.startup_error
+    error = server.startup_error
+    if error is not None:
+        in_use = isinstance(error, OSError) and error.errno == errno.EADDRINUSE
+        raise (PortInUse if in_use else CannotServe)(port, error) from error
     host, bound_port = server.get_host_and_port()
     handle.endpoint = f"http://{host}:{bound_port}"
     handle._server = server
@@ -287,8 +350,12 @@ def start_server(
 
 
 def describe(handle: LocalServer) -> str:
-    """What ``kbsync local up`` prints once ready."""
+    """What ``kbsync local up`` prints once ready: how to reach it, then what to do next (README "The local cloud")."""
     lines = [f"kbsync local cloud ready at {handle.endpoint} (region {REGION})"]
+    lines.append(
+        f"  time scale {handle.time_scale:g}: {describe_time_scale(handle.time_scale)} for waits, retries and "
+        "Bedrock jobs; dates stay real (--time-scale)"
+    )
     lines.append("  # in another shell, for the AWS CLI, boto3 and kbsync (any credentials are accepted):")
     lines.extend(f"  export {name}={value}" for name, value in handle.exports().items())
     lines.append("  # the AWS CLI v1 ignores AWS_ENDPOINT_URL for sqs: give it --endpoint-url with this function")
@@ -300,8 +367,21 @@ def describe(handle: LocalServer) -> str:
             f"  documents:      s3://{handle.seeded.bucket}/{handle.seeded.prefix} ({len(handle.seeded.documents)})"
         )
     if handle.stack_name:
-        lines.append(f"  stack {handle.stack_name}:")
-        lines.extend(f"    {key} = {value}" for key, value in sorted(handle.outputs.items()))
+        lines.append(
+            f"  stack {handle.stack_name} deployed; its outputs: aws cloudformation describe-stacks "
+            f"--stack-name {handle.stack_name} --query 'Stacks[0].Outputs'"
+        )
+    lines.append("  # then try:")
+    if handle.seeded:
+        ids = f"--kb {handle.seeded.knowledge_base_id} --ds {handle.seeded.data_source_id}"
+        lines.append(f"  kbsync sync {ids} --wait")
+        lines.append(f"  kbsync history {ids}")
+    else:
+        lines.append("  kbsync status")
+        lines.append("  aws stepfunctions list-state-machines")
+    if handle.stack_name:
+        lines.append("  # alerts, as on-call receives them (the alerts topic's inbox queue):")
+        lines.append(f"  {ALERTS_COMMAND}")
     lines.append("Press Ctrl-C to stop.")
     return "\n".join(lines)
 
@@ -314,8 +394,10 @@ def run_server(
     seed: bool,
     parameters: Mapping[str, str] | None = None,
     out: TextIO | None = None,
+    verbose: bool = False,
 ) -> int:
-    """Start, print the endpoint and ids, serve until SIGINT/SIGTERM, stop cleanly; the exit code (0)."""
+    """Start, print the endpoint and what to do next, serve until SIGINT/SIGTERM, stop cleanly; the exit code (0).
+    Raises PortInUse / CannotServe before printing anything if the port cannot be bound."""
     stream = out or sys.stdout
     stop = threading.Event()
 
@@ -324,7 +406,7 @@ def run_server(
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        handle = start_server(port, time_scale, template, stack_name, seed, parameters)
+        handle = start_server(port, time_scale, template, stack_name, seed, parameters, verbose=verbose)
         print(describe(handle), file=stream, flush=True)
         while not stop.wait(0.5):
             pass

@@ -6,7 +6,7 @@ duration (the Bedrock emulator's documented ``force_job_duration``) per measurem
 - ``stateTransitions``: states entered (what Standard workflows bill), from ExecutionStarted to the end;
 - ``historyEvents``: events in the history (the 25,000 limit);
 - ``polls``: GetJobStatus calls;
-- ``noticeDelaySeconds``: virtual seconds between the job's end (its updatedAt, on the emulator's virtual clock) and
+- ``noticeDelaySeconds``: virtual seconds between the job's end (its updatedAt, a date mapped back to virtual time) and
   the start of the poll that saw it ended — history timestamps are wall-clock, converted to virtual time through
   the scale, so they include the local machine's overhead;
 - ``scheduleDelaySeconds``: the same delay from the wait schedule alone (first wait + growing waits), no overhead.
@@ -66,7 +66,7 @@ def measure(rig: WorkflowRig, faults: Any, clock: Any, job_seconds: float, param
     job = rig.clients["bedrock-agent"].get_ingestion_job(
         knowledgeBaseId=source.knowledge_base_id, dataSourceId=source.data_source_id, ingestionJobId=job_id
     )["ingestionJob"]
-    ended = job["updatedAt"].timestamp()
+    ended = clock.virtual(job["updatedAt"].timestamp())  # the emulator's dates are on the wall clock
     poll_starts = [
         to_virtual(e["timestamp"], clock)
         for e in events

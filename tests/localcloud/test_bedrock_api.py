@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -272,7 +272,8 @@ def test_status_progresses_over_scaled_time(agent: Any, s3: Any, source: bedrock
         job = agent.get_ingestion_job(**ids(source), ingestionJobId=job["ingestionJobId"])["ingestionJob"]
         seen.add(job["status"])
     assert seen == {"STARTING", "IN_PROGRESS", "COMPLETE"}
-    assert (job["updatedAt"] - job["startedAt"]).total_seconds() == pytest.approx(60, abs=0.01)
+    # dates on the wall clock (one clock): the 60 virtual seconds between them last 60 * scale real seconds
+    assert (job["updatedAt"] - job["startedAt"]).total_seconds() == pytest.approx(60 * CLOCK.scale, abs=0.001)
 
 
 def test_stop_flow(agent: Any, s3: Any, source: bedrock.SeededSource) -> None:
@@ -543,8 +544,8 @@ def test_fidelity_check_catches_an_unfaithful_response(
     ds = bedrock.seed_data_source(kb, BUCKET, "docs/", client)
     original = IngestionJob.to_dict
 
-    def unfaithful(self: IngestionJob, now: float) -> dict[str, Any]:
-        return {**original(self, now), "status": "RUNNING", "failureReason": "x"}
+    def unfaithful(self: IngestionJob, now: float, date: Callable[[float], float]) -> dict[str, Any]:
+        return {**original(self, now, date), "status": "RUNNING", "failureReason": "x"}
 
     monkeypatch.setattr(IngestionJob, "to_dict", unfaithful)
     client.start_ingestion_job(knowledgeBaseId=kb, dataSourceId=ds)

@@ -111,7 +111,9 @@ def test_job_timeline() -> None:
     assert job.statistics_at(1002)["numberOfDocumentsScanned"] == 0
     assert job.statistics_at(1017.5)["numberOfDocumentsScanned"] == 5  # half way through IN_PROGRESS
     assert job.updated_at(5000) == 1030.0
-    assert "failureReasons" not in job.to_dict(1010) and job.to_dict(1030)["failureReasons"] == ["r"]
+    assert "failureReasons" not in job.to_dict(1010, float) and job.to_dict(1030, float)["failureReasons"] == ["r"]
+    shown = job.to_dict(5000, lambda virtual: 100 + (virtual - 1000) / 10)  # dates through the given mapping
+    assert (shown["startedAt"], shown["updatedAt"]) == (100.0, 103.0)
 
 
 def test_duration_formula() -> None:
@@ -175,7 +177,10 @@ def test_shape_validator_catches_what_the_parser_tolerates() -> None:
     }
     problems = shapes.output_problems("GetIngestionJob", body)
     assert any("'RUNNING' is not one of" in p for p in problems)
-    assert any("startedAt: expected an epoch-seconds timestamp" in p for p in problems)
+    assert any(
+        "startedAt: expected an ISO 8601 timestamp (timestampFormat iso8601), got 'yesterday'" in p for p in problems
+    )
+    assert any("updatedAt: expected an ISO 8601 timestamp" in p for p in problems)  # an epoch number is not either
     assert any("failureReason: not a member" in p for p in problems)
     assert shapes.error_status("ServiceQuotaExceededException") == 402
     assert shapes.success_status("StartIngestionJob") == 202

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -65,8 +65,9 @@ def test_wait_seconds_path_uses_the_input(sfn: Any) -> None:
     assert time.monotonic() - started >= 100 * SCALE
 
 
-def test_wait_timestamp_compares_with_virtual_utc_now(sfn: Any) -> None:
-    target = (CLOCK.utcnow() + timedelta(seconds=120)).strftime("%Y-%m-%dT%H:%M:%SZ")
+def test_wait_timestamp_compares_with_the_date_now_and_waits_scaled(sfn: Any) -> None:
+    """A Timestamp is a date on the one (wall) clock; the 120 s to go are waited as scaled virtual seconds."""
+    target = (datetime.now(UTC) + timedelta(seconds=120)).strftime("%Y-%m-%dT%H:%M:%SZ")
     definition = {"StartAt": "W", "States": {"W": {"Type": "Wait", "TimestampPath": "$.until", "End": True}}}
     started = time.monotonic()
     described, _ = run(sfn, definition, {"until": target})

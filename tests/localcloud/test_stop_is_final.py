@@ -59,3 +59,16 @@ def test_a_state_failing_after_stop_execution_leaves_the_execution_aborted(cloud
 
 def test_pinned_moto_internals_are_the_ones_the_adapter_patches() -> None:
     stop_is_final.verify_moto_internals()
+
+
+def test_an_execution_is_running_before_its_worker_begins() -> None:
+    """moto lists an execution before Execution.start sets its status: it must read RUNNING, not raise."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    stop_is_final.install()
+    created = Execution.__new__(Execution)
+    created.exec_status = None  # as Execution.__init__ leaves it until start()
+    assert created.status == "RUNNING"
+    created.exec_status = ExecutionStatus.SUCCEEDED
+    assert created.status == "SUCCEEDED"

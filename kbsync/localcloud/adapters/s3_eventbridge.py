@@ -63,7 +63,7 @@ _completing = threading.local()
 def _sequencer() -> str:
     """S3's sequencer: a hex string that grows with each event for a key (we make it grow globally)."""
     with _sequence_lock:
-        return f"{int(CLOCK.now() * 1000):012X}{next(_sequence):06X}"
+        return f"{int(CLOCK.wall_now() * 1000):012X}{next(_sequence):06X}"
 
 
 def _request_id() -> str:

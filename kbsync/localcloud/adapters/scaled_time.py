@@ -7,7 +7,8 @@ exponential backoff, so tests would take hours. This adapter routes every interp
 - Wait ``Seconds``/``SecondsPath`` sleep the virtual duration and still end early on StopExecution
   (moto's ``program_state_event``). moto's own loop truncates the elapsed real time to whole seconds and
   re-waits the remainder, so patching it with a scaled float never terminates: the loop is replaced, not fed.
-- Wait ``Timestamp``/``TimestampPath`` compare against ``CLOCK.now()`` (virtual UTC), not the host's local time.
+- Wait ``Timestamp``/``TimestampPath`` compare against the date now (``CLOCK.wall_now()``, UTC), not the host's local
+  time; the time to go is then waited as scaled virtual seconds.
 - Retry intervals (IntervalSeconds x BackoffRate^n, capped by MaxDelaySeconds, with FULL jitter) sleep
   scaled and are interruptible by StopExecution, as on AWS.
 - Execution ``TimeoutSeconds``, state ``TimeoutSeconds`` and callback/heartbeat/activity timeouts are scaled.
@@ -181,7 +182,8 @@ def _wait_interval(self: Any, env: Any, wait_seconds: float) -> None:
 
 
 def _timestamp_wait_seconds(self: Any, env: Any) -> float:
-    """Seconds of virtual time until the Timestamp (which Step Functions reads as UTC)."""
+    """Seconds until the Timestamp (a date, which Step Functions reads as UTC) from the date now on the wall clock,
+    waited as virtual seconds like any other wait: scaled time shortens the wait, the dates stay real (clock.py)."""
     from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
 
     self.string.eval(env=env)
@@ -190,7 +192,7 @@ def _timestamp_wait_seconds(self: Any, env: Any) -> float:
     if timestamp is None:
         raise FailureEventException(self._create_failure_event(env, timestamp_str))
     target = timestamp.replace(tzinfo=datetime.UTC).timestamp()
-    return target - CLOCK.now()
+    return target - CLOCK.wall_now()
 
 
 def _retrier_eval_body(self: Any, env: Any) -> None:

@@ -2,6 +2,9 @@
 
 Nothing runs in the background: every read computes the status from CLOCK.now(), so jobs progress
 identically in decorator mode, server mode and under any time scale, and tests need no threads.
+Progress is in virtual seconds; the dates a response shows (startedAt, updatedAt) are those instants on the wall
+clock (``to_dict(now, date)`` with ``date = state.job_date``, ISO 8601 as Bedrock sends them): scaled time changes
+durations, not dates (clock.py).
 
 Duration formula (virtual seconds, documented in docs/local-cloud-bedrock.md)::
 
@@ -15,6 +18,7 @@ A fault-injected duration replaces the formula; a "never finishes" job stays IN_
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,8 +103,9 @@ class IngestionJob:
     def is_running(self, now: float) -> bool:
         return self.status_at(now) in RUNNING_STATUSES
 
-    def to_dict(self, now: float) -> dict[str, Any]:
-        """The IngestionJob shape. failureReasons appears only on a finished job that has some."""
+    def to_dict(self, now: float, date: Callable[[float], Any]) -> dict[str, Any]:
+        """The IngestionJob shape at virtual instant `now`; `date` maps a virtual instant to the date shown (on the
+        wall clock, as the wire carries it). failureReasons appears only on a finished job that has some."""
         status = self.status_at(now)
         body: dict[str, Any] = {
             "knowledgeBaseId": self.knowledge_base_id,
@@ -108,8 +113,8 @@ class IngestionJob:
             "ingestionJobId": self.job_id,
             "status": status,
             "statistics": self.statistics_at(now),
-            "startedAt": self.started_at,
-            "updatedAt": self.updated_at(now),
+            "startedAt": date(self.started_at),
+            "updatedAt": date(self.updated_at(now)),
         }
         if self.description:
             body["description"] = self.description
@@ -117,8 +122,8 @@ class IngestionJob:
             body["failureReasons"] = list(self.failure_reasons)
         return body
 
-    def summary(self, now: float) -> dict[str, Any]:
+    def summary(self, now: float, date: Callable[[float], Any]) -> dict[str, Any]:
         """The IngestionJobSummary shape (no failureReasons)."""
-        body = self.to_dict(now)
+        body = self.to_dict(now, date)
         body.pop("failureReasons", None)
         return body

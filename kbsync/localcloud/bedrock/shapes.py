@@ -56,7 +56,7 @@ def shape_problems(shape: Shape, value: Any, path: str = "", *, strict: bool = T
     """Every way `value` (a decoded JSON value as on the wire) violates `shape`.
 
     strict: also report members the shape does not have (responses must not invent fields).
-    Timestamps are epoch numbers on the rest-json wire.
+    Timestamps are as the shape's timestampFormat says (iso8601 strings for bedrock-agent), else epoch numbers.
     """
     kind = shape.type_name
     checker = _CHECKERS.get(kind)
@@ -134,9 +134,17 @@ def _check_boolean(shape: Shape, value: Any, path: str, strict: bool) -> list[st
 
 
 def _check_timestamp(shape: Shape, value: Any, path: str, strict: bool) -> list[str]:
+    """As the shape's ``timestampFormat`` says (bedrock-agent: iso8601 strings), else rest-json's epoch seconds."""
+    if shape.serialization.get("timestampFormat") == "iso8601":
+        if isinstance(value, str) and _ISO_8601.fullmatch(value):
+            return []
+        return [f"{path}: expected an ISO 8601 timestamp (timestampFormat iso8601), got {value!r}"]
     if isinstance(value, bool) or not isinstance(value, int | float):
         return [f"{path}: expected an epoch-seconds timestamp, got {type(value).__name__}"]
     return []
+
+
+_ISO_8601 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 
 
 def _check_length(shape: Shape, length: int, path: str, unit: str) -> list[str]:

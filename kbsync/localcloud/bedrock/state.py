@@ -13,6 +13,7 @@ import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.bedrockagent.models import AgentsforBedrockBackend, bedrockagent_backends
@@ -57,6 +58,18 @@ def state_for(account_id: str, region: str) -> IngestionState:
     return ingestion_state(bedrockagent_backends[account_id][region])
 
 
+def wire_date(epoch_seconds: float) -> str:
+    """A date as Bedrock's rest-json wire carries it: ISO 8601 in UTC (botocore's bedrock-agent model gives its
+    timestamps ``timestampFormat: iso8601``; the AWS CLI shows it as sent). E.g. GetIngestionJob's startedAt:
+    https://docs.aws.amazon.com/bedrock/latest/APIReference/API_agent_GetIngestionJob.html"""
+    return datetime.fromtimestamp(epoch_seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def job_date(virtual: float) -> str:
+    """The date shown for a job's virtual instant: when it happened on the wall clock (one clock: clock.py)."""
+    return wire_date(CLOCK.wall(virtual))
+
+
 def new_id() -> str:
     """A Bedrock-style id: 10 upper-case letters and digits (pattern [0-9a-zA-Z]{10})."""
     return mock_random.get_random_string(length=10, include_digits=True).upper()
@@ -95,8 +108,8 @@ class DataSource:
             "dataDeletionPolicy": self.deletion_policy,
             "vectorIngestionConfiguration": self.vector_ingestion_configuration,
             "serverSideEncryptionConfiguration": self.server_side_encryption_configuration,
-            "createdAt": self.created_at,
-            "updatedAt": self.created_at,
+            "createdAt": wire_date(self.created_at),
+            "updatedAt": wire_date(self.created_at),
         }
         return {key: value for key, value in body.items() if value is not None}
 
@@ -218,7 +231,7 @@ class IngestionState:
             data_source_id=new_id(),
             name=params["name"],
             configuration=dict(params["dataSourceConfiguration"]),
-            created_at=CLOCK.now(),
+            created_at=CLOCK.wall_now(),  # a date (createdAt/updatedAt), not a virtual instant
             description=params.get("description"),
             deletion_policy=params.get("dataDeletionPolicy") or "DELETE",
             vector_ingestion_configuration=params.get("vectorIngestionConfiguration"),
@@ -267,13 +280,13 @@ class IngestionState:
         request = (source.knowledge_base_id, source.data_source_id, params.get("description"))
         replayed = self._replayed(token, "StartIngestionJob", request)
         if replayed is not None:
-            return {"ingestionJob": self.jobs[replayed].to_dict(now)}
+            return {"ingestionJob": self.jobs[replayed].to_dict(now, job_date)}
         self.faults.admit_start(now)
         self._check_concurrency(source, now)
         job = self._new_job(source, params.get("description"), now)
         if token:
             self._tokens[token] = _TokenUse("StartIngestionJob", request, job.job_id)
-        return {"ingestionJob": job.to_dict(now)}
+        return {"ingestionJob": job.to_dict(now, job_date)}
 
     def _check_concurrency(self, source: DataSource, now: float) -> None:
         running = [job for job in self.jobs.values() if job.is_running(now)]
@@ -356,7 +369,7 @@ class IngestionState:
         return dict(latest.snapshot or {})
 
     def get_ingestion_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return {"ingestionJob": self._job(params, "GetIngestionJob").to_dict(CLOCK.now())}
+        return {"ingestionJob": self._job(params, "GetIngestionJob").to_dict(CLOCK.now(), job_date)}
 
     def stop_ingestion_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
         job = self._job(params, "StopIngestionJob")
@@ -368,17 +381,17 @@ class IngestionState:
                 "Only STARTING or IN_PROGRESS ingestion jobs can be stopped."
             )
         job.stop_requested_at = now
-        return {"ingestionJob": job.to_dict(now)}
+        return {"ingestionJob": job.to_dict(now, job_date)}
 
     def list_ingestion_jobs(self, params: Mapping[str, Any]) -> dict[str, Any]:
         source = self._data_source(params, "ListIngestionJobs")
         now = CLOCK.now()
         jobs = [job for job in self.jobs.values() if job.data_source_id == source.data_source_id]
         wanted = _status_filter(params.get("filters"))
-        summaries = [job.summary(now) for job in jobs]
+        listed = [(job, job.summary(now, job_date)) for job in jobs]
         if wanted is not None:
-            summaries = [s for s in summaries if s["status"] in wanted]
-        summaries = _sorted_jobs(summaries, params.get("sortBy"))
+            listed = [(job, summary) for job, summary in listed if summary["status"] in wanted]
+        summaries = [summary for _, summary in _sorted_jobs(listed, params.get("sortBy"))]
         query = json.dumps([source.data_source_id, params.get("filters"), params.get("sortBy")], sort_keys=True)
         page, token = _paginate(summaries, params, query)
         return _with_token({"ingestionJobSummaries": page}, token)
@@ -432,14 +445,17 @@ def _status_filter(filters: list[Mapping[str, Any]] | None) -> set[str] | None:
 _JOB_STATUSES = frozenset({"STARTING", "IN_PROGRESS", "COMPLETE", "FAILED", "STOPPING", "STOPPED"})
 
 
-def _sorted_jobs(summaries: list[dict[str, Any]], sort_by: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """Default order: newest first (STARTED_AT DESCENDING); ties broken by job id for stable pages."""
+def _sorted_jobs(
+    listed: list[tuple[IngestionJob, dict[str, Any]]], sort_by: Mapping[str, Any] | None
+) -> list[tuple[IngestionJob, dict[str, Any]]]:
+    """Default order: newest first (STARTED_AT DESCENDING, by the exact start, not its printed date); ties broken by
+    job id for stable pages."""
     attribute = (sort_by or {}).get("attribute", "STARTED_AT")
     descending = (sort_by or {}).get("order", "DESCENDING") == "DESCENDING"
     if attribute == "STATUS":
-        ordered = sorted(summaries, key=lambda s: (s["status"], s["startedAt"], s["ingestionJobId"]))
+        ordered = sorted(listed, key=lambda pair: (pair[1]["status"], pair[0].started_at, pair[0].job_id))
         return list(reversed(ordered)) if descending else ordered
-    ordered = sorted(summaries, key=lambda s: (s["startedAt"], s["ingestionJobId"]))
+    ordered = sorted(listed, key=lambda pair: (pair[0].started_at, pair[0].job_id))
     return list(reversed(ordered)) if descending else ordered
 
 
