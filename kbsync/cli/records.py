@@ -97,21 +97,24 @@ def running(ddb: Client, table: str, kb_id: str | None = None, ds_id: str | None
     return sorted(found, key=lambda r: str(r.get("startedAt", "")), reverse=True)
 
 
-def of_execution(ddb: Client, table: str, kb_id: str, ds_id: str, execution_arn: str) -> list[Record]:
-    """The records an execution wrote (one per attempt), newest first. Its records are the data source's newest."""
-    kwargs: dict[str, Any] = {
+def _jobs_of_data_source(table: str, kb_id: str, ds_id: str, attribute: str, value: str) -> dict[str, Any]:
+    """A Query of one data source's job records, newest first, keeping those whose `attribute` equals `value`."""
+    return {
         "TableName": table,
         "KeyConditionExpression": "pk = :pk AND begins_with(sk, :job)",
-        "FilterExpression": "executionArn = :arn",
+        "FilterExpression": f"{attribute} = :value",
         "ExpressionAttributeValues": {
             ":pk": {"S": ds_key(kb_id, ds_id)},
             ":job": {"S": kbsync_keys.JOB_SK_PREFIX},
-            ":arn": {"S": execution_arn},
+            ":value": {"S": value},
         },
         "ScanIndexForward": False,
-        "Limit": 25,
     }
-    page = ddb.query(**kwargs)
+
+
+def of_execution(ddb: Client, table: str, kb_id: str, ds_id: str, execution_arn: str) -> list[Record]:
+    """The records an execution wrote (one per attempt), newest first. Its records are the data source's newest."""
+    page = ddb.query(**_jobs_of_data_source(table, kb_id, ds_id, "executionArn", execution_arn), Limit=25)
     return [from_item(item) for item in page.get("Items", [])]
 
 
@@ -134,18 +137,7 @@ def find_job(ddb: Client, table: str, job_id: str, kb_id: str | None = None, ds_
 
 
 def _find_in_partition(ddb: Client, table: str, job_id: str, kb_id: str, ds_id: str) -> Record | None:
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :job)",
-        "FilterExpression": "ingestionJobId = :id",
-        "ExpressionAttributeValues": {
-            ":pk": {"S": ds_key(kb_id, ds_id)},
-            ":job": {"S": kbsync_keys.JOB_SK_PREFIX},
-            ":id": {"S": job_id},
-        },
-        "ScanIndexForward": False,
-    }
-    for items in _pages(ddb, "query", **kwargs):
+    for items in _pages(ddb, "query", **_jobs_of_data_source(table, kb_id, ds_id, "ingestionJobId", job_id)):
         if items:
             return from_item(items[0])
     return None

@@ -871,18 +871,26 @@ def show(svc: Services, job_id: str, kb_id: str | None = None, ds_id: str | None
     return JobDetail(record, live, execution)
 
 
+def _bedrock_job_on(svc: Services, job_id: str, kb_id: str, ds_id: str, absent: set[str]) -> dict[str, Any] | None:
+    """GetIngestionJob on one data source; None when Bedrock answers one of the `absent` error codes."""
+    try:
+        job: dict[str, Any] = svc.bedrock.get_ingestion_job(
+            knowledgeBaseId=kb_id, dataSourceId=ds_id, ingestionJobId=job_id
+        )["ingestionJob"]
+        return job
+    except ClientError as exc:
+        if error_code(exc) not in absent:
+            raise
+        return None
+
+
 def bedrock_job(svc: Services, job_id: str, kb_id: str | None, ds_id: str | None) -> dict[str, Any]:
     """A job kbsync has no record of, from Bedrock (GetIngestionJob): on the data source given, else on the
     registered ones. NOT_FOUND naming where kbsync looked."""
     if kb_id and ds_id:
-        try:
-            found: dict[str, Any] = svc.bedrock.get_ingestion_job(
-                knowledgeBaseId=kb_id, dataSourceId=ds_id, ingestionJobId=job_id
-            )["ingestionJob"]
+        found = _bedrock_job_on(svc, job_id, kb_id, ds_id, {"ResourceNotFoundException"})
+        if found is not None:
             return found
-        except ClientError as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
         check_data_source(svc.bedrock, kb_id, ds_id, svc.aws_cli)  # an unknown id is named first
         raise CliError(
             f"no ingestion job {job_id} on knowledge base {kb_id} / data source {ds_id}: neither a kbsync job record "
@@ -891,14 +899,9 @@ def bedrock_job(svc: Services, job_id: str, kb_id: str | None, ds_id: str | None
             ExitCode.NOT_FOUND,
         )
     for kb, ds in registered_data_sources(svc)[:MAX_SEARCHED_DATA_SOURCES]:
-        try:
-            job: dict[str, Any] = svc.bedrock.get_ingestion_job(
-                knowledgeBaseId=kb, dataSourceId=ds, ingestionJobId=job_id
-            )["ingestionJob"]
+        job = _bedrock_job_on(svc, job_id, kb, ds, {"ResourceNotFoundException", "ValidationException"})
+        if job is not None:
             return job
-        except ClientError as exc:
-            if error_code(exc) not in {"ResourceNotFoundException", "ValidationException"}:
-                raise
     raise CliError(
         f"no ingestion job {job_id}: no kbsync job record of it (table {svc.stack.jobs_table}) and no registered "
         "data source has it in Bedrock; check the id (from the alert or `kbsync history --kb ID --ds ID`), or pass "
