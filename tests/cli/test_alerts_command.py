@@ -194,11 +194,14 @@ def test_an_interrupted_read_loses_nothing(deployed: Deployed) -> None:
 
     with pytest.raises(KeyboardInterrupt):
         alerts.read(sqs, url, alerts.Reading(), on_alert)
-    left = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
-    subjects = sorted(json.loads(m["Body"])["Subject"] for m in left)
+    # A look that hides nothing (VisibilityTimeout 0): what this test leaves must not stay in flight for the
+    # queue's default 30 s, where the next test's reads could not see it.
+    left = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=0)
+    subjects = sorted(json.loads(m["Body"])["Subject"] for m in left.get("Messages", []))
     assert len(shown) == 1 and shown[0] not in subjects and len(subjects) == 2, (shown, subjects)
     empty_inbox_after = cli("alerts")
     assert empty_inbox_after.code == ExitCode.OK
+    assert inbox_depth(deployed) == 0
 
 
 def test_keep_makes_every_alert_visible_again_when_the_read_ends(deployed: Deployed) -> None:
