@@ -66,3 +66,20 @@ def parse_execution_name(name: str) -> ParsedName | None:
     if match is None:
         return None
     return ParsedName(match["trigger"], match["kb"], match["ds"])
+
+
+# --------------------------------------------------------------------------- log correlation
+
+#: Where every function's Powertools Logger finds the invocation's correlation id (``correlation_id`` on every log
+#: line), a JMESPath expression given to ``logger.inject_lambda_context(correlation_id_path=...)``
+#: (https://docs.aws.amazon.com/powertools/python/latest/core/logger/#setting-a-correlation-id). The first that
+#: is present wins:
+#:
+#: - ``executionArn``: the Step Functions execution ARN every state that invokes a function sends
+#:   (``"executionArn.$": "$$.Execution.Id"`` in the Lambda Payload; validate_request, get_job_status, send_alert and
+#:   the targets steps);
+#: - ``detail.executionArn``: the execution a Step Functions status change event is about (the catch-all);
+#: - ``id``: an EventBridge event's id, the upload router's (no execution exists yet; the executions it starts are
+#:   named in its "upload routed" line), as Powertools' own ``correlation_paths.EVENT_BRIDGE``;
+#: - ``scheduledTime``: the reconciler's EventBridge Scheduler invocation time.
+LOG_CORRELATION_ID_PATH = "executionArn || detail.executionArn || id || scheduledTime"

@@ -42,12 +42,13 @@ import kbsync_pacer
 import kbsync_values
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics(namespace="kbsync")
+metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service is POWERTOOLS_SERVICE_NAME
 
 DIED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 OWN_ERROR_PREFIX = "KbSync."
@@ -339,7 +340,9 @@ def handle(event: Any, now: int) -> dict[str, Any]:
     reason = ignore_reason(event)
     if reason is not None:
         return {"alerted": False, "ignored": reason}
-    detail = event["detail"]
+    # Powertools' EventBridge event source data class, read once the contract holds
+    # (https://docs.aws.amazon.com/powertools/python/latest/api/utilities/data_classes/event_bridge_event.html).
+    detail = EventBridgeEvent(event).detail
     execution_arn = detail["executionArn"]
     holder = str(detail.get("name") or kbsync_names.name_of(execution_arn))
     request = sync_request_of(execution_input(detail, client("stepfunctions")))
@@ -382,7 +385,7 @@ def handle(event: Any, now: int) -> dict[str, Any]:
     return {"alerted": True, "executionArn": execution_arn, "released": released, "closed": closed}
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=kbsync_names.LOG_CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

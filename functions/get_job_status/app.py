@@ -15,13 +15,14 @@ from typing import Any
 
 import boto3
 import kbsync_contracts  # the Contracts layer (schemas/)
+import kbsync_names
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics(namespace="kbsync")
+metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service is POWERTOOLS_SERVICE_NAME
 
 STATISTICS = kbsync_contracts.statistic_names()  # the job-record contract's eight statistics
 #: How many reasons enter the state and the job record, and how long each may be: the job-record contract's own
@@ -106,7 +107,7 @@ def poll_job(event: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=kbsync_names.LOG_CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

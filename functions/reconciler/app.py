@@ -52,7 +52,7 @@ from botocore.exceptions import ClientError
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics(namespace="kbsync")
+metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service is POWERTOOLS_SERVICE_NAME
 
 #: The job record's open statuses and the terminal status of each execution end, shared with the catch-all.
 OPEN_STATUSES = kbsync_jobs.OPEN_STATUSES
@@ -458,7 +458,7 @@ def reconcile(
     return result
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=kbsync_names.LOG_CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from botocore.exceptions import ClientError
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics(namespace="kbsync")
+metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service is POWERTOOLS_SERVICE_NAME
 
 STATISTICS = kbsync_contracts.statistic_names()  # the job-record contract's eight statistics
 #: SNS allows 262,144 bytes for message + attributes + subject; keep clear of it (and of alert.schema's maxLength).
@@ -419,7 +419,7 @@ def aws_clients() -> dict[str, Any]:
     return _clients
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=kbsync_names.LOG_CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -42,12 +42,13 @@ import kbsync_pacer
 import kbsync_values
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics(namespace="kbsync")
+metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service is POWERTOOLS_SERVICE_NAME
 
 #: How long a gate or a job slot survives a holder that vanished without the catch-all noticing (seconds). Must
 #: exceed the longest gated round: settle delay + slot wait + the ingestion-sync execution timeout.
@@ -746,7 +747,12 @@ def parse_s3_event(event: Any) -> tuple[str, str, str]:
     problems = kbsync_contracts.problems("upload-event", event)
     if problems:
         raise InvalidRequest("S3 event", problems)
-    detail_type, bucket, key = event["detail-type"], event["detail"]["bucket"]["name"], event["detail"]["object"]["key"]
+    # Powertools' event source data class for S3 notifications delivered by EventBridge
+    # (https://docs.aws.amazon.com/powertools/python/latest/api/utilities/data_classes/s3_event.html),
+    # read once the contract holds. The key is taken as S3 sent it, not through `.object.key` (which URL-decodes
+    # it): prefix_matches tries both forms, and the reason shows the key as it arrived.
+    s3_event = S3EventBridgeNotificationEvent(event)
+    detail_type, bucket, key = s3_event.detail_type, s3_event.detail.bucket.name, s3_event.detail.object["key"]
     # A bucket name is not free text: one that could not be stored is refused. The key is normalized where it is
     # shown (upload_reason), never refused: S3 keys may hold control characters, and such an upload must still sync.
     problems = _text_problems("/detail/bucket/name", bucket, 255, required=True)
@@ -880,7 +886,7 @@ def gate_step(event: dict[str, Any], now: int) -> dict[str, Any]:
     raise InvalidRequest("invalid trigger step", [_problem("/action", "enum", "unknown action")])
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=kbsync_names.LOG_CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 import kbsync_contracts
+import kbsync_names
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics(namespace="kbsync")
+metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service is POWERTOOLS_SERVICE_NAME
 
 #: Optional request fields that the job record always carries (empty when absent), so the state machine's
 #: DynamoDB PutItem can name them unconditionally.
@@ -49,7 +50,7 @@ def check_request(request: Any) -> dict[str, Any]:
     return refusal(found) if found else {"valid": True, "request": normalized(request)}
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=kbsync_names.LOG_CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
