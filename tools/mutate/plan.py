@@ -51,7 +51,12 @@ ASL_TARGETS = (
     ),
     Target(
         "statemachines/sync-gate.asl.json",
-        (*ASL_STATIC, "tests/triggers/test_triggers_static.py", "tests/triggers/test_triggers_e2e.py"),
+        (
+            *ASL_STATIC,
+            "tests/triggers/test_triggers_static.py",
+            "tests/triggers/test_triggers_e2e.py",
+            "tests/triggers/test_gate_faults_e2e.py",  # the gate's outputs, start token, lost gate, pacer faults
+        ),
     ),
     Target(
         "statemachines/nightly-fanout.asl.json",
