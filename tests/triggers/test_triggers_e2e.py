@@ -4,14 +4,15 @@ sync gate -> ingestion-sync -> Bedrock emulator, the nightly schedule, the catch
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from kbsync_localcloud.adapters.aws_limits import inject_service_event
+from kbsync_localcloud.bench.triggers import TriggerRig, job_durations
 
 from kbsync import targets as registry
-from kbsync.bench.triggers import TriggerRig, job_durations
-from kbsync.localcloud.adapters.aws_limits import inject_service_event
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +23,7 @@ QUIET_S = 90
 
 @pytest.fixture(scope="module")
 def rig() -> Iterator[TriggerRig]:
-    from kbsync.localcloud.cloud import LocalCloud
+    from kbsync_localcloud.cloud import LocalCloud
 
     with LocalCloud(time_scale=TIME_SCALE):
         yield TriggerRig.deploy({"SettleSeconds": "30"})
@@ -31,7 +32,7 @@ def rig() -> Iterator[TriggerRig]:
 @pytest.fixture(autouse=True)
 def fresh(rig: TriggerRig) -> Iterator[None]:
     """Each test starts quiet, with Bedrock's default quotas and an empty alert inbox."""
-    from kbsync.localcloud.bedrock import faults
+    from kbsync_localcloud.bedrock import faults
 
     rig.wait_until_quiet(QUIET_S)
     faults().reset()
@@ -152,7 +153,7 @@ def test_a_manual_sync_while_one_runs_is_queued_not_a_conflict(rig: TriggerRig) 
 
 
 def test_an_execution_killed_mid_job_alerts_once_and_the_data_source_syncs_again(rig: TriggerRig) -> None:
-    from kbsync.localcloud.bedrock import faults
+    from kbsync_localcloud.bedrock import faults
 
     [target] = rig.seed_targets(1, prefix_root="killed")
     sfn, gate = rig.clients["stepfunctions"], rig.outputs["SyncGateStateMachineArn"]
@@ -282,3 +283,34 @@ def test_the_gate_settles_for_the_seconds_its_input_asks_and_defaults_to_none(ri
     assert span is not None and span >= settle_virtual_s * TIME_SCALE * 0.9, span
     assert _state_span(unsettled_history, "DefaultSettleSeconds") is not None
     assert statuses(rig, settled) == ["COMPLETE"] and statuses(rig, unsettled) == ["COMPLETE"]
+    # The gate's output names the ingestion-sync execution it ran (operators follow it from the gate).
+    output = json.loads(sfn.describe_execution(executionArn=with_settle["executionArn"])["output"])
+    child = sfn.describe_execution(executionArn=output["sync"]["child"]["executionArn"])
+    assert (child["stateMachineArn"], child["status"]) == (rig.outputs["IngestionSyncStateMachineArn"], "SUCCEEDED")
+
+
+def test_a_gate_taken_over_before_its_round_ends_in_gate_lost_without_an_alert(rig: TriggerRig) -> None:
+    """The lease of a gate expired and another execution took the data source over (here: the item's holder
+    rewritten while the gate settles): BeginRound's GateLost is caught into the KbSync.GateLost Fail state (the
+    new holder syncs what is left), so the catch-all sends no EXECUTION_DIED alert and no job starts."""
+    [target] = rig.seed_targets(1, prefix_root="lost")
+    sfn, gate = rig.clients["stepfunctions"], rig.outputs["SyncGateStateMachineArn"]
+    request = {"knowledgeBaseId": target.knowledge_base_id, "dataSourceId": target.data_source_id}
+    gate_input = {"request": {**request, "trigger": "manual", "reason": "lost gate"}, "settleSeconds": 300}
+    arn = sfn.start_execution(stateMachineArn=gate, name="lost-gate", input=json.dumps(gate_input))["executionArn"]
+    deadline = time.monotonic() + 30
+    while not any(e["type"] == "WaitStateEntered" and e["stateEnteredEventDetails"]["name"] == "Settle"
+                  for e in rig.history(arn)):  # fmt: skip
+        assert time.monotonic() < deadline, "the gate never began to settle"
+        time.sleep(0.05)
+    rig.targets_table.update_item(
+        Key={"pk": target.pk, "sk": "GATE"},
+        UpdateExpression="SET holder = :h",
+        ExpressionAttributeValues={":h": "other"},
+    )
+    rig.wait_until_quiet(QUIET_S)
+    described = sfn.describe_execution(executionArn=arn)
+    assert (described["status"], described.get("error")) == ("FAILED", "KbSync.GateLost")
+    assert statuses(rig, target) == []
+    assert rig.drain_alerts() == []
+    rig.targets_table.delete_item(Key={"pk": target.pk, "sk": "GATE"})
