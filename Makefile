@@ -31,13 +31,15 @@ endif
 
 .PHONY: dev test lint typecheck gates checkov-venv build validate asl-validate unit run bench clean
 
-$(STAMP): requirements/dev.txt pyproject.toml
+$(STAMP): requirements/dev.txt pyproject.toml localcloud/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
 	@# setuptools prints a banner for every editable install (each mode has one); it is about its own machinery, not
 	@# this project: silenced for this one command so `make run` shows nothing a user would take for an error.
 	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --no-deps -e .
+	@# The local cloud: a package of its own, a development dependency (its dependencies are pinned in dev.txt).
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --no-deps -e ./localcloud
 	@touch $(STAMP)
 
 # checkov pins an old `packaging`, so it lives in a venv of its own (offline: --skip-download).
@@ -101,10 +103,10 @@ unit: $(STAMP)
 
 # The demo; its transcript is docs/demo.md (tests/e2e/test_demo_transcript.py; KBSYNC_REGEN_DOCS=1 rewrites it).
 run: $(STAMP)
-	@$(BIN)/python -m kbsync.demo
+	@$(BIN)/python -m kbsync_localcloud.demo
 
 bench: $(STAMP)
-	$(BIN)/python -m kbsync.bench --readme README.md
+	$(BIN)/python -m kbsync_localcloud.bench --readme README.md
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) $(SAM_VENV) $(MUTATE_VENV) $(RUNTIME_SDK) .aws-sam node_modules .pytest_cache .mypy_cache .ruff_cache

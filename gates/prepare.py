@@ -4,7 +4,7 @@
 
 Writes, in DIR:
 - ``deployed.json``: the CloudFormation AWS would deploy (``sam package`` with placeholder S3 code locations + the
-  SAM transform, via ``kbsync.localcloud.sam.transform_template``; no AWS call). cfn-lint and checkov scan this,
+  SAM transform, via ``kbsync_localcloud.sam.transform_template``; no AWS call). cfn-lint and checkov scan this,
   because on the raw SAM file they see nothing inside the generated roles, rules and state machines.
 - ``source.json``: the SAM template itself, for the SAM-aware checks (``sam validate --lint`` runs exactly
   cfn-lint on this form).
@@ -125,7 +125,7 @@ def fold_literal_joins(template: dict[str, Any]) -> dict[str, Any]:
 
 
 def prepare(template: Path, skips_path: Path, out_dir: Path) -> None:
-    from kbsync.localcloud.sam import load_template, transform_template
+    from kbsync_localcloud.sam import load_template, transform_template
 
     forms = {"deployed": fold_literal_joins(transform_template(template)), "source": load_template(template)}
     arguments = apply_skips(forms, load_skips(skips_path))

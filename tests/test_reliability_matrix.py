@@ -170,10 +170,10 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     """The real template deployed on one local cloud for this module's scenarios (they run one after another)."""
-    from kbsync.localcloud.bedrock import faults
-    from kbsync.localcloud.cloud import LocalCloud
-    from kbsync.localcloud.deploy import deploy_stack
-    from tests.helpers.workflow import AlertInbox, WorkflowRig
+    from kbsync_localcloud.bedrock import faults
+    from kbsync_localcloud.cloud import LocalCloud
+    from kbsync_localcloud.deploy import deploy_stack
+    from kbsync_localcloud.workflow import AlertInbox, WorkflowRig
 
     with LocalCloud(time_scale=TIME_SCALE) as cloud:
         outputs = deploy_stack(REPO / "template.yaml", "kbsync", PARAMETERS)
@@ -194,7 +194,7 @@ def _run(stack: Stack) -> tuple[Any, dict[str, Any]]:
 
 def _alerts(stack: Stack, source: Any, expected: int) -> list[dict[str, Any]]:
     """The data source's alerts once `expected` arrived (deadline), then once more to catch any duplicate."""
-    from tests.helpers.workflow import wait_until
+    from kbsync_localcloud.workflow import wait_until
 
     if expected:
         wait_until(
@@ -247,7 +247,7 @@ def test_a_poll_no_retry_can_cure_ends_in_exactly_one_poll_failed_alert_and_a_cl
 
 @pytest.mark.e2e
 def test_an_execution_killed_from_outside_alerts_once_and_keeps_its_record(stack: Stack) -> None:
-    from tests.helpers.workflow import wait_until
+    from kbsync_localcloud.workflow import wait_until
 
     stack.faults.hang_next_jobs(1)
     source = stack.rig.new_source(DOCS)

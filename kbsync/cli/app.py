@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
-from pathlib import Path
+from importlib import metadata
 from typing import Any, TextIO
 
 import kbsync_contracts
@@ -37,11 +37,10 @@ from kbsync.cli.views import (
 DEFAULT_WAIT_TIMEOUT_S = 4 * 3600.0
 DEFAULT_INTERVAL_S = 5.0
 DEFAULT_STOP_TIMEOUT_S = 900.0
-#: `kbsync local up`'s default port: LocalStack's 4566, the local-AWS convention (5000, moto's, is often taken on
-#: macOS by AirPlay Receiver).
-LOCAL_PORT = 4566
-#: `kbsync local up`'s default time scale: real seconds per virtual second.
-LOCAL_TIME_SCALE = 0.01
+#: Plugins adding commands (entry points of this group: ``add_commands(commands, common, json_flag)``); the local
+#: cloud's package (localcloud/pyproject.toml) declares ``local``, so the CLI never imports the local cloud.
+PLUGIN_GROUP = "kbsync.cli"
+LOCAL_NOT_INSTALLED = "the local cloud is not installed: pip install -e ./localcloud (make dev)"
 
 DESCRIPTION = "Sync Amazon Bedrock knowledge bases with S3 through the kbsync workflow, and operate it."
 
@@ -222,8 +221,31 @@ def build_parser() -> argparse.ArgumentParser:
     _targets_commands(
         command("targets", "the registry of sync targets (nightly and on-upload syncs)"), common, json_flag
     )
-    _local_commands(command("local", "the local cloud (moto + kbsync adapters) on this machine"), common, json_flag)
+    _plugin_commands(commands, common, json_flag)
     return parser
+
+
+def plugins() -> list[metadata.EntryPoint]:
+    """The installed entry points of PLUGIN_GROUP, by name."""
+    return sorted(metadata.entry_points(group=PLUGIN_GROUP), key=lambda entry: entry.name)
+
+
+def _plugin_commands(
+    commands: argparse._SubParsersAction[Any], common: argparse.ArgumentParser, json_flag: argparse.ArgumentParser
+) -> None:
+    """Each plugin adds its commands; without the local cloud's, `kbsync local ...` says how to install it."""
+    loaded = set()
+    for entry in plugins():
+        try:
+            add_commands = entry.load()
+        except ImportError:  # a plugin whose dependencies are gone must not break the other commands
+            continue
+        add_commands(commands, common, json_flag)
+        loaded.add(entry.name)
+    if "local" not in loaded:
+        local = commands.add_parser("local", help=f"({LOCAL_NOT_INSTALLED})", description=LOCAL_NOT_INSTALLED)
+        local.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        local.set_defaults(handler=cmd_local_not_installed)
 
 
 def _targets_commands(
@@ -247,38 +269,6 @@ def _targets_commands(
     _ds_options(nightly, required=True)
     nightly.add_argument("state", choices=("on", "off"), help="on or off")
     nightly.set_defaults(handler=cmd_targets_nightly)
-
-
-def _local_commands(
-    local: argparse.ArgumentParser, common: argparse.ArgumentParser, json_flag: argparse.ArgumentParser
-) -> None:
-    sub = local.add_subparsers(dest="local_command", required=True, metavar="LOCAL_COMMAND")
-    up = sub.add_parser(
-        "up", parents=[common], help="run the local cloud on 127.0.0.1 with the stack deployed (Ctrl-C stops it)"
-    )
-    up.add_argument(
-        "--port",
-        type=port_number,
-        default=LOCAL_PORT,
-        help=f"port (default {LOCAL_PORT}, the local-AWS convention; 0 = any free port)",
-    )
-    up.add_argument(
-        "--time-scale",
-        type=positive_seconds,
-        default=LOCAL_TIME_SCALE,
-        help=f"real seconds per virtual second (default {LOCAL_TIME_SCALE:g}: 1 virtual second lasts "
-        f"{LOCAL_TIME_SCALE * 1000:g} ms, {1 / LOCAL_TIME_SCALE:g}x faster); it shortens waits, retries and Bedrock "
-        "jobs, never dates: every timestamp shown is real time",
-    )
-    up.add_argument("--template", default="template.yaml", help="SAM template to deploy (default template.yaml)")
-    up.add_argument("--no-seed", action="store_true", help="do not create the sample knowledge base and documents")
-    up.add_argument("--verbose", action="store_true", help="log every request on stderr (quiet by default)")
-    up.set_defaults(handler=cmd_local_up)
-    fire = sub.add_parser("fire-schedule", help="fire a Scheduler schedule now", parents=[common, json_flag])
-    fire.add_argument("schedule", metavar="NAME", help="schedule name")
-    fire.add_argument("--group", default="default", help="schedule group (default 'default')")
-    fire.add_argument("--force", action="store_true", help="fire even if the schedule is DISABLED")
-    fire.set_defaults(handler=cmd_local_fire_schedule)
 
 
 # --------------------------------------------------------------------------- kbsync alerts (kbsync/cli/alerts.py)
@@ -547,58 +537,8 @@ def cmd_targets_nightly(args: argparse.Namespace, io: Io) -> ExitCode:
     return ExitCode.OK
 
 
-def cmd_local_up(args: argparse.Namespace, io: Io) -> ExitCode:
-    """Serve until Ctrl-C / SIGTERM (prints the exports, the seeded ids and what to try next once ready)."""
-    template = Path(args.template)
-    if not template.is_file():
-        raise CliError(
-            f"template {template} not found: run from the kbsync checkout or pass --template", ExitCode.USAGE
-        )
-    # lazily: the rest of the CLI never imports the local cloud
-    from kbsync.localcloud.server import CannotServe, PortInUse, run_server
-
-    try:
-        return ExitCode(
-            run_server(
-                args.port,
-                args.time_scale,
-                template,
-                args.stack_name,
-                not args.no_seed,
-                out=io.out,
-                verbose=args.verbose,
-            )
-        )
-    except PortInUse as exc:
-        raise CliError(
-            f"port {exc.port} on 127.0.0.1 is in use (another `kbsync local up`, a LocalStack?): pass --port N "
-            f"(0 = any free port), or stop what listens on it (`ss -ltnp 'sport = :{exc.port}'`)",
-            ExitCode.PORT_IN_USE,
-        ) from exc
-    except CannotServe as exc:
-        raise CliError(f"{exc}: pass another --port (0 = any free port)", ExitCode.USAGE) from exc
-
-
-def cmd_local_fire_schedule(args: argparse.Namespace, io: Io) -> ExitCode:
-    """Against a running `kbsync local up` (--endpoint-url / AWS_ENDPOINT_URL), else in this process's local cloud."""
-    from moto.core.exceptions import JsonRESTError  # lazily, as above
-
-    from kbsync.localcloud import scheduler
-
-    endpoint = clients_of(args).endpoint_for("scheduler")  # --endpoint-url, AWS_ENDPOINT_URL(_SCHEDULER), config
-    try:
-        if endpoint:
-            fired = scheduler.fire_schedule_remote(endpoint, args.schedule, args.group, args.force)
-        else:
-            fired = scheduler.fire_schedule(args.schedule, args.group, force=args.force).to_dict()
-    except scheduler.ScheduleDisabled as exc:
-        raise CliError(str(exc).replace("force=True (--force)", "--force"), ExitCode.USAGE) from exc
-    except (RuntimeError, ValueError, JsonRESTError) as exc:
-        text = getattr(exc, "message", None) or str(exc)
-        raise CliError(f"{text}: list schedules with `aws scheduler list-schedules`", ExitCode.NOT_FOUND) from exc
-    io.print(as_json(fired) if args.json else f"fired schedule {args.group}/{args.schedule}: " + ", ".join(
-        f"{k} {v}" for k, v in fired.items()))  # fmt: skip
-    return ExitCode.OK
+def cmd_local_not_installed(args: argparse.Namespace, io: Io) -> ExitCode:
+    raise CliError(LOCAL_NOT_INSTALLED, ExitCode.NOT_INSTALLED)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -631,7 +571,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         io.note("kbsync: interrupted; anything already started keeps running (see `kbsync status`)")
         return int(ExitCode.INTERRUPTED)
     except ImportError as exc:
-        io.note(f"kbsync: {exc}: install the local extras (`make dev` or pip install 'kbsync[local]')")
+        io.note(
+            f"kbsync: {exc}: a dependency is missing (`make dev`, or pip install -e ./localcloud for `kbsync local`)"
+        )
         return int(ExitCode.INTERNAL)
     except Exception as exc:  # the last line of defence: one line, never a traceback
         io.note(f"kbsync: internal error: {type(exc).__name__}: {exc} (please report it with the command line)")

@@ -35,6 +35,7 @@ class ExitCode(IntEnum):
     AWS = 10
     NO_RECORD = 11
     PORT_IN_USE = 12
+    NOT_INSTALLED = 13
     INTERRUPTED = 130
 
 
@@ -58,6 +59,7 @@ EXIT_CODE_HELP: tuple[tuple[ExitCode, str], ...] = (
         "the sync ended but kbsync found no job or job record of it (nothing proves it synced): see kbsync history",
     ),
     (ExitCode.PORT_IN_USE, "kbsync local up: the port is in use (pass --port N, or stop what listens on it)"),
+    (ExitCode.NOT_INSTALLED, "kbsync local: the local cloud is not installed (pip install -e ./localcloud, make dev)"),
     (ExitCode.INTERRUPTED, "interrupted (Ctrl-C); a sync already started goes on"),
 )
 

@@ -16,8 +16,8 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from kbsync.localcloud.adapters import install_all
-from kbsync.localcloud.clock import CLOCK
+from kbsync_localcloud.adapters import install_all
+from kbsync_localcloud.clock import CLOCK
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account

@@ -18,10 +18,11 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, TextIO
 
-REPO = Path(__file__).resolve().parents[1]
+from kbsync_localcloud import CHECKOUT
+
+REPO = CHECKOUT
 TEMPLATE = REPO / "template.yaml"
 STACK = "kbsync"
 TIME_SCALE = 0.005
@@ -96,7 +97,7 @@ def wait_for(predicate: Callable[[], Any], what: str, timeout: float = DEADLINE_
 def local_cloud() -> Iterator[Any]:
     from moto.moto_api._internal import mock_random
 
-    from kbsync.localcloud.cloud import LocalCloud
+    from kbsync_localcloud.cloud import LocalCloud
 
     with LocalCloud(time_scale=TIME_SCALE) as cloud:
         # moto's documented seeding (its /moto-api/seed): the tenants' ids, made one after the other, are the same in
@@ -130,7 +131,7 @@ def read_inbox(cloud: Any, url: str) -> list[dict[str, Any]]:
 def seed_tenants(cloud: Any) -> dict[str, tuple[str, str]]:
     """Three tenants, one knowledge base and S3 data source each: ACME and Initech healthy, Globex's bucket
     about to be deleted by someone."""
-    from kbsync.localcloud.bedrock.seed import seed_data_source, seed_knowledge_base
+    from kbsync_localcloud.bedrock.seed import seed_data_source, seed_knowledge_base
 
     s3 = cloud.client("s3")
     agent = cloud.client("bedrock-agent")
@@ -184,8 +185,8 @@ def run(out: TextIO | None = None, lambda_log: TextIO | None = None) -> int:
 
 
 def _run(demo: Demo) -> int:
-    from kbsync.localcloud.deploy import deploy_stack
-    from kbsync.localcloud.scheduler import fire_schedule
+    from kbsync_localcloud.deploy import deploy_stack
+    from kbsync_localcloud.scheduler import fire_schedule
 
     demo.say("kbsync demo — the whole system on the local cloud (no AWS account, no Docker).")
     demo.say(f"Time is scaled: 1 virtual second = {TIME_SCALE * 1000:.0f} ms (durations shrink, dates stay real).")

@@ -28,8 +28,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from kbsync.localcloud import code_registry, scheduler
-from kbsync.localcloud.sam import LocalArtifact, load_template, package_template, transform_packaged
+from kbsync_localcloud import code_registry, scheduler
+from kbsync_localcloud.sam import LocalArtifact, load_template, package_template, transform_packaged
 
 LOG = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def install_cloudformation_support() -> None:
         LambdaFunction.create_from_cloudformation_json = classmethod(_wrap_function_create(create))  # type: ignore[assignment,method-assign]
 
 
-#: The adapter contract's name (kbsync.localcloud.adapters): this module can be listed in ADAPTER_MODULES.
+#: The adapter contract's name (kbsync_localcloud.adapters): this module can be listed in ADAPTER_MODULES.
 install = install_cloudformation_support
 
 
@@ -177,7 +177,7 @@ def verify_moto_internals() -> None:
     """What install_cloudformation_support relies on (besides scheduler.verify_moto_internals)."""
     from moto.awslambda.models import LambdaFunction, LayerVersion
 
-    from kbsync.localcloud.adapters import MotoInternalsChanged
+    from kbsync_localcloud.adapters import MotoInternalsChanged
 
     if not isinstance(getattr(LayerVersion, "arn", None), property):
         raise MotoInternalsChanged("moto awslambda LayerVersion.arn is no longer a property")

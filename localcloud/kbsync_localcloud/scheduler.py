@@ -26,8 +26,8 @@ from moto.cloudformation import parsing as cfn_parsing
 from moto.core.common_models import CloudFormationModel
 from moto.scheduler.models import EventBridgeSchedulerBackend, Schedule, scheduler_backends
 
-from kbsync.localcloud.adapters import MotoInternalsChanged
-from kbsync.localcloud.clock import CLOCK
+from kbsync_localcloud.adapters import MotoInternalsChanged
+from kbsync_localcloud.clock import CLOCK
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"

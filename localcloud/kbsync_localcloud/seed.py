@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 
-from kbsync.localcloud.bedrock.seed import seed_sync_target
+from kbsync_localcloud.bedrock.seed import seed_sync_target
 
 REGION = "us-east-1"
 SAMPLE_BUCKET = "kbsync-sample-docs"

@@ -36,13 +36,13 @@ from typing import Any, TextIO
 from moto.moto_server import threaded_moto_server
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from kbsync.localcloud import scheduler
-from kbsync.localcloud.adapters import MotoInternalsChanged, install_all
-from kbsync.localcloud.clock import CLOCK
-from kbsync.localcloud.cloud import MOTO_CONFIG, REGION, configure_logging
-from kbsync.localcloud.deploy import deploy_stack, install_cloudformation_support
-from kbsync.localcloud.sam import load_template
-from kbsync.localcloud.seed import SeededData, seed_local_cloud
+from kbsync_localcloud import scheduler
+from kbsync_localcloud.adapters import MotoInternalsChanged, install_all
+from kbsync_localcloud.clock import CLOCK
+from kbsync_localcloud.cloud import MOTO_CONFIG, REGION, configure_logging
+from kbsync_localcloud.deploy import deploy_stack, install_cloudformation_support
+from kbsync_localcloud.sam import load_template
+from kbsync_localcloud.seed import SeededData, seed_local_cloud
 
 HOST = "127.0.0.1"
 #: `kbsync local up`'s port when none is given: LocalStack's, the local-AWS convention (kbsync.cli.app uses it too).

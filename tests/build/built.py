@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kbsync.localcloud.sam import load_template
+from kbsync_localcloud.sam import load_template
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_DIR = REPO / ".aws-sam" / "build"

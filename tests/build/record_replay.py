@@ -24,10 +24,10 @@ import time
 from typing import Any
 
 import boto3
+from kbsync_localcloud.adapters import inprocess_lambda
+from kbsync_localcloud.server import start_server
 
 from kbsync.cli import main as kbsync_cli
-from kbsync.localcloud.adapters import inprocess_lambda
-from kbsync.localcloud.server import start_server
 from tests.build.built import REPO, built_functions, run_built
 
 TIME_SCALE = 0.005
@@ -95,7 +95,7 @@ def main() -> int:
         )
         _wait_for("the catch-all", lambda: names["CatchAllFunction"] in recorded)
 
-        from kbsync.localcloud.scheduler import fire_schedule  # the reconciler's schedule (the local cloud never fires)
+        from kbsync_localcloud.scheduler import fire_schedule  # the reconciler's schedule (the local cloud never fires)
 
         fire_schedule(server.outputs["ReconcileScheduleName"])
         _wait_for("the reconciler", lambda: names["ReconcilerFunction"] in recorded)

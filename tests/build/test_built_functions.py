@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kbsync_localcloud.sam import load_template
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from kbsync.localcloud.sam import load_template
 from tests.build.built import (
     BUILD_DIR,
     MAX_UNZIPPED_BYTES,

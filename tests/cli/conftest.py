@@ -15,8 +15,8 @@ from tests.cli.support import REPO, TIME_SCALE, Deployed, drain
 
 @pytest.fixture(scope="module")
 def deployed() -> Iterator[Deployed]:
-    from kbsync.localcloud.cloud import LocalCloud
-    from kbsync.localcloud.deploy import deploy_stack
+    from kbsync_localcloud.cloud import LocalCloud
+    from kbsync_localcloud.deploy import deploy_stack
 
     with LocalCloud(time_scale=TIME_SCALE) as cloud:
         outputs = deploy_stack(REPO / "template.yaml", "kbsync", {})

@@ -77,7 +77,7 @@ def bash(env: dict[str, str], line: str, timeout_s: float = 120.0) -> Ran:
 def new_data_source(up: LocalUp, documents: dict[str, bytes], register: bool = False) -> DataSource:
     """A bucket with `documents`, a knowledge base and an S3 data source on the server (its own: Bedrock runs one
     job per knowledge base), optionally registered as a kbsync target (`kbsync targets add`)."""
-    from kbsync.localcloud.bedrock.seed import seed_data_source, seed_knowledge_base
+    from kbsync_localcloud.bedrock.seed import seed_data_source, seed_knowledge_base
 
     n = next(_COUNTER)
     bucket, prefix = f"kbsync-lu-{n}-{up.port}", "docs/"

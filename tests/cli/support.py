@@ -51,7 +51,7 @@ class Deployed:
 
     def new_target(self, documents: dict[str, bytes] | None = None, bucket_exists: bool = True) -> Target:
         """A fresh bucket (or a missing one), knowledge base and S3 data source with these documents."""
-        from kbsync.localcloud.bedrock.seed import seed_data_source, seed_knowledge_base
+        from kbsync_localcloud.bedrock.seed import seed_data_source, seed_knowledge_base
 
         n = next(_COUNTER)
         bucket, prefix = f"kbsync-cli-test-{n}", "docs/"

@@ -42,7 +42,7 @@ def kbsync(env: dict[str, str], *argv: str, timeout_s: float = 180.0) -> subproc
 
 
 def test_follow_prints_the_alert_of_a_sync_that_fails_after_it_started(up: LocalUp, tmp_path: Path) -> None:
-    from kbsync.localcloud.bedrock.seed import seed_data_source, seed_knowledge_base
+    from kbsync_localcloud.bedrock.seed import seed_data_source, seed_knowledge_base
 
     env = user_env(up, tmp_path / "home")
     first = kbsync(env, "alerts")

@@ -97,8 +97,8 @@ def test_the_help_documents_the_time_scale_default_and_verbose(capsys: pytest.Ca
 def test_the_banner_says_what_to_do_next() -> None:
     """The banner of a seeded, deployed server: exports, the time scale, two commands with the seeded ids, where
     alerts can be read. (That its lines work when pasted: tests/localcloud/test_one_clock_local_up.py.)"""
-    from kbsync.localcloud.seed import SeededData
-    from kbsync.localcloud.server import LocalServer, describe
+    from kbsync_localcloud.seed import SeededData
+    from kbsync_localcloud.server import LocalServer, describe
 
     seeded = SeededData("docs-bucket", "docs/", "KB12345678", "DS12345678", ("docs/a.md", "docs/b.md"))
     banner = describe(LocalServer("http://127.0.0.1:4566", {}, seeded, "kbsync", time_scale=0.001)).splitlines()
@@ -128,7 +128,7 @@ def test_the_banner_says_what_to_do_next() -> None:
 
 
 def test_a_banner_without_sample_data_still_suggests_commands() -> None:
-    from kbsync.localcloud.server import LocalServer, describe
+    from kbsync_localcloud.server import LocalServer, describe
 
     banner = describe(LocalServer("http://127.0.0.1:4566", time_scale=1.0)).splitlines()
     assert "1 virtual second lasts 1 s (real time)" in banner[1]
@@ -201,8 +201,8 @@ def test_local_up_is_quiet_and_logs_requests_with_verbose(tmp_path: Path) -> Non
 
 def test_the_readme_shows_the_banner_local_up_prints() -> None:
     """README "The local cloud": its `kbsync local up` block is describe()'s output for the ids it shows."""
-    from kbsync.localcloud.seed import SeededData
-    from kbsync.localcloud.server import DEFAULT_PORT, LocalServer, describe
+    from kbsync_localcloud.seed import SeededData
+    from kbsync_localcloud.server import DEFAULT_PORT, LocalServer, describe
 
     readme = (REPO / "README.md").read_text()
     block = readme[readme.index("$ kbsync local up\n") :].split("\n", 1)[1].split("```", 1)[0].rstrip("\n")

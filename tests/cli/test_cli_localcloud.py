@@ -10,16 +10,16 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from kbsync_localcloud.workflow import wait_until
 
 from kbsync.cli.errors import ExitCode
 from tests.cli.support import Deployed, Target, cli
-from tests.helpers.workflow import wait_until
 
 WAIT = ("--wait", "--interval", "0.05", "--timeout", "120")
 
 
 def poll(condition: Callable[[], Any], what: str, deadline_s: float = 30.0) -> Any:
-    """Poll until `condition()` is truthy; fail naming `what` at the deadline (tests.helpers.workflow.wait_until)."""
+    """Poll until `condition()` is truthy; fail naming `what` at the deadline (workflow.wait_until)."""
     return wait_until(condition, deadline_s, what, interval=0.05)
 
 
@@ -31,7 +31,7 @@ def history(t: Target, *extra: str) -> list[dict[str, Any]]:
 
 
 def faults() -> Any:
-    from kbsync.localcloud.bedrock import faults as bedrock_faults
+    from kbsync_localcloud.bedrock import faults as bedrock_faults
 
     return bedrock_faults()
 
@@ -326,7 +326,7 @@ def test_stop_of_a_gated_sync_waiting_for_its_turn_frees_the_data_source(deploye
     `kbsync status` shows it WAITING; `kbsync stop` stops it before any job, the catch-all releases its gate, and
     the data source can be synced again. (moto's StopExecution drops the error name, so that the catch-all must not
     take it for a `KbSync.*` one is pinned by the service unit test, not here.)"""
-    from kbsync.localcloud.bedrock.seed import seed_data_source
+    from kbsync_localcloud.bedrock.seed import seed_data_source
 
     t = deployed.new_target()
     second = seed_data_source(t.kb, t.bucket, "other/", deployed.client("bedrock-agent"), name=f"second-{t.ds}")

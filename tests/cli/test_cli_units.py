@@ -253,3 +253,26 @@ def test_history_filters_on_every_status_a_job_record_can_have() -> None:
 
     enum = kbsync_contracts.schema("job-record")["properties"]["status"]["enum"]
     assert sorted(ALL_STATUSES) == sorted(enum)
+
+
+# --------------------------------------------------------------------------- the local cloud's plugin
+
+
+@pytest.mark.parametrize("argv", [["local"], ["local", "up"], ["local", "fire-schedule", "x", "--force"]])
+def test_without_the_local_cloud_kbsync_local_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    """The product CLI never imports the local cloud: `kbsync local` comes from its `kbsync.cli` entry point."""
+    from kbsync.cli import app
+
+    monkeypatch.setattr(app, "plugins", list)
+    code, out, err = run(argv)
+    assert code == ExitCode.NOT_INSTALLED == 13
+    assert out == ""
+    assert err == "kbsync: the local cloud is not installed: pip install -e ./localcloud (make dev)\n"
+
+
+def test_with_the_local_cloud_installed_kbsync_local_has_its_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["local", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "up" in out and "fire-schedule" in out

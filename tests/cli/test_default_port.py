@@ -44,7 +44,7 @@ def test_docs_demo_and_code_name_the_same_local_port() -> None:
     assert {where: port for where, port in ports.items() if port != "4566"} == {}
     readme = (REPO / "README.md").read_text()
     assert "127.0.0.1:4566" in readme and "export AWS_DEFAULT_REGION" in readme
-    assert "127.0.0.1:4566" in (REPO / "kbsync" / "demo.py").read_text()
+    assert "127.0.0.1:4566" in (REPO / "localcloud" / "kbsync_localcloud" / "demo.py").read_text()
 
 
 def _port_free(port: int) -> bool:
@@ -74,7 +74,8 @@ def _private_network() -> list[str] | None:
 def test_local_up_passes_the_default_port_to_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process, no socket: `kbsync local up` without --port asks the server for 4566, and the server's own
     default is the same number."""
-    from kbsync.localcloud import server
+    from kbsync_localcloud import cli as local_cli
+    from kbsync_localcloud import server
 
     asked: list[int] = []
 
@@ -84,7 +85,7 @@ def test_local_up_passes_the_default_port_to_the_server(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(server, "run_server", run_server)
     assert app.main(["local", "up", "--template", str(TINY), "--stack-name", "tiny"]) == 0
-    assert asked == [4566] == [server.DEFAULT_PORT] == [app.LOCAL_PORT]
+    assert asked == [4566] == [server.DEFAULT_PORT] == [local_cli.LOCAL_PORT]
 
 
 def test_local_up_without_a_port_serves_on_4566(tmp_path: Path) -> None:

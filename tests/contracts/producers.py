@@ -55,7 +55,7 @@ def check(source_dir: Path, function_name: str, event: Any) -> None:
 
 def install() -> None:
     """Wrap the local cloud's in-process Lambda invoke (once per process)."""
-    from kbsync.localcloud.adapters import inprocess_lambda
+    from kbsync_localcloud.adapters import inprocess_lambda
 
     original = inprocess_lambda.invoke_function
     if getattr(original, "_checks_contracts", False):

@@ -6,8 +6,7 @@ import io
 import re
 
 import pytest
-
-from kbsync import demo
+from kbsync_localcloud import demo
 
 pytestmark = pytest.mark.e2e
 

@@ -51,10 +51,11 @@ def _unreachable(*_args: Any, **_kwargs: Any) -> Any:
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every path to AWS, a server or a remote endpoint fails the way an unreachable endpoint does."""
-    from kbsync.localcloud import scheduler
+    from kbsync_localcloud import cli as local_cli
+    from kbsync_localcloud import scheduler
 
     monkeypatch.setattr(app, "services", _unreachable)
-    monkeypatch.setattr(app, "cmd_local_up", lambda args, io: ExitCode.OK)
+    monkeypatch.setattr(local_cli, "cmd_local_up", lambda args, io: ExitCode.OK)
     monkeypatch.setattr(scheduler, "fire_schedule_remote", _unreachable)
     monkeypatch.setattr(
         scheduler, "fire_schedule", lambda *a, **k: (_ for _ in ()).throw(ValueError("no such schedule"))

@@ -10,8 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from kbsync.bench.triggers import TriggerRig
+from kbsync_localcloud.bench.triggers import TriggerRig
 
 TIME_SCALE = 0.002
 QUIET_S = 90
@@ -19,7 +18,7 @@ QUIET_S = 90
 
 @pytest.fixture(scope="module")
 def rig() -> Iterator[TriggerRig]:
-    from kbsync.localcloud.cloud import LocalCloud
+    from kbsync_localcloud.cloud import LocalCloud
 
     with LocalCloud(time_scale=TIME_SCALE):
         yield TriggerRig.deploy({"SettleSeconds": "30"})

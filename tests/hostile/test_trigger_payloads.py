@@ -16,8 +16,8 @@ import pytest
 from boto3.dynamodb.conditions import Attr
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from kbsync_localcloud.adapters import bedrock_ingestion
 
-from kbsync.localcloud.adapters import bedrock_ingestion
 from tests.helpers.functions import FakeLambdaContext, load_function
 from tests.hostile.strategies import UNSTORABLE, any_text, json_values, unstorable_text
 from tests.triggers.support import GATE_SM_ARN, RecordingStepFunctions, aws, create_targets_table, register, s3_event

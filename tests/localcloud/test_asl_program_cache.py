@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from kbsync_localcloud.adapters import asl_program_cache
+from kbsync_localcloud.cloud import LocalCloud
 
-from kbsync.localcloud.adapters import asl_program_cache
-from kbsync.localcloud.cloud import LocalCloud
 from tests.localcloud.lambda_fixtures.sfn_helpers import create_state_machine, output_of, wait_for_end
 
 

@@ -1,6 +1,6 @@
 """AWS's hard limits on the local cloud: each one accepted at the limit and refused just over it, with AWS's error.
 
-The adapter is kbsync/localcloud/adapters/aws_limits.py; the table of limits, errors and sources is
+The adapter is localcloud/kbsync_localcloud/adapters/aws_limits.py; the table of limits, errors and sources is
 docs/local-cloud-limits.md. Every call here is a real boto3 call against the local cloud.
 """
 
@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
-from kbsync.localcloud.adapters import aws_limits
-from kbsync.localcloud.adapters.aws_limits import (
+from kbsync_localcloud.adapters import aws_limits
+from kbsync_localcloud.adapters.aws_limits import (
     DYNAMODB_ITEM_MAX_BYTES,
     EVENTBRIDGE_RULE_NAME_MAX,
     IAM_ROLE_NAME_MAX,
@@ -33,7 +32,8 @@ from kbsync.localcloud.adapters.aws_limits import (
     SNS_MESSAGE_MAX_BYTES,
     SQS_QUEUE_NAME_MAX,
 )
-from kbsync.localcloud.cloud import LocalCloud
+from kbsync_localcloud.cloud import LocalCloud
+
 from tests.localcloud.lambda_fixtures.sfn_helpers import ROLE_ARN, create_state_machine, lambda_role, wait_for_end
 
 PASS_MACHINE = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}

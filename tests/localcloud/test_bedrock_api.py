@@ -16,14 +16,13 @@ import pytest
 import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from kbsync_localcloud import bedrock
+from kbsync_localcloud.bedrock.fidelity import WireRecorder
+from kbsync_localcloud.bedrock.jobs import IngestionJob
+from kbsync_localcloud.bedrock.state import OPERATIONS
+from kbsync_localcloud.clock import CLOCK
+from kbsync_localcloud.cloud import ACCOUNT_ID, LocalCloud
 from moto.s3.models import s3_backends
-
-from kbsync.localcloud import bedrock
-from kbsync.localcloud.bedrock.fidelity import WireRecorder
-from kbsync.localcloud.bedrock.jobs import IngestionJob
-from kbsync.localcloud.bedrock.state import OPERATIONS
-from kbsync.localcloud.clock import CLOCK
-from kbsync.localcloud.cloud import ACCOUNT_ID, LocalCloud
 
 SCALE = 0.0005  # 1 virtual second = 0.5 ms: a default 15 s job takes ~8 ms
 BUCKET = "kb-docs"

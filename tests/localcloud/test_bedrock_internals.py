@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import moto.bedrockagent.urls as urls
 import pytest
-
-from kbsync.localcloud.adapters import MotoInternalsChanged, bedrock_ingestion
+from kbsync_localcloud.adapters import MotoInternalsChanged, bedrock_ingestion
 
 
 def test_pinned_moto_matches_what_the_adapter_relies_on() -> None:

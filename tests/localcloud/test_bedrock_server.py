@@ -13,13 +13,12 @@ import pytest
 import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from kbsync_localcloud import bedrock
+from kbsync_localcloud.adapters import install_all
+from kbsync_localcloud.bedrock.fidelity import WireRecorder
+from kbsync_localcloud.bedrock.state import OPERATIONS
+from kbsync_localcloud.clock import CLOCK
 from moto.server import ThreadedMotoServer
-
-from kbsync.localcloud import bedrock
-from kbsync.localcloud.adapters import install_all
-from kbsync.localcloud.bedrock.fidelity import WireRecorder
-from kbsync.localcloud.bedrock.state import OPERATIONS
-from kbsync.localcloud.clock import CLOCK
 
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})

@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from kbsync.localcloud.bedrock import documents, jobs, shapes
-from kbsync.localcloud.bedrock.documents import IndexedDocument, S3Object, scan
-from kbsync.localcloud.bedrock.errors import ThrottlingException
-from kbsync.localcloud.bedrock.faults import Faults, TokenBucket
+from kbsync_localcloud.bedrock import documents, jobs, shapes
+from kbsync_localcloud.bedrock.documents import IndexedDocument, S3Object, scan
+from kbsync_localcloud.bedrock.errors import ThrottlingException
+from kbsync_localcloud.bedrock.faults import Faults, TokenBucket
 
 
 def obj(

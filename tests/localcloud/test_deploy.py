@@ -11,16 +11,15 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
-from kbsync.localcloud.cloud import LocalCloud
-from kbsync.localcloud.deploy import (
+from kbsync_localcloud.cloud import LocalCloud
+from kbsync_localcloud.deploy import (
     DeployError,
     deploy_stack,
     verify_moto_internals,
     wait_for_stack,
     zip_directory,
 )
-from kbsync.localcloud.sam import SamTemplateError, load_template, transform_template
+from kbsync_localcloud.sam import SamTemplateError, load_template, transform_template
 
 TINY = Path(__file__).parent / "tiny_app"
 TEMPLATE = TINY / "template.yaml"

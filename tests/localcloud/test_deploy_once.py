@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
+from kbsync_localcloud.sam import load_template
 
-from kbsync.localcloud.sam import load_template
 from tests.localcloud.local_up import KBSYNC, LocalUp, start_local_up
 
 pytestmark = pytest.mark.e2e

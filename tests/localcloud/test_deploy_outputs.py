@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from kbsync.localcloud import code_registry
-from kbsync.localcloud.cloud import LocalCloud
-from kbsync.localcloud.deploy import ARTIFACTS_BUCKET, deploy_stack
+from kbsync_localcloud import code_registry
+from kbsync_localcloud.cloud import LocalCloud
+from kbsync_localcloud.deploy import ARTIFACTS_BUCKET, deploy_stack
 
 TINY = Path(__file__).parent / "tiny_app"
 TEMPLATE = TINY / "template.yaml"

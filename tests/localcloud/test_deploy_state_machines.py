@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from kbsync.localcloud.adapters import cfn_state_machines
-from kbsync.localcloud.cloud import LocalCloud
+from kbsync_localcloud.adapters import cfn_state_machines
+from kbsync_localcloud.cloud import LocalCloud
 
 ROLE = "arn:aws:iam::123456789012:role/sfn"
 LOG_GROUP = "arn:aws:logs:us-east-1:123456789012:log-group:/sfn/m:*"

@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from kbsync.localcloud import bedrock, scheduler
-from kbsync.localcloud.cloud import LocalCloud
-from kbsync.localcloud.deploy import deploy_stack
-from kbsync.localcloud.seed import SeededData, seed_local_cloud
+from kbsync_localcloud import bedrock, scheduler
+from kbsync_localcloud.cloud import LocalCloud
+from kbsync_localcloud.deploy import deploy_stack
+from kbsync_localcloud.seed import SeededData, seed_local_cloud
 
 TEMPLATE = Path(__file__).parent / "tiny_app" / "template.yaml"
 EXPECTED_STATES = ["StartIngestion", "Pause", "Describe", "Record", "Notify", "Done"]

@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from kbsync.localcloud.adapters import eventbridge_targets as eb
-from kbsync.localcloud.cloud import LocalCloud
+from kbsync_localcloud.adapters import eventbridge_targets as eb
+from kbsync_localcloud.cloud import LocalCloud
 
 ROLE = "arn:aws:iam::123456789012:role/sfn"
 PASS_MACHINE = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})

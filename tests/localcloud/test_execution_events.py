@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from kbsync_localcloud.cloud import LocalCloud
 
-from kbsync.localcloud.cloud import LocalCloud
 from tests.localcloud.lambda_fixtures.sfn_helpers import create_state_machine, wait_for_end
 
 DETAIL_KEYS = {

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from kbsync_localcloud.adapters import jsonpath_cache
+from kbsync_localcloud.cloud import LocalCloud
 
-from kbsync.localcloud.adapters import jsonpath_cache
-from kbsync.localcloud.cloud import LocalCloud
 from tests.localcloud.lambda_fixtures.sfn_helpers import output_of, run
 
 

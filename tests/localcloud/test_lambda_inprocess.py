@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kbsync_localcloud import code_registry
+from kbsync_localcloud.adapters.inprocess_lambda import applied_environment, error_payload, load_handler
+from kbsync_localcloud.cloud import LocalCloud
 
-from kbsync.localcloud import code_registry
-from kbsync.localcloud.adapters.inprocess_lambda import applied_environment, error_payload, load_handler
-from kbsync.localcloud.cloud import LocalCloud
 from tests.localcloud.lambda_fixtures.sfn_helpers import FIXTURES, create_function, event_types, output_of, run, zip_dir
 
 

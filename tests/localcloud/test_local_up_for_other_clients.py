@@ -139,7 +139,7 @@ def test_policies_alarm_and_event_invoke_configs_are_recorded(up: LocalUp) -> No
 def declared_sids(resource_type: str, logical_id: str | None = None) -> list[str]:
     """The statement ids of the template's resource of this type (the one named `logical_id` if several), as
     template.yaml declares them."""
-    from kbsync.localcloud.sam import load_template
+    from kbsync_localcloud.sam import load_template
 
     resources = load_template(REPO / "template.yaml")["Resources"]
     [resource] = [r for k, r in resources.items() if r["Type"] == resource_type and logical_id in (None, k)]
@@ -150,7 +150,7 @@ def declared_sids(resource_type: str, logical_id: str | None = None) -> list[str
 
 
 def test_a_failing_sync_leaves_no_warning_traceback_or_exception_line_on_stderr(up: LocalUp) -> None:
-    from kbsync.localcloud.bedrock.seed import seed_data_source, seed_knowledge_base
+    from kbsync_localcloud.bedrock.seed import seed_data_source, seed_knowledge_base
 
     agent = up.client("bedrock-agent")
     kb = seed_knowledge_base(agent, name="lc-noise")

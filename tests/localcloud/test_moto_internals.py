@@ -5,9 +5,8 @@ from __future__ import annotations
 import importlib
 
 import pytest
-
-from kbsync.localcloud.adapters import ADAPTER_MODULES, MotoInternalsChanged
-from kbsync.localcloud.adapters.scaled_time import check_fingerprints, source_fingerprint
+from kbsync_localcloud.adapters import ADAPTER_MODULES, MotoInternalsChanged
+from kbsync_localcloud.adapters.scaled_time import check_fingerprints, source_fingerprint
 
 
 @pytest.mark.parametrize("module_name", ADAPTER_MODULES)

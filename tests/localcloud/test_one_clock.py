@@ -1,4 +1,4 @@
-"""One clock: scaled time changes durations, not dates (kbsync/localcloud/clock.py).
+"""One clock: scaled time changes durations, not dates (localcloud/kbsync_localcloud/clock.py).
 
 In process, with a large time-scale factor (1 virtual second = 1 ms, so the virtual clock runs 1,000x faster than the
 wall clock and is hours ahead within seconds): every date the local cloud shows — the Bedrock emulator's startedAt,
@@ -16,11 +16,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-
-from kbsync.localcloud import bedrock
-from kbsync.localcloud.bedrock.seed import SeededSource, seed_sync_target
-from kbsync.localcloud.clock import CLOCK, ScaledClock
-from kbsync.localcloud.cloud import LocalCloud
+from kbsync_localcloud import bedrock
+from kbsync_localcloud.bedrock.seed import SeededSource, seed_sync_target
+from kbsync_localcloud.clock import CLOCK, ScaledClock
+from kbsync_localcloud.cloud import LocalCloud
 
 FAST = 0.001  # 1 virtual s = 1 ms
 #: How far a date may be from the real now: generous for a loaded 2-core machine, and still far below the virtual
@@ -148,7 +147,7 @@ def test_a_stopped_job_is_dated_on_the_wall_clock(cloud: LocalCloud) -> None:
 
 
 def test_scheduler_scheduled_time_is_the_date_now(cloud: LocalCloud) -> None:
-    from kbsync.localcloud import scheduler
+    from kbsync_localcloud import scheduler
 
     text = scheduler._context_input('{"at": "<aws.scheduler.scheduled-time>"}', SimpleNamespace(arn="a"), "x")
     stamp = text.split('"')[3]
@@ -156,7 +155,7 @@ def test_scheduler_scheduled_time_is_the_date_now(cloud: LocalCloud) -> None:
 
 
 def test_the_asynchronous_invocation_record_is_dated_now(cloud: LocalCloud) -> None:
-    from kbsync.localcloud.adapters import inprocess_lambda
+    from kbsync_localcloud.adapters import inprocess_lambda
 
     result = SimpleNamespace(payload=b"{}", function_error=None, request_id="r")
     function = SimpleNamespace(function_arn="arn:aws:lambda:us-east-1:123456789012:function:f")

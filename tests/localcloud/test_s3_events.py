@@ -7,9 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from kbsync.localcloud.adapters import s3_eventbridge
-from kbsync.localcloud.cloud import LocalCloud
+from kbsync_localcloud.adapters import s3_eventbridge
+from kbsync_localcloud.cloud import LocalCloud
 
 BUCKET = "docs"
 

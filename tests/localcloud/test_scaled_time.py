@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from kbsync_localcloud.adapters import scaled_time
+from kbsync_localcloud.clock import CLOCK
+from kbsync_localcloud.cloud import LocalCloud
 
-from kbsync.localcloud.adapters import scaled_time
-from kbsync.localcloud.clock import CLOCK
-from kbsync.localcloud.cloud import LocalCloud
 from tests.localcloud.lambda_fixtures.sfn_helpers import (
     create_function,
     create_state_machine,

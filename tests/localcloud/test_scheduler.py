@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
-from kbsync.localcloud import scheduler
-from kbsync.localcloud.cloud import LocalCloud
-from kbsync.localcloud.deploy import deploy_stack
+from kbsync_localcloud import scheduler
+from kbsync_localcloud.cloud import LocalCloud
+from kbsync_localcloud.deploy import deploy_stack
 
 ROLE = "arn:aws:iam::123456789012:role/scheduler"
 PASS = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}

@@ -18,9 +18,8 @@ from typing import Any
 
 import boto3
 import pytest
-
-from kbsync.localcloud import server
-from kbsync.localcloud.scheduler import fire_schedule_remote
+from kbsync_localcloud import server
+from kbsync_localcloud.scheduler import fire_schedule_remote
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = Path(__file__).parent / "tiny_app" / "template.yaml"
@@ -92,7 +91,7 @@ def test_a_taken_port_is_a_clear_error_not_a_hang() -> None:
 # --- the real thing, in a subprocess --------------------------------------------------------------------------
 
 _LAUNCH = (
-    "import sys; from pathlib import Path; from kbsync.localcloud.server import run_server; "
+    "import sys; from pathlib import Path; from kbsync_localcloud.server import run_server; "
     "sys.exit(run_server(0, 0.001, Path(sys.argv[1]), 'tiny', True))"
 )
 

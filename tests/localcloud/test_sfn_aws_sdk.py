@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from kbsync.localcloud.adapters import aws_sdk_tasks
-from kbsync.localcloud.adapters.aws_sdk_tasks import (
+from kbsync_localcloud.adapters import aws_sdk_tasks
+from kbsync_localcloud.adapters.aws_sdk_tasks import (
     KNOWN_RENAMES,
     boto3_service_name,
     normalise_service_id,
@@ -21,7 +20,8 @@ from kbsync.localcloud.adapters.aws_sdk_tasks import (
     to_boto_params,
     to_sfn_result,
 )
-from kbsync.localcloud.cloud import LocalCloud
+from kbsync_localcloud.cloud import LocalCloud
+
 from tests.localcloud.lambda_fixtures.sfn_helpers import event_types, output_of, run
 
 # --------------------------------------------------------------------------- names and shapes (no network)

@@ -11,11 +11,11 @@ from typing import Any
 
 import boto3
 import pytest
+from kbsync_localcloud.adapters.server_mode import SERVER_CONFIG, post_config, prepare_in_process_server
+from kbsync_localcloud.clock import CLOCK
 from moto.core.config import default_user_config
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from kbsync.localcloud.adapters.server_mode import SERVER_CONFIG, post_config, prepare_in_process_server
-from kbsync.localcloud.clock import CLOCK
 from tests.localcloud.lambda_fixtures.sfn_helpers import create_function, event_types, output_of, run
 
 

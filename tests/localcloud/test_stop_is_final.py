@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from kbsync_localcloud.adapters import stop_is_final
+from kbsync_localcloud.cloud import LocalCloud
 
-from kbsync.localcloud.adapters import stop_is_final
-from kbsync.localcloud.cloud import LocalCloud
 from tests.localcloud.lambda_fixtures.sfn_helpers import create_state_machine, wait_for_end
 
 

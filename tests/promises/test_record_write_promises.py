@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kbsync_localcloud.bench.cost import poll_schedule
+from kbsync_localcloud.workflow import AlertInbox, Source, WorkflowRig, wait_until
 
-from tests.helpers.cost import poll_schedule
-from tests.helpers.workflow import AlertInbox, Source, WorkflowRig, wait_until
 from tests.workflow.scenarios import GOOD_DOCS, STACK_PARAMETERS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,8 +47,8 @@ CONDITION_FAILED = "DynamoDB.ConditionalCheckFailedException"
 
 @pytest.fixture(scope="module")
 def rig() -> Iterator[WorkflowRig]:
-    from kbsync.localcloud.cloud import LocalCloud
-    from kbsync.localcloud.deploy import deploy_stack
+    from kbsync_localcloud.cloud import LocalCloud
+    from kbsync_localcloud.deploy import deploy_stack
 
     # boto3 inside the in-process functions retries nothing, so each injected error reaches its caller.
     saved = {name: os.environ.get(name) for name in ("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE")}
@@ -70,7 +70,7 @@ def rig() -> Iterator[WorkflowRig]:
 
 @pytest.fixture
 def faults(rig: WorkflowRig) -> Iterator[Any]:
-    from kbsync.localcloud.bedrock import faults as control
+    from kbsync_localcloud.bedrock import faults as control
 
     f = control()
     f.reset()
@@ -91,7 +91,7 @@ class BedrockCalls:
     """
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from kbsync.localcloud.bedrock.state import IngestionState
+        from kbsync_localcloud.bedrock.state import IngestionState
 
         self._held: dict[str, tuple[threading.Event, threading.Event]] = {}
         self.instead: dict[str, Callable[[Any, Callable[[], dict[str, Any]]], dict[str, Any]]] = {}
@@ -261,9 +261,9 @@ def test_the_record_names_the_job_with_the_status_the_start_returned_and_the_tim
     STARTING of the record written before the start) and an updatedAt of that write.
 
     Kills: RecordJobId `#status = :status` dropped, RecordJobId `updatedAt = :now` dropped."""
-    from kbsync.localcloud.bedrock.errors import ERRORS_BY_CODE
-    from kbsync.localcloud.bedrock.jobs import STARTING_SECONDS
-    from kbsync.localcloud.clock import CLOCK
+    from kbsync_localcloud.bedrock.errors import ERRORS_BY_CODE
+    from kbsync_localcloud.bedrock.jobs import STARTING_SECONDS
+    from kbsync_localcloud.clock import CLOCK
 
     faults.hang_next_jobs(1)  # STARTING for 5 s, then IN_PROGRESS until stopped
     answers: list[dict[str, Any]] = []
@@ -341,7 +341,7 @@ COALESCE_SCALE = 0.02
 
 @contextmanager
 def slower_clock(scale: float) -> Iterator[None]:
-    from kbsync.localcloud.clock import CLOCK
+    from kbsync_localcloud.clock import CLOCK
 
     saved = CLOCK.scale
     CLOCK.set_scale(scale)
@@ -513,7 +513,7 @@ def test_when_bedrock_cannot_give_the_failed_job_the_alert_shows_the_reasons_the
 
     Kills: GetJobStatus ResultSelector `failureReasons` and `failureReasonsTotal` dropped (the alert says how many
     Bedrock reported, and that it shows the first 25)."""
-    from kbsync.localcloud.bedrock.errors import ERRORS_BY_CODE
+    from kbsync_localcloud.bedrock.errors import ERRORS_BY_CODE
 
     seen_failed: set[str] = set()
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kbsync_localcloud.workflow import AlertInbox, Source, WorkflowRig
 
-from tests.helpers.workflow import AlertInbox, Source, WorkflowRig
 from tests.workflow.scenarios import GOOD_DOCS, STACK_PARAMETERS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,8 +30,8 @@ TIME_SCALE = 0.002
 
 @pytest.fixture(scope="module")
 def rig() -> Iterator[WorkflowRig]:
-    from kbsync.localcloud.cloud import LocalCloud
-    from kbsync.localcloud.deploy import deploy_stack
+    from kbsync_localcloud.cloud import LocalCloud
+    from kbsync_localcloud.deploy import deploy_stack
 
     # boto3 inside the in-process functions retries nothing, so each injected error reaches the state machine.
     saved = {name: os.environ.get(name) for name in ("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE")}
@@ -53,7 +53,7 @@ def rig() -> Iterator[WorkflowRig]:
 
 @pytest.fixture
 def faults(rig: WorkflowRig) -> Iterator[Any]:
-    from kbsync.localcloud.bedrock import faults as control
+    from kbsync_localcloud.bedrock import faults as control
 
     f = control()
     f.reset()
@@ -116,8 +116,8 @@ def test_one_failed_document_makes_the_job_partial_with_one_warning(rig: Workflo
 def test_a_start_whose_response_was_lost_is_retried_with_the_same_token(
     rig: WorkflowRig, faults: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kbsync.localcloud.bedrock.errors import ERRORS_BY_CODE
-    from kbsync.localcloud.bedrock.state import IngestionState
+    from kbsync_localcloud.bedrock.errors import ERRORS_BY_CODE
+    from kbsync_localcloud.bedrock.state import IngestionState
 
     original = IngestionState.start_ingestion_job
     lost: list[str] = []
@@ -190,7 +190,7 @@ def test_the_record_names_the_job_to_come_before_bedrock_is_asked_to_start_it(
     the request said (trigger, reason, requestedBy); the final record keeps them."""
     import threading
 
-    from kbsync.localcloud.bedrock.state import IngestionState
+    from kbsync_localcloud.bedrock.state import IngestionState
 
     original = IngestionState.start_ingestion_job
     calling, go_on = threading.Event(), threading.Event()
@@ -233,7 +233,7 @@ def test_the_record_names_the_job_to_come_before_bedrock_is_asked_to_start_it(
 def test_once_bedrock_named_the_job_the_record_carries_its_id_and_status(rig: WorkflowRig, faults: Any) -> None:
     """While the job runs, the record already names it (id, Bedrock's status, when it started) and says when it
     was last updated: what `kbsync status` and on-call read during a long job."""
-    from tests.helpers.workflow import wait_until
+    from kbsync_localcloud.workflow import wait_until
 
     source = rig.new_source(GOOD_DOCS)
     faults.hang_next_jobs(1)  # runs until stopped

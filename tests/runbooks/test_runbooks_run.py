@@ -1,6 +1,6 @@
 """Every command of every runbook, executed against the local cloud with the alert's values from real failures.
 
-A moto server runs in this process (kbsync.localcloud.server: the product template deployed, sample data seeded) so
+A moto server runs in this process (kbsync_localcloud.server: the product template deployed, sample data seeded) so
 that the AWS CLI — a separate process — can reach it over HTTP; `kbsync` commands run in-process (`kbsync.cli.main`)
 against the same endpoint. The failures are provoked by real causes (an unsupported file, a missing bucket, a stop, an
 execution killed mid-job) and their alerts are read from an SQS queue subscribed to the alerts topic, exactly as
@@ -27,9 +27,9 @@ from typing import Any
 
 import boto3
 import pytest
+from kbsync_localcloud.workflow import wait_until
 
 from kbsync.cli import main
-from tests.helpers.workflow import wait_until
 from tests.runbooks.runbook_parser import RUNBOOKS, Command, Runbook, all_runbooks
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ OUTCOME_CODES = {0, 3, 4, 5}  # complete, partial, failed, stopped: what a rerun
 
 
 def poll(condition: Callable[[], Any], what: str, deadline_s: float = 60.0) -> Any:
-    """Poll until `condition()` is truthy; fail naming `what` at the deadline (tests.helpers.workflow.wait_until)."""
+    """Poll until `condition()` is truthy; fail naming `what` at the deadline (workflow.wait_until)."""
     return wait_until(condition, deadline_s, what, interval=0.05)
 
 
@@ -91,7 +91,7 @@ class Cloud:
 
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[Cloud]:
-    from kbsync.localcloud.server import start_server
+    from kbsync_localcloud.server import start_server
 
     saved = {key: os.environ.get(key) for key in ("AWS_ENDPOINT_URL", "MOTO_PORT", "KBSYNC_STACK")}
     handle = start_server(port=0, time_scale=TIME_SCALE, template=REPO / "template.yaml", stack_name="kbsync")
@@ -158,8 +158,8 @@ class Alerts:
 @pytest.fixture(scope="module")
 def failures(cloud: Cloud) -> dict[str, dict[str, str]]:
     """Provoke one real failure per kind and keep the values its alert (or its records) carries."""
-    from kbsync.localcloud.bedrock import faults
-    from kbsync.localcloud.bedrock.seed import seed_data_source, seed_knowledge_base
+    from kbsync_localcloud.bedrock import faults
+    from kbsync_localcloud.bedrock.seed import seed_data_source, seed_knowledge_base
 
     alerts = Alerts(cloud)
     found: dict[str, dict[str, str]] = {}
@@ -243,7 +243,7 @@ def _execution_of_job(cloud: Cloud, job: str) -> str:
 def _killed_execution(cloud: Cloud) -> dict[str, str]:
     """An execution stopped mid-job from outside (the catch-all alerts EXECUTION_DIED); its orphaned job is then
     stopped too, as the runbook tells on-call to do, so the data source can be synced again."""
-    from kbsync.localcloud.bedrock import faults
+    from kbsync_localcloud.bedrock import faults
 
     faults().hang_next_jobs(1)
     code, _, err = kbsync("--endpoint-url", cloud.endpoint, "sync", "--kb", cloud.kb, "--ds", cloud.ds, "--json")
@@ -354,7 +354,7 @@ class Shell:
 
     def run(self, command: Command) -> None:
         if "hang-next-job" in command.directives:
-            from kbsync.localcloud.bedrock import faults
+            from kbsync_localcloud.bedrock import faults
 
             faults().hang_next_jobs(1)
         if command.assignment:
@@ -417,7 +417,7 @@ def test_every_alert_types_runbook_is_among_those_run() -> None:
 def test_every_stack_output_a_runbook_reads_is_declared_in_the_template() -> None:
     """The runbooks' `--query "Stacks[0].Outputs[?OutputKey=='X']..."` bindings name outputs template.yaml declares
     (static twin of the check in Shell.bind: a renamed output fails here without deploying anything)."""
-    from kbsync.localcloud.sam import load_template
+    from kbsync_localcloud.sam import load_template
 
     declared = set(load_template(REPO / "template.yaml").get("Outputs", {}))
     read = {

@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from kbsync.localcloud.sam import transform_template
+from kbsync_localcloud.sam import transform_template
 
 _SUB_VARIABLE = re.compile(r"\$\{[^}]*\}")
 REPO = Path(__file__).resolve().parents[2]

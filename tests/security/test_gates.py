@@ -41,7 +41,7 @@ def test_skips_file_is_valid_and_every_skip_names_an_existing_resource() -> None
 
 
 def prepare_source() -> dict[str, Any]:
-    from kbsync.localcloud.sam import load_template
+    from kbsync_localcloud.sam import load_template
 
     return load_template(p.TEMPLATE)
 

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.helpers.workflow import AlertInbox, WorkflowRig
+from kbsync_localcloud.workflow import AlertInbox, WorkflowRig
 
 REPO = Path(__file__).resolve().parents[2]
 TIME_SCALE = 0.002
@@ -56,9 +55,9 @@ def captured_logs(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[
 
 
 def test_failure_reasons_and_document_content_never_reach_a_log_line(captured_logs: LogCapture) -> None:
-    from kbsync.localcloud.bedrock import faults
-    from kbsync.localcloud.cloud import LocalCloud
-    from kbsync.localcloud.deploy import deploy_stack
+    from kbsync_localcloud.bedrock import faults
+    from kbsync_localcloud.cloud import LocalCloud
+    from kbsync_localcloud.deploy import deploy_stack
 
     with LocalCloud(time_scale=TIME_SCALE) as cloud:
         outputs = deploy_stack(REPO / "template.yaml", "kbsync", PARAMETERS)

@@ -1,5 +1,5 @@
 """The longest legal stack name deploys on the local cloud, which enforces AWS's name limits at create
-(kbsync/localcloud/adapters/aws_limits.py: a name over its limit rolls the stack back, as on AWS).
+(localcloud/kbsync_localcloud/adapters/aws_limits.py: a name over its limit rolls the stack back, as on AWS).
 
 The statically resolved names (test_name_limits.py) are compared with what CloudFormation actually created: the
 alert functions' hand-built sync-gate ARN is the deployed gate's, and the schedule output names a real schedule.
@@ -24,8 +24,8 @@ REGION = "us-east-1"
 
 @pytest.fixture(scope="module")
 def deployed() -> Iterator[dict[str, str]]:
-    from kbsync.localcloud.cloud import LocalCloud
-    from kbsync.localcloud.deploy import deploy_stack
+    from kbsync_localcloud.cloud import LocalCloud
+    from kbsync_localcloud.deploy import deploy_stack
 
     with LocalCloud(time_scale=0.01):
         yield deploy_stack(p.TEMPLATE, LONGEST, {})

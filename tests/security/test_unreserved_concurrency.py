@@ -11,8 +11,8 @@ import re
 from typing import Any
 
 import pytest
+from kbsync_localcloud.sam import transform_template
 
-from kbsync.localcloud.sam import transform_template
 from tests.security import cfn_names as n
 from tests.security import properties as p
 

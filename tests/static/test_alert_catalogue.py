@@ -25,7 +25,6 @@ RUNBOOKS = REPO / "runbooks"
 #: Product code that could hold a second definition: the functions, the CLI and the shared core (the local cloud
 #: emulates AWS and raises no kbsync alert).
 PRODUCT_CODE = ("functions", "kbsync", "schemas")
-NOT_PRODUCT = ("kbsync/localcloud/",)
 KB, DS = "KB12345678", "DS12345678"
 EXECUTION = f"arn:aws:states:us-east-1:123456789012:execution:kbsync-IngestionSync:manual-{KB}-{DS}-x"
 
@@ -188,7 +187,7 @@ def product_sources() -> Iterator[tuple[str, str]]:
     for top in PRODUCT_CODE:
         for path in sorted((REPO / top).rglob("*.py")):
             name = path.relative_to(REPO).as_posix()
-            if name.startswith(NOT_PRODUCT) or name == "schemas/kbsync_alerts.py":
+            if name == "schemas/kbsync_alerts.py":
                 continue
             yield name, path.read_text(encoding="utf-8")
 

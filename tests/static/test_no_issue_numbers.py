@@ -14,9 +14,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-#: What is read: product code (the functions, the kbsync package, the contracts), the state machines (ASL and their
-#: README), the template, the README, docs, runbooks, the Makefile and the developer tools.
-SCANNED_DIRS = ("functions", "kbsync", "schemas", "statemachines", "docs", "runbooks", "tools")
+#: What is read: product code (the functions, the kbsync package, the contracts), the local cloud, the state
+#: machines (ASL and their README), the template, the README, docs, runbooks, the Makefile and the developer tools.
+SCANNED_DIRS = ("functions", "kbsync", "localcloud", "schemas", "statemachines", "docs", "runbooks", "tools")
 SCANNED_FILES = ("template.yaml", "README.md", "Makefile")
 SUFFIXES = {".py", ".json", ".md", ".yaml", ".yml", ".txt", ".sh"}
 SKIPPED_PARTS = {"__pycache__", "node_modules"}

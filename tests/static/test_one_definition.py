@@ -24,7 +24,6 @@ import kbsync_values
 
 REPO = Path(__file__).resolve().parents[2]
 PRODUCT_CODE = ("functions", "kbsync", "schemas")
-NOT_PRODUCT = ("kbsync/localcloud/",)
 KEYS = "schemas/kbsync_keys.py"
 NAMES = "schemas/kbsync_names.py"
 PACER = "schemas/kbsync_pacer.py"
@@ -116,7 +115,7 @@ def product_sources() -> Iterator[tuple[str, str]]:
     for top in PRODUCT_CODE:
         for path in sorted((REPO / top).rglob("*.py")):
             name = path.relative_to(REPO).as_posix()
-            if name.startswith(NOT_PRODUCT) or "egg-info" in name:
+            if "egg-info" in name:
                 continue
             yield name, path.read_text(encoding="utf-8")
 

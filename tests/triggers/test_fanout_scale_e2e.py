@@ -7,9 +7,9 @@ result per target: at 1,000 targets its PlanNight result alone was over 256 KB.
 
 Cheap targets: 1,000 real syncs cost ~2 CPU-minutes of gate and ingestion-sync executions on top of 1,000 x 10 s of
 Bedrock start spacing, too slow for the test suite; the full 1,000-sync night is in ``make bench``
-(kbsync.bench.triggers). Here every target's gate is already held (as by a running upload sync), so each target's
-gated sync is entered and skipped (`ifBusy: skip` -> NotStarted) in two states: the fan-out's own work, its plan pages,
-lanes, claims and hand-offs, is exactly that of a real night; only what happens inside each gate is shorter.
+(kbsync_localcloud.bench.triggers). Here every target's gate is already held (as by a running upload sync), so each
+target's gated sync is entered and skipped (`ifBusy: skip` -> NotStarted) in two states: the fan-out's own work, its
+plan pages, lanes, claims and hand-offs, is exactly that of a real night; only what happens inside each gate is shorter.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from contextlib import redirect_stdout
 from typing import Any
 
 import pytest
+from kbsync_localcloud.bench.triggers import HISTORY_LIMIT_EVENTS, PAYLOAD_LIMIT_BYTES, TriggerRig
 
-from kbsync.bench.triggers import HISTORY_LIMIT_EVENTS, PAYLOAD_LIMIT_BYTES, TriggerRig
 from tests.helpers.functions import load_function
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +38,7 @@ FAR_FUTURE = 4_102_444_800  # 2100-01-01: the holder's lease never runs out duri
 @pytest.fixture(scope="module")
 def night() -> Iterator[dict[str, Any]]:
     """1,000 registered targets with held gates, one nightly run; what the tests below read from it."""
-    from kbsync.localcloud.cloud import LocalCloud
+    from kbsync_localcloud.cloud import LocalCloud
 
     with LocalCloud(time_scale=TIME_SCALE), redirect_stdout(io.StringIO()):  # the handlers' JSON logs
         rig = TriggerRig.deploy()

@@ -22,9 +22,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from kbsync_localcloud.bench.triggers import TriggerRig, job_durations
 
 from kbsync import targets as registry
-from kbsync.bench.triggers import TriggerRig, job_durations
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +34,7 @@ QUIET_S = 90
 
 @pytest.fixture(scope="module")
 def rig() -> Iterator[TriggerRig]:
-    from kbsync.localcloud.cloud import LocalCloud
+    from kbsync_localcloud.cloud import LocalCloud
 
     with LocalCloud(time_scale=TIME_SCALE):
         yield TriggerRig.deploy({"SettleSeconds": "30"})
@@ -42,7 +42,7 @@ def rig() -> Iterator[TriggerRig]:
 
 @pytest.fixture(autouse=True)
 def fresh(rig: TriggerRig) -> Iterator[None]:
-    from kbsync.localcloud.bedrock import faults
+    from kbsync_localcloud.bedrock import faults
 
     rig.wait_until_quiet(QUIET_S)
     faults().reset()
@@ -56,7 +56,7 @@ def fresh(rig: TriggerRig) -> Iterator[None]:
 def function_errors(matches: Callable[[Any], bool], error: Callable[[], Exception], times: int) -> Iterator[list[Any]]:
     """The next `times` invocations whose event `matches` raise `error()` inside the function; yields the list of
     every matching invocation (attempts), failed or not."""
-    from kbsync.localcloud.adapters import inprocess_lambda
+    from kbsync_localcloud.adapters import inprocess_lambda
 
     original = inprocess_lambda.load_handler
     seen: list[Any] = []

@@ -8,8 +8,7 @@ fast again (1 virtual s = 10 ms) for the syncs that follow.
 from __future__ import annotations
 
 import pytest
-
-from kbsync.bench.triggers import TriggerRig, job_durations
+from kbsync_localcloud.bench.triggers import TriggerRig, job_durations
 
 pytestmark = pytest.mark.e2e
 
@@ -19,8 +18,8 @@ FAST_SCALE = 0.01
 
 
 def test_300_uploads_within_a_minute_cost_at_most_two_jobs_and_every_upload_is_covered() -> None:
-    from kbsync.localcloud.clock import CLOCK
-    from kbsync.localcloud.cloud import LocalCloud
+    from kbsync_localcloud.clock import CLOCK
+    from kbsync_localcloud.cloud import LocalCloud
 
     with LocalCloud(time_scale=FAST_SCALE):
         rig = TriggerRig.deploy({"SettleSeconds": "20"})

@@ -19,10 +19,10 @@ from botocore.exceptions import (
     ParamValidationError,
     ReadTimeoutError,
 )
+from kbsync_localcloud import bedrock as emulator
+from kbsync_localcloud.adapters import bedrock_ingestion
+from kbsync_localcloud.clock import CLOCK
 
-from kbsync.localcloud import bedrock as emulator
-from kbsync.localcloud.adapters import bedrock_ingestion
-from kbsync.localcloud.clock import CLOCK
 from tests.helpers.functions import load_function
 from tests.triggers.support import aws
 

@@ -6,9 +6,8 @@ import time
 from pathlib import Path
 
 import pytest
-
-from kbsync.bench import Ratio
-from kbsync.bench.__main__ import README_BEGIN, README_END, readme_table, write_readme
+from kbsync_localcloud.bench import Ratio
+from kbsync_localcloud.bench.__main__ import README_BEGIN, README_END, readme_table, write_readme
 
 
 def test_the_table_replaces_only_the_generated_block(tmp_path: Path) -> None:

@@ -1,10 +1,10 @@
-"""kbsync/bench/triggers.py: the quota's lower bound and the fan-out policy's zero-overhead makespan."""
+"""kbsync_localcloud/bench/triggers.py: the quota's lower bound and the fan-out policy's zero-overhead makespan."""
 
 from __future__ import annotations
 
 import random
 
-from kbsync.bench.triggers import lower_bound, scheduled_makespan
+from kbsync_localcloud.bench.triggers import lower_bound, scheduled_makespan
 
 
 def test_lower_bound_is_the_largest_of_the_three_quota_limits() -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kbsync_localcloud.workflow import AlertInbox, WorkflowRig
 
-from tests.helpers.workflow import AlertInbox, WorkflowRig
 from tests.workflow.scenarios import STACK_PARAMETERS, run_all
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,9 +27,9 @@ RESULTS_FILE = "kbsync-workflow-results.json"
 
 
 def run_workflow_suite() -> dict[str, Any]:
-    from kbsync.localcloud.bedrock import faults
-    from kbsync.localcloud.cloud import LocalCloud
-    from kbsync.localcloud.deploy import deploy_stack
+    from kbsync_localcloud.bedrock import faults
+    from kbsync_localcloud.cloud import LocalCloud
+    from kbsync_localcloud.deploy import deploy_stack
 
     with LocalCloud(time_scale=TIME_SCALE) as cloud:
         outputs = deploy_stack(REPO / "template.yaml", "kbsync", STACK_PARAMETERS)

@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tests.helpers.workflow import Source, WorkflowRig, simplify_events, wait_until
+from kbsync_localcloud.workflow import Source, WorkflowRig, simplify_events, wait_until
 
 Scenario = Callable[[WorkflowRig, Any], dict[str, Any]]
 SCENARIOS: dict[str, Scenario] = {}
 
 #: Stack parameters for the workflow suite: short waits and a small budget keep every path a few hundred virtual
-#: seconds; the logic is the same as with the defaults (tests/helpers/cost.py measures those).
+#: seconds; the logic is the same as with the defaults (localcloud/kbsync_localcloud/bench/cost.py measures those).
 STACK_PARAMETERS = {
     "PollIntervalSeconds": "5",
     "MaxPollIntervalSeconds": "30",
@@ -250,7 +250,7 @@ def concurrent_starts_coalesce(rig: WorkflowRig, faults: Any) -> dict[str, Any]:
 def concurrent_starts_held_then_released(rig: WorkflowRig, faults: Any) -> dict[str, Any]:
     """The same 10 starts made truly simultaneous: all 10 requests are in (each seen waiting on an outside job's
     Conflict) before any kbsync job can start. Then exactly one job runs and the 9 others coalesce into it."""
-    from kbsync.localcloud.clock import CLOCK
+    from kbsync_localcloud.clock import CLOCK
 
     source = rig.new_source(GOOD_DOCS)
     faults.hang_next_jobs(1)

@@ -3,12 +3,12 @@
 With the template's defaults (first wait 15 s, each next wait 1.5x, at most 300 s) a 60-minute job costs a few
 dozen state transitions instead of the ~720 a fixed 15-second poll would, and a 2-minute job is still seen within
 seconds of its end (by the schedule). Wall-clock figures are machine-dependent, so only counts are asserted; the
-full figure (with the measured notice delay) is printed by ``python -m tests.helpers.cost``.
+full figure (with the measured notice delay) is printed by ``python -m kbsync_localcloud.bench.cost``.
 """
 
 from __future__ import annotations
 
-from tests.helpers.cost import default_parameters, measure_poll_cost, poll_schedule
+from kbsync_localcloud.bench.cost import default_parameters, measure_poll_cost, poll_schedule
 
 
 def test_poll_cost_of_a_2_minute_and_a_60_minute_job() -> None:

@@ -38,10 +38,10 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    from kbsync.localcloud.bedrock import faults
-    from kbsync.localcloud.cloud import LocalCloud
-    from kbsync.localcloud.deploy import deploy_stack
-    from tests.helpers.workflow import AlertInbox, WorkflowRig
+    from kbsync_localcloud.bedrock import faults
+    from kbsync_localcloud.cloud import LocalCloud
+    from kbsync_localcloud.deploy import deploy_stack
+    from kbsync_localcloud.workflow import AlertInbox, WorkflowRig
 
     with LocalCloud(time_scale=TIME_SCALE) as cloud:
         outputs = deploy_stack(REPO / "template.yaml", "kbsync", PARAMETERS)
@@ -57,7 +57,7 @@ def stack() -> Iterator[Stack]:
 
 
 def wait(what: str, predicate: Any) -> Any:
-    from tests.helpers.workflow import wait_until
+    from kbsync_localcloud.workflow import wait_until
 
     return wait_until(predicate, DEADLINE_S, what, interval=0.05)
 
@@ -161,7 +161,7 @@ def test_a_lambda_crash_leaves_no_record_open_and_a_clean_cause(stack: Stack) ->
 def test_the_reconciler_closes_what_the_catch_all_missed_and_alerts_once(stack: Stack) -> None:
     """The status-change event is never delivered (the catch-all rule disabled, as a lost best-effort event would
     leave it): the scheduled reconciler finds the open record, closes it and alerts RECORD_RECONCILED, once."""
-    from kbsync.localcloud.scheduler import fire_schedule
+    from kbsync_localcloud.scheduler import fire_schedule
 
     events = stack.rig.clients["events"]
     rule = next(r["Name"] for r in events.list_rules()["Rules"] if "CatchAllRule" in r["Name"])

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.workflow import Coverage, coverage_of, expected_coverage
+from kbsync_localcloud.workflow import Coverage, coverage_of, expected_coverage
 
 ASL = Path(__file__).resolve().parents[2] / "statemachines" / "ingestion-sync.asl.json"
 

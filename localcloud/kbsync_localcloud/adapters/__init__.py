@@ -15,23 +15,23 @@ import importlib
 from types import ModuleType
 
 ADAPTER_MODULES: tuple[str, ...] = (
-    "kbsync.localcloud.adapters.scaled_time",
-    "kbsync.localcloud.adapters.jsonpath_cache",
-    "kbsync.localcloud.adapters.asl_program_cache",
-    "kbsync.localcloud.adapters.aws_sdk_tasks",
-    "kbsync.localcloud.adapters.inprocess_lambda",
-    "kbsync.localcloud.adapters.execution_events",
-    "kbsync.localcloud.adapters.stop_is_final",
-    "kbsync.localcloud.adapters.bedrock_ingestion",
-    "kbsync.localcloud.adapters.cfn_state_machines",
-    "kbsync.localcloud.adapters.eventbridge_targets",
-    "kbsync.localcloud.adapters.s3_eventbridge",
-    "kbsync.localcloud.adapters.cfn_resources",
-    "kbsync.localcloud.adapters.cfn_sns_subscription",  # the alert inbox's subscription
+    "kbsync_localcloud.adapters.scaled_time",
+    "kbsync_localcloud.adapters.jsonpath_cache",
+    "kbsync_localcloud.adapters.asl_program_cache",
+    "kbsync_localcloud.adapters.aws_sdk_tasks",
+    "kbsync_localcloud.adapters.inprocess_lambda",
+    "kbsync_localcloud.adapters.execution_events",
+    "kbsync_localcloud.adapters.stop_is_final",
+    "kbsync_localcloud.adapters.bedrock_ingestion",
+    "kbsync_localcloud.adapters.cfn_state_machines",
+    "kbsync_localcloud.adapters.eventbridge_targets",
+    "kbsync_localcloud.adapters.s3_eventbridge",
+    "kbsync_localcloud.adapters.cfn_resources",
+    "kbsync_localcloud.adapters.cfn_sns_subscription",  # the alert inbox's subscription
     # CloudFormation gaps (Scheduler schedules, layer versions, function layers): also needed by a plain create_stack.
-    "kbsync.localcloud.deploy",
+    "kbsync_localcloud.deploy",
     # AWS's hard limits with AWS's errors (payloads, history, names, Invoke, SNS, PutEvents sources).
-    "kbsync.localcloud.adapters.aws_limits",
+    "kbsync_localcloud.adapters.aws_limits",
 )
 
 

@@ -46,8 +46,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kbsync.localcloud.adapters import MotoInternalsChanged
-from kbsync.localcloud.adapters.scaled_time import check_fingerprints, mark_patch
+from kbsync_localcloud.adapters import MotoInternalsChanged
+from kbsync_localcloud.adapters.scaled_time import check_fingerprints, mark_patch
 
 LOG = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
-from kbsync.localcloud.adapters import MotoInternalsChanged
-from kbsync.localcloud.adapters.scaled_time import check_fingerprints, mark_patch
+from kbsync_localcloud.adapters import MotoInternalsChanged
+from kbsync_localcloud.adapters.scaled_time import check_fingerprints, mark_patch
 
 _INSTALL_LOCK = threading.Lock()
 _installed = False

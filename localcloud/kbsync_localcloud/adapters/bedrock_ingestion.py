@@ -15,7 +15,7 @@ import inspect
 import threading
 from typing import Any
 
-from kbsync.localcloud.adapters import MotoInternalsChanged
+from kbsync_localcloud.adapters import MotoInternalsChanged
 
 _INSTALL_LOCK = threading.Lock()
 _MARKER = "_kbsync_bedrock_ingestion"
@@ -40,7 +40,7 @@ def install() -> None:
 
 
 def _add_operations(response_class: Any) -> None:
-    from kbsync.localcloud.bedrock.responses import operation_methods
+    from kbsync_localcloud.bedrock.responses import operation_methods
 
     for name, method in operation_methods().items():
         setattr(response_class, name, method)
@@ -50,7 +50,7 @@ def _add_control_route() -> None:
     """The control route goes first: decorator mode takes the first matching URL regex in dict order."""
     import moto.bedrockagent.urls as urls
 
-    from kbsync.localcloud.bedrock.responses import control_route
+    from kbsync_localcloud.bedrock.responses import control_route
 
     current = dict(urls.url_paths)
     current.pop(_CONTROL_URL, None)
@@ -62,7 +62,7 @@ def _route_control_path_in_server() -> None:
     """moto's server picks the service app from Host/Authorization; the control path names no service."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-    from kbsync.localcloud.bedrock.responses import CONTROL_PATH
+    from kbsync_localcloud.bedrock.responses import CONTROL_PATH
 
     original = DomainDispatcherApplication.get_application
 
@@ -84,7 +84,7 @@ def _make_knowledge_bases_bedrock_like() -> None:
     """moto ids a knowledge base ``name + 8 hex`` and reports status "Active"; Bedrock: [0-9A-Z]{10}, ACTIVE."""
     from moto.bedrockagent.models import KnowledgeBase
 
-    from kbsync.localcloud.bedrock.state import new_id
+    from kbsync_localcloud.bedrock.state import new_id
 
     original_init = KnowledgeBase.__init__
 
@@ -103,7 +103,7 @@ def _fix_moto_error_statuses() -> None:
     """moto sends every bedrock-agent error as HTTP 400; the model says 404 / 409."""
     from moto.bedrockagent import exceptions
 
-    from kbsync.localcloud.bedrock.shapes import error_status
+    from kbsync_localcloud.bedrock.shapes import error_status
 
     exceptions.ResourceNotFoundException.code = error_status("ResourceNotFoundException")
     exceptions.ConflictException.code = error_status("ConflictException")

@@ -24,7 +24,7 @@ from typing import Any
 from moto.cloudformation import parsing as cfn_parsing
 from moto.core.common_models import CloudFormationModel
 
-from kbsync.localcloud.adapters import MotoInternalsChanged
+from kbsync_localcloud.adapters import MotoInternalsChanged
 
 HANDLED_TYPES = (
     "AWS::SNS::TopicPolicy",

@@ -16,7 +16,7 @@ from typing import Any
 from moto.cloudformation import parsing as cfn_parsing
 from moto.core.common_models import CloudFormationModel
 
-from kbsync.localcloud.adapters import MotoInternalsChanged
+from kbsync_localcloud.adapters import MotoInternalsChanged
 
 #: The resource's attribute properties, set with SetSubscriptionAttributes after Subscribe (JSON ones as text).
 _ATTRIBUTES = ("FilterPolicyScope", "FilterPolicy", "RawMessageDelivery", "RedrivePolicy", "DeliveryPolicy")

@@ -22,7 +22,7 @@ from moto.stepfunctions import models as sfn_models
 from moto.stepfunctions import responses as sfn_responses
 from moto.utilities.tagging_service import TaggingService
 
-from kbsync.localcloud.adapters import MotoInternalsChanged
+from kbsync_localcloud.adapters import MotoInternalsChanged
 
 StateMachine = sfn_models.StateMachine
 _INSTALLED_MARK = "_kbsync_cfn_state_machines"

@@ -32,7 +32,7 @@ from typing import Any
 
 from moto.events import models as events_models
 
-from kbsync.localcloud.adapters import MotoInternalsChanged
+from kbsync_localcloud.adapters import MotoInternalsChanged
 
 LOG = logging.getLogger(__name__)
 

@@ -53,10 +53,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from kbsync.localcloud import code_registry
-from kbsync.localcloud.adapters import MotoInternalsChanged
-from kbsync.localcloud.adapters.scaled_time import check_fingerprints, mark_patch
-from kbsync.localcloud.clock import CLOCK
+from kbsync_localcloud import code_registry
+from kbsync_localcloud.adapters import MotoInternalsChanged
+from kbsync_localcloud.adapters.scaled_time import check_fingerprints, mark_patch
+from kbsync_localcloud.clock import CLOCK
 
 _INSTALL_LOCK = threading.Lock()
 _ENVIRON_LOCK = threading.Lock()

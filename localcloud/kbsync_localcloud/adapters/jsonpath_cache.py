@@ -14,8 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from kbsync.localcloud.adapters import MotoInternalsChanged
-from kbsync.localcloud.adapters.scaled_time import check_fingerprints, memoised_patch
+from kbsync_localcloud.adapters import MotoInternalsChanged
+from kbsync_localcloud.adapters.scaled_time import check_fingerprints, memoised_patch
 
 #: sha256[:16] of the moto 5.2.5 sources that call the module-level ``parse`` this adapter replaces.
 EXPECTED_SOURCES: dict[str, str] = {}

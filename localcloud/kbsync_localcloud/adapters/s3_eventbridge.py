@@ -34,8 +34,8 @@ from typing import Any
 from moto.s3 import models as s3_models
 from moto.s3 import notifications
 
-from kbsync.localcloud.adapters import MotoInternalsChanged
-from kbsync.localcloud.clock import CLOCK
+from kbsync_localcloud.adapters import MotoInternalsChanged
+from kbsync_localcloud.clock import CLOCK
 
 LOG = logging.getLogger(__name__)
 

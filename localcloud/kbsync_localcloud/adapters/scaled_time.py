@@ -30,8 +30,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from kbsync.localcloud.adapters import MotoInternalsChanged
-from kbsync.localcloud.clock import CLOCK
+from kbsync_localcloud.adapters import MotoInternalsChanged
+from kbsync_localcloud.clock import CLOCK
 
 _INSTALL_LOCK = threading.Lock()
 _installed = False

@@ -16,7 +16,7 @@ import os
 import urllib.request
 from typing import Any
 
-from kbsync.localcloud.adapters import install_all
+from kbsync_localcloud.adapters import install_all
 
 #: The parts of kbsync's moto config that moto's /moto-api/config accepts.
 SERVER_CONFIG: dict[str, Any] = {

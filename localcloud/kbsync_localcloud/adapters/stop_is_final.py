@@ -15,8 +15,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from kbsync.localcloud.adapters import MotoInternalsChanged
-from kbsync.localcloud.adapters.scaled_time import check_fingerprints, mark_patch
+from kbsync_localcloud.adapters import MotoInternalsChanged
+from kbsync_localcloud.adapters.scaled_time import check_fingerprints, mark_patch
 
 #: sha256[:16] of the moto 5.2.5 sources this adapter replaces (scaled_time.source_fingerprint).
 EXPECTED_SOURCES: dict[str, str] = {

@@ -9,35 +9,35 @@ Public API (see docs/local-cloud-bedrock.md):
   the duration formula's ``STARTING_SECONDS``/``BASE_SECONDS``/``PER_FILE_SECONDS``/``STOPPING_SECONDS``;
 - ``CONTROL_PATH``: the HTTP route of the fault control in server mode.
 
-The adapter ``kbsync.localcloud.adapters.bedrock_ingestion`` installs it into moto.
+The adapter ``kbsync_localcloud.adapters.bedrock_ingestion`` installs it into moto.
 """
 
 from __future__ import annotations
 
-from kbsync.localcloud.bedrock.documents import (
+from kbsync_localcloud.bedrock.documents import (
     MAX_DOCUMENT_BYTES,
     MAX_METADATA_BYTES,
     METADATA_SUFFIX,
     STATISTIC_NAMES,
     SUPPORTED_EXTENSIONS,
 )
-from kbsync.localcloud.bedrock.faults import Faults
-from kbsync.localcloud.bedrock.jobs import (
+from kbsync_localcloud.bedrock.faults import Faults
+from kbsync_localcloud.bedrock.jobs import (
     BASE_SECONDS,
     PER_FILE_SECONDS,
     STARTING_SECONDS,
     STOPPING_SECONDS,
     planned_duration,
 )
-from kbsync.localcloud.bedrock.responses import CONTROL_PATH
-from kbsync.localcloud.bedrock.seed import (
+from kbsync_localcloud.bedrock.responses import CONTROL_PATH
+from kbsync_localcloud.bedrock.seed import (
     SeededSource,
     seed_data_source,
     seed_knowledge_base,
     seed_sync_target,
     wait_for_ingestion_job,
 )
-from kbsync.localcloud.bedrock.state import IngestionState, state_for
+from kbsync_localcloud.bedrock.state import IngestionState, state_for
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from moto.core.exceptions import JsonRESTError
 
-from kbsync.localcloud.bedrock.shapes import error_status, validation_message
+from kbsync_localcloud.bedrock.shapes import error_status, validation_message
 
 
 class BedrockAgentError(JsonRESTError):

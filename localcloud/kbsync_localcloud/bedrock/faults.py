@@ -13,8 +13,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from kbsync.localcloud.bedrock.errors import ERRORS_BY_CODE, ThrottlingException
-from kbsync.localcloud.bedrock.shapes import error_codes
+from kbsync_localcloud.bedrock.errors import ERRORS_BY_CODE, ThrottlingException
+from kbsync_localcloud.bedrock.shapes import error_codes
 
 #: StartIngestionJob quota: 0.1 requests per second per account (AWS, not adjustable).
 DEFAULT_START_RATE_PER_SECOND = 0.1

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from kbsync.localcloud.bedrock.shapes import (
+from kbsync_localcloud.bedrock.shapes import (
     error_codes,
     error_problems,
     error_status,

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kbsync.localcloud.bedrock.documents import IndexedDocument, empty_statistics
+from kbsync_localcloud.bedrock.documents import IndexedDocument, empty_statistics
 
 STARTING_SECONDS = 5.0
 BASE_SECONDS = 10.0

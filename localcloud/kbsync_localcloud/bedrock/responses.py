@@ -14,9 +14,9 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from kbsync.localcloud.bedrock.errors import BedrockAgentError, ValidationException
-from kbsync.localcloud.bedrock.shapes import success_status
-from kbsync.localcloud.bedrock.state import OPERATIONS, ingestion_state, state_for
+from kbsync_localcloud.bedrock.errors import BedrockAgentError, ValidationException
+from kbsync_localcloud.bedrock.shapes import success_status
+from kbsync_localcloud.bedrock.state import OPERATIONS, ingestion_state, state_for
 
 CONTROL_PATH = "/kbsync-local/bedrock/faults"
 DEFAULT_REGION = "us-east-1"

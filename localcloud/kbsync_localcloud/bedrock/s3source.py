@@ -10,7 +10,7 @@ from moto.s3.exceptions import MissingBucket
 from moto.s3.models import FakeDeleteMarker, FakeKey, s3_backends
 from moto.utilities.utils import get_partition
 
-from kbsync.localcloud.bedrock.documents import S3Object
+from kbsync_localcloud.bedrock.documents import S3Object
 
 
 class BucketMissing(LookupError):

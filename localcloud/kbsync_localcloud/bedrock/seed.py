@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 
-from kbsync.localcloud.bedrock.jobs import TERMINAL_STATUSES
+from kbsync_localcloud.bedrock.jobs import TERMINAL_STATUSES
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "123456789012"

@@ -19,19 +19,19 @@ from typing import Any
 from moto.bedrockagent.models import AgentsforBedrockBackend, bedrockagent_backends
 from moto.moto_api._internal import mock_random
 
-from kbsync.localcloud.bedrock.documents import IndexedDocument, ScanResult, empty_statistics, scan
-from kbsync.localcloud.bedrock.errors import (
+from kbsync_localcloud.bedrock.documents import IndexedDocument, ScanResult, empty_statistics, scan
+from kbsync_localcloud.bedrock.errors import (
     AccessDeniedException,
     ConflictException,
     ResourceNotFoundException,
     ServiceQuotaExceededException,
     ValidationException,
 )
-from kbsync.localcloud.bedrock.faults import Faults, JobPlan
-from kbsync.localcloud.bedrock.jobs import IngestionJob, planned_duration
-from kbsync.localcloud.bedrock.s3source import BucketMissing, bucket_name_from_arn, list_current_objects
-from kbsync.localcloud.bedrock.shapes import input_violations
-from kbsync.localcloud.clock import CLOCK
+from kbsync_localcloud.bedrock.faults import Faults, JobPlan
+from kbsync_localcloud.bedrock.jobs import IngestionJob, planned_duration
+from kbsync_localcloud.bedrock.s3source import BucketMissing, bucket_name_from_arn, list_current_objects
+from kbsync_localcloud.bedrock.shapes import input_violations
+from kbsync_localcloud.clock import CLOCK
 
 _STATE_ATTRIBUTE = "_kbsync_ingestion_state"
 _STATE_LOCK = threading.Lock()

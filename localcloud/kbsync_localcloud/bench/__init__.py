@@ -1,4 +1,4 @@
-"""Benchmarks of kbsync (``make bench`` = ``python -m kbsync.bench``): ratios only, never absolute times.
+"""Benchmarks of kbsync (``make bench`` = ``python -m kbsync_localcloud.bench``): ratios only, never absolute times.
 
 Absolute times depend on the machine (2 shared cores here, anything in CI); ratios of two measurements taken the
 same way on the same machine do not, so they are what the README quotes and what a reader can compare. Nothing

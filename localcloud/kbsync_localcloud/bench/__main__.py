@@ -1,12 +1,13 @@
 """``make bench``: every kbsync benchmark in one place, printed as ratios (never absolute times, never a gate).
 
 Sections (each skipped with a note when its module is absent):
-- triggers (``kbsync.bench.triggers.ratios()``): nightly makespan / quota lower bound, largest payload / 256 KB and
-  longest history / 25,000 events (from the histories) for 1,000 targets, 50 targets (first and
+- triggers (``kbsync_localcloud.bench.triggers.ratios()``): nightly makespan / quota lower bound, largest payload /
+  256 KB and longest history / 25,000 events (from the histories) for 1,000 targets, 50 targets (first and
   next night) and 200 targets (first night), state transitions per target, jobs per 1,000-upload burst;
-- local cloud (``kbsync.bench.localcloud``): execution throughput against plain moto, aws-sdk model-cache speed-up;
-- poll cost (``tests.helpers.cost``, from a repository checkout): state transitions per job and how late the end
-  of a 2-minute and a 60-minute job is noticed, relative to the job's duration and to the wait schedule alone.
+- local cloud (``kbsync_localcloud.bench.localcloud``): execution throughput against plain moto, aws-sdk model-cache
+  speed-up;
+- poll cost (``kbsync_localcloud.bench.cost``): state transitions per job and how late the end of a 2-minute and a
+  60-minute job is noticed, relative to the job's duration and to the wait schedule alone.
 """
 
 from __future__ import annotations
@@ -21,25 +22,25 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from kbsync.bench import Ratio
+from kbsync_localcloud.bench import Ratio
 
 JOB_SECONDS = (120.0, 3600.0)
 
 
 def triggers() -> list[Ratio]:
-    module = importlib.import_module("kbsync.bench.triggers")
+    module = importlib.import_module("kbsync_localcloud.bench.triggers")
     found: list[Ratio] = module.ratios()
     return found
 
 
 def local_cloud() -> list[Ratio]:
-    from kbsync.bench import localcloud
+    from kbsync_localcloud.bench import localcloud
 
     return localcloud.ratios()
 
 
 def poll_cost() -> list[Ratio]:
-    cost = importlib.import_module("tests.helpers.cost")
+    cost = importlib.import_module("kbsync_localcloud.bench.cost")
     found = []
     for figure in cost.measure_poll_cost(JOB_SECONDS):
         label = f"{figure.jobSeconds / 60:g}-min job"
@@ -88,17 +89,19 @@ def write_readme(path: Path, table: str) -> None:
     text = path.read_text()
     pattern = re.compile(re.escape(README_BEGIN) + ".*?" + re.escape(README_END), re.DOTALL)
     if not pattern.search(text):
-        raise SystemExit(f"kbsync.bench: {path} has no '{README_BEGIN}' ... '{README_END}' block to write into")
+        raise SystemExit(
+            f"kbsync_localcloud.bench: {path} has no '{README_BEGIN}' ... '{README_END}' block to write into"
+        )
     path.write_text(pattern.sub(lambda _: f"{README_BEGIN}\n{table}\n{README_END}", text, count=1))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kbsync.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m kbsync_localcloud.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--readme", type=Path, help="also write the figures into this file's make-bench block")
     parser.add_argument("--only", choices=sorted(SECTIONS), action="append", help="run only these sections")
     args = parser.parse_args(argv)
     started = time.time()
-    print(f"kbsync benchmarks (ratios; python -m kbsync.bench, {time.strftime('%Y-%m-%d')})")
+    print(f"kbsync benchmarks (ratios; python -m kbsync_localcloud.bench, {time.strftime('%Y-%m-%d')})")
     failed: list[str] = []
     measured: list[Ratio] = []
     for name, section in SECTIONS.items():

@@ -11,7 +11,7 @@ duration (the Bedrock emulator's documented ``force_job_duration``) per measurem
   the scale, so they include the local machine's overhead;
 - ``scheduleDelaySeconds``: the same delay from the wait schedule alone (first wait + growing waits), no overhead.
 
-Reusable by the benchmark (``python -m tests.helpers.cost``) and by tests/workflow/test_cost_figure.py.
+Reusable by the benchmark (``python -m kbsync_localcloud.bench.cost``) and by tests/workflow/test_cost_figure.py.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from tests.helpers.workflow import AlertInbox, WorkflowRig
+from kbsync_localcloud import CHECKOUT
+from kbsync_localcloud.sam import load_template
+from kbsync_localcloud.workflow import AlertInbox, WorkflowRig
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = CHECKOUT
 WAIT_GROWTH = 1.5  # functions/get_job_status: each wait is 1.5x the previous one, capped
 
 
@@ -88,18 +89,16 @@ def measure(rig: WorkflowRig, faults: Any, clock: Any, job_seconds: float, param
 
 
 def default_parameters() -> dict[str, str]:
-    from tests.helpers.sam import load_template
-
-    params = load_template()["Parameters"]
+    params = load_template(REPO / "template.yaml")["Parameters"]
     return {name: str(params[name]["Default"]) for name in ("PollIntervalSeconds", "MaxPollIntervalSeconds")}
 
 
 def measure_poll_cost(job_seconds: tuple[float, ...] = (120.0, 3600.0), time_scale: float = 0.002) -> list[PollCost]:
     """Deploy the template (default parameters) on a fresh local cloud and measure one job per duration."""
-    from kbsync.localcloud.bedrock import faults
-    from kbsync.localcloud.clock import CLOCK
-    from kbsync.localcloud.cloud import LocalCloud
-    from kbsync.localcloud.deploy import deploy_stack
+    from kbsync_localcloud.bedrock import faults
+    from kbsync_localcloud.clock import CLOCK
+    from kbsync_localcloud.cloud import LocalCloud
+    from kbsync_localcloud.deploy import deploy_stack
 
     parameters = default_parameters()
     with LocalCloud(time_scale=time_scale) as cloud:

@@ -1,4 +1,4 @@
-"""Local-cloud execution throughput, as ratios (``python -m kbsync.bench.localcloud`` runs one measurement).
+"""Local-cloud execution throughput, as ratios (``python -m kbsync_localcloud.bench.localcloud`` runs one measurement).
 
 - ``executions/s with adapters vs plain moto``: sequential executions of a 10-state Pass machine per second in the
   local cloud (moto + every kbsync adapter) divided by the same in plain moto 5.2.5 with only
@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from kbsync.bench import Ratio
+from kbsync_localcloud.bench import Ratio
 
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/kbsync-bench"
@@ -107,8 +107,8 @@ def measure_plain_moto(count: int) -> dict[str, float]:
 
 def measure_local_cloud(count: int) -> dict[str, float]:
     """The local cloud (every adapter installed); aws-sdk tasks with warm and with cleared model caches."""
-    from kbsync.localcloud.adapters import aws_sdk_tasks
-    from kbsync.localcloud.cloud import LocalCloud
+    from kbsync_localcloud.adapters import aws_sdk_tasks
+    from kbsync_localcloud.cloud import LocalCloud
 
     with LocalCloud(time_scale=0.001) as cloud:
         sfn = cloud.client("stepfunctions")
@@ -151,7 +151,7 @@ def fresh_clients(module: Any) -> Iterator[None]:
 
 def _in_fresh_process(mode: str, count: int) -> dict[str, float]:
     completed = subprocess.run(
-        [sys.executable, "-m", "kbsync.bench.localcloud", "--mode", mode, "--count", str(count)],
+        [sys.executable, "-m", "kbsync_localcloud.bench.localcloud", "--mode", mode, "--count", str(count)],
         capture_output=True,
         text=True,
         timeout=600,

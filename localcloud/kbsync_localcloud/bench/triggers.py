@@ -1,8 +1,8 @@
 """Triggers at scale on the local cloud: the nightly fan-out's makespan against Bedrock's quota lower
 bound, and how many ingestion jobs an upload burst costs.
 
-    python -m kbsync.bench.triggers            # 50-, 200- and 1,000-target nights, a 1,000-upload burst
-    ratios()                                   # the same figures for ``make bench`` (kbsync.bench.Ratio)
+    python -m kbsync_localcloud.bench.triggers            # 50-, 200- and 1,000-target nights, a 1,000-upload burst
+    ratios()                                   # the same figures for ``make bench`` (kbsync_localcloud.bench.Ratio)
 
 The night: N registered targets with varied job durations (forced per data source in the Bedrock emulator), the
 nightly schedule fired once on a warm local cloud (TriggerRig.warm_up); makespan = the fan-out execution's duration
@@ -25,15 +25,15 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import boto3
 
 from kbsync import targets as registry
-from kbsync.bench import Ratio
+from kbsync_localcloud import CHECKOUT
+from kbsync_localcloud.bench import Ratio
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = CHECKOUT
 STACK = "kbsync"
 ACCOUNT_JOB_SLOTS = 5
 START_SPACING_SECONDS = 10.0
@@ -52,7 +52,7 @@ class TriggerRig:
 
     @classmethod
     def deploy(cls, parameters: dict[str, str] | None = None) -> TriggerRig:
-        from kbsync.localcloud.deploy import deploy_stack
+        from kbsync_localcloud.deploy import deploy_stack
 
         outputs = deploy_stack(REPO / "template.yaml", STACK, parameters or {})
         services = ("stepfunctions", "s3", "sns", "sqs", "bedrock-agent", "events", "dynamodb")
@@ -71,7 +71,7 @@ class TriggerRig:
         self, count: int, bucket: str = "kbsync-docs", nightly: bool = True, prefix_root: str = "tenant"
     ) -> list[registry.Target]:
         """`count` knowledge bases with one S3 data source each (prefix `<root>-<i>/`), registered as targets."""
-        from kbsync.localcloud.bedrock.seed import seed_data_source, seed_knowledge_base
+        from kbsync_localcloud.bedrock.seed import seed_data_source, seed_knowledge_base
 
         s3, agent = self.clients["s3"], self.clients["bedrock-agent"]
         with suppress(s3.exceptions.BucketAlreadyOwnedByYou):
@@ -208,7 +208,7 @@ class TriggerRig:
 
     def fire_nightly(self) -> str:
         """Fire the nightly schedule now (it ships DISABLED, so forced); the fan-out execution ARN."""
-        from kbsync.localcloud.scheduler import fire_schedule
+        from kbsync_localcloud.scheduler import fire_schedule
 
         return str(fire_schedule(self.outputs["NightlyScheduleName"], force=True).result["ExecutionArn"])
 
@@ -270,7 +270,7 @@ class HistoryLimits:
 @contextmanager
 def job_durations(by_data_source: Mapping[str, float]) -> Iterator[None]:
     """Make the Bedrock emulator's jobs of these data sources take the given virtual seconds (bench control)."""
-    from kbsync.localcloud.bedrock.state import IngestionState
+    from kbsync_localcloud.bedrock.state import IngestionState
 
     original = IngestionState._new_job
 
@@ -351,8 +351,8 @@ def run_night(
     The first night has no history (the plan keeps the registry's order); each later night is planned from the job
     records the previous nights wrote (longest previous job first), as every night after the first is in use.
     """
-    from kbsync.localcloud.bedrock import faults
-    from kbsync.localcloud.cloud import LocalCloud
+    from kbsync_localcloud.bedrock import faults
+    from kbsync_localcloud.cloud import LocalCloud
 
     rng = random.Random(seed)
     with LocalCloud(time_scale=time_scale):
@@ -421,8 +421,8 @@ def run_burst(
     the burst runs at `burst_scale` (1.0: virtual = real, like an `aws s3 sync` of 1,000 files) and the syncs that
     follow at `fast_scale`. Jobs take `job_s` virtual seconds.
     """
-    from kbsync.localcloud.clock import CLOCK
-    from kbsync.localcloud.cloud import LocalCloud
+    from kbsync_localcloud.clock import CLOCK
+    from kbsync_localcloud.cloud import LocalCloud
 
     with LocalCloud(time_scale=fast_scale):
         rig = TriggerRig.deploy({"SettleSeconds": str(settle_seconds)})
