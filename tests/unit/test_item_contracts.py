@@ -223,3 +223,21 @@ def test_the_target_contract_refuses_a_renamed_or_malformed_field(change: Any, p
     item = target_item(DS, [], nightly=True)
     change(item)
     assert any(problem in found for found in kbsync_contracts.problems("target-item", item)), problem
+
+
+def test_the_once_per_execution_alert_marker_expires_by_the_tables_ttl_a_month_after_it_is_claimed(table: Any) -> None:
+    """The marker (kbsync_jobs) carries the attribute the TargetsTable's TTL reads, 30 days on: redeliveries of the
+    same death within that month find it; DynamoDB deletes it afterwards, so markers never pile up."""
+    import kbsync_jobs
+
+    from tests.helpers.sam import load_template
+
+    ttl = load_template()["Resources"]["TargetsTable"]["Properties"]["TimeToLiveSpecification"]
+    arn = "arn:aws:states:us-east-1:123456789012:execution:kbsync-sync-gate-0a1b2c3d:s3-KB12345678-DS12345678-x"
+    assert kbsync_jobs.claim_execution_alert(table, arn, 1_000) is True
+    marker = stored(table, kbsync_keys.alert_marker_key(arn))
+    assert ttl == {"AttributeName": "expiresAt", "Enabled": True}
+    assert marker["expiresAt"] == 1_000 + 30 * 24 * 3600
+    assert kbsync_jobs.claim_execution_alert(table, arn, 2_000) is False
+    kbsync_jobs.unclaim_execution_alert(table, arn)
+    assert kbsync_jobs.claim_execution_alert(table, arn, 3_000) is True

@@ -342,6 +342,7 @@ def test_the_catch_all_closes_the_dead_executions_open_record(
         "catch-all",
     )
     assert got["executionArn"] == arn_of("s3-dead") and "stackTrace" not in got["cause"]
+    assert got["closedAt"] == got["updatedAt"] == "2027-01-15T08:00:00Z"  # when kbsync closed it (NOW)
     kbsync_contracts.validate("job-record", as_json(got))
 
 
@@ -405,6 +406,7 @@ def test_an_execution_that_ended_unnoticed_is_closed_and_alerted_once(env: dict[
     assert result["closed"] == [{"record": JOB, "status": "EXECUTION_FAILED"}] and result["alerted"] == 1
     got = record(env["jobs"], item)
     assert got["closedBy"] == "reconciler" and got["jobStatus"] == "IN_PROGRESS"
+    assert got["closedAt"] == got["updatedAt"] == "2027-01-15T08:00:00Z"  # when kbsync closed it (NOW)
     assert got["alertSent"] is True and got["alertMessageId"] == "m-1"
     kbsync_contracts.validate("job-record", as_json(got))
     [published] = env["sns"].published
