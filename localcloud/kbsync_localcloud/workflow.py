@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
+import kbsync_values
 from boto3.dynamodb.types import TypeDeserializer
 
 _NAME_ALPHABET = string.ascii_lowercase + string.digits
@@ -46,15 +46,8 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
         time.sleep(interval)
 
 
-def plain(value: Any) -> Any:
-    """DynamoDB-deserialized values made JSON-ready (Decimal -> int)."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | set | tuple):
-        return [plain(v) for v in value]
-    return value
+#: DynamoDB-deserialized values made JSON-ready (Decimal -> int): the shared core's rule.
+plain = kbsync_values.plain
 
 
 class AlertInbox:
