@@ -153,6 +153,7 @@ PYTHON_TARGETS = (
             "tests/unit/test_reconciler.py",
             "tests/unit/test_dead_execution_alert_promises.py",
             "tests/unit/test_trigger_catch_all.py",
+            "tests/unit/test_item_contracts.py",  # the alert marker and its TTL
         ),
     ),
     Target(
