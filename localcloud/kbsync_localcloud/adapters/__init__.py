@@ -27,7 +27,6 @@ ADAPTER_MODULES: tuple[str, ...] = (
     "kbsync_localcloud.adapters.eventbridge_targets",
     "kbsync_localcloud.adapters.s3_eventbridge",
     "kbsync_localcloud.adapters.cfn_resources",
-    "kbsync_localcloud.adapters.cfn_sns_subscription",  # the alert inbox's subscription
     # CloudFormation gaps (Scheduler schedules, layer versions, function layers): also needed by a plain create_stack.
     "kbsync_localcloud.deploy",
     # AWS's hard limits with AWS's errors (payloads, history, names, Invoke, SNS, PutEvents sources).

@@ -1,9 +1,10 @@
 """CloudFormation resource types moto 5.2.5 skips ("No Moto CloudFormation support for ..."), recorded as AWS does.
 
-kbsync's template declares four types moto's CloudFormation has no model for; moto logged a warning and created
-nothing, so a deployed stack had no topic or queue policy, no dead-letter-queue alarm and no asynchronous-invocation
-configuration (its failures were dropped instead of reaching the dead-letter queue). Each type here is a small
-``CloudFormationModel`` that makes the API call CloudFormation makes, in the backend that API uses:
+kbsync's template declares five types moto's CloudFormation has no model for; moto logged a warning and created
+nothing, so a deployed stack had no topic or queue policy, no dead-letter-queue alarm, no asynchronous-invocation
+configuration (its failures were dropped instead of reaching the dead-letter queue) and no subscription of the alert
+inbox. Each type here is a small ``CloudFormationModel`` that makes the API call CloudFormation makes, in the
+backend that API uses:
 
 - ``AWS::SNS::TopicPolicy``: SetTopicAttributes ``Policy`` on each of ``Topics`` (delete: the default policy again);
 - ``AWS::SQS::QueuePolicy``: SetQueueAttributes ``Policy`` on each queue URL of ``Queues`` (delete: no policy);
@@ -11,7 +12,11 @@ configuration (its failures were dropped instead of reaching the dead-letter que
   its ``AlarmActions``; alarms are not evaluated locally (no metrics are computed);
 - ``AWS::Lambda::EventInvokeConfig``: PutFunctionEventInvokeConfig (``MaximumRetryAttempts``,
   ``MaximumEventAgeInSeconds``, ``DestinationConfig``); the in-process Lambda (inprocess_lambda.py) applies it to
-  asynchronous invocations: retries, then the invocation record to the ``OnFailure``/``OnSuccess`` destination.
+  asynchronous invocations: retries, then the invocation record to the ``OnFailure``/``OnSuccess`` destination;
+- ``AWS::SNS::Subscription``: Subscribe, then SetSubscriptionAttributes for each attribute property (Ref = the
+  subscription ARN; delete: Unsubscribe), so the alert inbox receives the JSON envelope (Subject, Message,
+  MessageAttributes) SNS delivers to SQS
+  (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-sns-subscription.html).
 
 Policies are stored, not enforced (moto enforces no IAM/resource policy in this configuration).
 """
@@ -31,6 +36,7 @@ HANDLED_TYPES = (
     "AWS::SQS::QueuePolicy",
     "AWS::CloudWatch::Alarm",
     "AWS::Lambda::EventInvokeConfig",
+    "AWS::SNS::Subscription",
 )
 
 
@@ -128,6 +134,52 @@ class CfnTopicPolicy(_Recorded, CloudFormationModel):
             topic = backend.topics.get(str(topic_arn))
             if topic is not None:  # AWS puts the topic's default policy back
                 topic._policy_json = topic._create_default_topic_policy(region_name, account_id, topic.name)
+
+
+# --- SNS subscription ---------------------------------------------------------------------------------------
+
+#: The resource's attribute properties, set with SetSubscriptionAttributes after Subscribe (JSON ones as text).
+_SUBSCRIPTION_ATTRIBUTES = (
+    "FilterPolicyScope",
+    "FilterPolicy",
+    "RawMessageDelivery",
+    "RedrivePolicy",
+    "DeliveryPolicy",
+)
+
+
+def _subscription_attribute(name: str, value: Any) -> Any:
+    if name == "RawMessageDelivery":  # moto's API layer makes the text a bool (ensure_boolean); do the same
+        return str(value).lower() == "true"
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+class CfnSnsSubscription(_Recorded, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SNS::Subscription"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> CfnSnsSubscription:
+        properties = cloudformation_json.get("Properties", {})
+        backend = _sns(account_id, region_name)
+        try:
+            subscription = backend.subscribe(
+                str(properties["TopicArn"]), str(properties.get("Endpoint", "")), str(properties["Protocol"])
+            )
+            for name in _SUBSCRIPTION_ATTRIBUTES:
+                if name in properties:
+                    backend.set_subscription_attributes(
+                        subscription.arn, name, _subscription_attribute(name, properties[name])
+                    )
+        except Exception as error:
+            raise _as_stack_error(cls.cloudformation_type(), resource_name, error) from error
+        return cls(str(subscription.arn), properties, account_id, region_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        _sns(account_id, region_name).unsubscribe(self.physical_resource_id)
 
 
 # --- SQS queue policy ----------------------------------------------------------------------------------------
@@ -281,7 +333,13 @@ class CfnEventInvokeConfig(_Recorded, CloudFormationModel):
         fn.event_invoke_config = []
 
 
-_MODELS: tuple[type[CloudFormationModel], ...] = (CfnTopicPolicy, CfnQueuePolicy, CfnAlarm, CfnEventInvokeConfig)
+_MODELS: tuple[type[CloudFormationModel], ...] = (
+    CfnTopicPolicy,
+    CfnQueuePolicy,
+    CfnAlarm,
+    CfnEventInvokeConfig,
+    CfnSnsSubscription,
+)
 
 
 def install() -> None:
@@ -310,7 +368,19 @@ def verify_moto_internals() -> None:
         raise MotoInternalsChanged("moto EventInvokeConfig(arn, last_modified, config) changed")
     if not callable(getattr(Topic, "_create_default_topic_policy", None)):
         raise MotoInternalsChanged("moto sns Topic._create_default_topic_policy is gone")
+    others = [
+        model
+        for model in CloudFormationModel.__subclasses__()
+        if model not in _MODELS and model.cloudformation_type() in HANDLED_TYPES
+    ]
+    if others:
+        raise MotoInternalsChanged(f"moto now models {others[0].cloudformation_type()} itself: drop ours")
+    if SNSBackend.subscribe.__code__.co_varnames[1:4] != ("topic_arn", "endpoint", "protocol"):
+        raise MotoInternalsChanged("moto SNSBackend.subscribe(topic_arn, endpoint, protocol) changed")
     for owner, method in (
+        (SNSBackend, "subscribe"),
+        (SNSBackend, "set_subscription_attributes"),
+        (SNSBackend, "unsubscribe"),
         (SNSBackend, "set_topic_attribute"),
         (SQSBackend, "set_queue_attributes"),
         (CloudWatchBackend, "put_metric_alarm"),
