@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import itertools
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.localcloud.local_up import BIN, KBSYNC, LocalUp, start_local_up
+from tests.localcloud.local_up import BIN, KBSYNC, LocalUp
+from tests.localcloud.local_up import serve as serve
 
 _COUNTER = itertools.count(1)
 
@@ -32,16 +32,6 @@ class DataSource:
     ds: str
     bucket: str
     prefix: str
-
-
-def serve(tmp: Path, time_scale: str) -> Iterator[LocalUp]:
-    """A module fixture's body: `kbsync local up` on a free port until the module is done."""
-    server = start_local_up(tmp, time_scale=time_scale)
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
 
 
 def fresh_home(tmp: Path) -> Path:

@@ -10,19 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.localcloud.local_up import KBSYNC, LocalUp, clean_env, poll, start_local_up
+from tests.localcloud.local_up import KBSYNC, LocalUp, clean_env, poll, serve
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalUp]:
-    server = start_local_up(tmp_path_factory.mktemp("local-up"))
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
+    yield from serve(tmp_path_factory.mktemp("local-up"))
 
 
 def user_env(up: LocalUp, home: Path) -> dict[str, str]:

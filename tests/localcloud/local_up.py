@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,16 @@ def start_local_up(tmp: Path, port: int | None = None, time_scale: str = "0.01")
             [*argv, "--template", str(REPO / "template.yaml")], cwd=tmp, env=env, stdout=out, stderr=err
         )
     return LocalUp(process, port, stdout_path, stderr_path)
+
+
+def serve(tmp: Path, time_scale: str = "0.01") -> Iterator[LocalUp]:
+    """A fixture's body: `kbsync local up` on a free port, ready, until the fixture is done; then stopped."""
+    server = start_local_up(tmp, time_scale=time_scale)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
 
 
 def clean_env(home: Path) -> dict[str, str]:

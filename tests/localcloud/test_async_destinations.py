@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.localcloud.local_up import AWS, LocalUp, aws_json, clean_env, poll, shell, start_local_up
+from tests.localcloud.local_up import AWS, LocalUp, aws_json, clean_env, poll, serve, shell
 
 pytestmark = pytest.mark.e2e
 
@@ -27,12 +27,7 @@ RECORD_KEYS = {"version", "timestamp", "requestContext", "requestPayload", "resp
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalUp]:
     """A local cloud of its own for each test: each one deletes a resource (the topic, the targets table), and the
     other test must not see it gone (the catch-all would fail on the table first, in either order)."""
-    server = start_local_up(tmp_path_factory.mktemp("local-up-async"))
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
+    yield from serve(tmp_path_factory.mktemp("local-up-async"))
 
 
 def dead_letters(up: LocalUp, function_name: str) -> list[dict[str, Any]]:

@@ -18,19 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.localcloud.local_up import KBSYNC, REPO, LocalUp, aws_json, clean_env, poll, shell, start_local_up
+from tests.localcloud.local_up import KBSYNC, REPO, LocalUp, aws_json, clean_env, poll, serve, shell
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalUp]:
-    server = start_local_up(tmp_path_factory.mktemp("local-up"))
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
+    yield from serve(tmp_path_factory.mktemp("local-up"))
 
 
 def banner_shell_lines(up: LocalUp) -> list[str]:

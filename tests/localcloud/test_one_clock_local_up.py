@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.localcloud.local_up import LocalUp, clean_env, shell, start_local_up
+from tests.localcloud.local_up import LocalUp, clean_env, serve, shell
 
 pytestmark = pytest.mark.e2e
 
@@ -36,12 +36,7 @@ DATE = re.compile(
 
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalUp]:
-    server = start_local_up(tmp_path_factory.mktemp("one-clock"), time_scale=SCALE)
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
+    yield from serve(tmp_path_factory.mktemp("one-clock"), time_scale=SCALE)
 
 
 def dates_in(text: str) -> list[datetime]:

@@ -25,18 +25,11 @@ import kbsync_contracts
 import pytest
 
 from tests.helpers.functions import FUNCTIONS_DIR, FakeLambdaContext, load_function
+from tests.unit.test_fn_get_job_status import CONFIG  # as the state Initialize builds it
 
 ACCOUNT = "123456789012"
 KB, DS = "KB12345678", "DS12345678"
 REQUEST = {"knowledgeBaseId": KB, "dataSourceId": DS, "trigger": "manual"}
-CONFIG = {
-    "pollIntervalSeconds": 15,
-    "maxPollIntervalSeconds": 300,
-    "pollBudget": 5,
-    "maxStartAttempts": 3,
-    "conflictWaitSeconds": 60,
-    "maxConflictWaits": 30,
-}
 
 
 class Context(FakeLambdaContext):
