@@ -9,9 +9,9 @@ JobsTable (schemas/job-record.schema.json):
 
 TargetsTable:
 - ``DS#<kb>#<ds> / TARGET``: a registered sync target (schemas/target-item.schema.json, written by kbsync/targets.py).
-- ``DS#<kb>#<ds> / GATE``: the data source's sync gate while a gated sync waits or runs (functions/targets).
+- ``DS#<kb>#<ds> / GATE``: the data source's sync gate while a gated sync waits or runs (kbsync_gate).
 - ``PACER / ACCOUNT``: the account-wide pacer (schemas/pacer-item.schema.json, kbsync_pacer).
-- ``PLAN#<plan id> / CURSOR`` and ``PLAN#<plan id> / PAGE#<n>``: a night's plan (functions/targets store_plan).
+- ``PLAN#<plan id> / CURSOR`` and ``PLAN#<plan id> / PAGE#<n>``: a night's plan (functions/nightly_plan).
 - ``ALERT#<execution ARN> / EXECUTION_DIED``: the once-per-execution alert marker (the catch-all and the reconciler).
 
 Standard library only: it ships in the Contracts layer (``schemas/``) and is imported by the functions and the CLI.

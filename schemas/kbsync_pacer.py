@@ -11,7 +11,7 @@ knowledge base, and 0.1 StartIngestionJob requests per second per account
 - ``waiters`` / ``queueSeq``: the rounds refused a slot, in the order they first asked (``{holder: {seq, seenAt}}``);
 - ``version``: optimistic concurrency; every write is conditional on the version it read.
 
-Who changes it: functions/targets (the sync gate's acquireSlot / releaseStart / releaseSlot steps: the policy,
+Who changes it: functions/pacer (the sync gate's acquireSlot / releaseStart / releaseSlot steps: the policy,
 how long to wait, lives there) and functions/catch_all (releasing what a dead execution held). Both go through the
 transitions below, so a field renamed here is renamed for both.
 

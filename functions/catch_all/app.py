@@ -5,8 +5,8 @@ machines only) cannot tell "already alerted" from "died" by pattern alone, canno
 and cannot deduplicate EventBridge's at-least-once delivery. This function:
 
 1. releases what the dead execution held: its data source's gate and its account job slot, start token and place in
-   the slot queue (TargetsTable items written by functions/targets), so the data source is syncable again at once —
-   always, releases are conditional on the holder and idempotent;
+   the slot queue (TargetsTable items written by functions/sync_gate and functions/pacer), so the data source is
+   syncable again at once — always, releases are conditional on the holder and idempotent;
 2. sends no alert for executions whose error starts with ``KbSync.`` (they sent their own alert, or were stopped
    deliberately, e.g. ``StopExecution --error KbSync.Stopped``);
 3. otherwise sends exactly one alert (schemas/alert.schema.json, runbook execution-died.md): a conditional marker item
@@ -163,7 +163,7 @@ def release_gate(table: Any, kb: str, ds: str, holder: str) -> bool:
 
 def release_pacer(table: Any, holder: str) -> bool:
     """Drop the dead execution's job slot, start token and place in the slot queue (kbsync_pacer, as
-    functions/targets does); True if it held any of them."""
+    functions/pacer does); True if it held any of them."""
     return kbsync_pacer.release(table, holder, slot=True, start_token=True)
 
 

@@ -7,10 +7,11 @@ tests/build/test_built_functions.py:
 
 1. Start the local cloud server (as `kbsync local up` does) with the real template.yaml deployed and the sample
    knowledge base seeded; record every in-process Lambda invocation (function, event, environment, outcome).
-2. Drive the stack through its public APIs so that every function runs at least once: register the sample target,
-   upload an unsupported file (the on-upload sync ends COMPLETE with a failed document: a PARTIAL alert), then start
-   an ingestion sync with a malformed request (it fails: the catch-all sees the execution die), then fire the
-   reconciler's schedule.
+2. Drive the stack through its public APIs so that every function runs at least once: register the sample target
+   (nightly off), upload an unsupported file (the on-upload sync ends COMPLETE with a failed document: a PARTIAL
+   alert), then start an ingestion sync with a malformed request (it fails: the catch-all sees the execution die),
+   then fire the reconciler's schedule, then the nightly schedule (a night with no target: the plan is stored and
+   summarized, and no gate or job slot is taken that a replay could find busy).
 3. Replay each function's first recorded event in the function as `sam build` packaged it, in a clean interpreter
    (tests/build/built.py), against the same server, with the environment the local cloud gave it.
 """
@@ -78,7 +79,7 @@ def main() -> int:
         logical = {physical: logical_id for logical_id, physical in names.items()}
 
         code = kbsync_cli(
-            ["targets", "add", "--kb", seeded.knowledge_base_id, "--ds", seeded.data_source_id,
+            ["targets", "add", "--kb", seeded.knowledge_base_id, "--ds", seeded.data_source_id, "--no-nightly",
              "--endpoint-url", endpoint, "--region", "us-east-1"]
         )  # fmt: skip
         if code != 0:
@@ -99,6 +100,9 @@ def main() -> int:
 
         fire_schedule(server.outputs["ReconcileScheduleName"])
         _wait_for("the reconciler", lambda: names["ReconcilerFunction"] in recorded)
+
+        fire_schedule(server.outputs["NightlyScheduleName"], force=True)  # it ships DISABLED
+        _wait_for("the nightly plan", lambda: names["NightlyPlanFunction"] in recorded)
 
         report: dict[str, Any] = {}
         for fn in built_functions():

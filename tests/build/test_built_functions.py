@@ -94,10 +94,10 @@ def test_a_dependency_missing_from_a_layer_is_named(tmp_path: Path) -> None:
     shutil.copytree(BUILD_DIR / "PowertoolsLayer" / "python", layer)
     for path in list(layer.glob("wrapt*")):
         shutil.rmtree(path) if path.is_dir() else path.unlink()
-    targets = next(fn for fn in built_functions() if fn.logical_id == "TargetsFunction")
-    failures = import_failures([targets], layer_dirs=[BUILD_DIR / "ContractsLayer" / "python", layer])
+    sync_gate = next(fn for fn in built_functions() if fn.logical_id == "SyncGateFunction")
+    failures = import_failures([sync_gate], layer_dirs=[BUILD_DIR / "ContractsLayer" / "python", layer])
     assert failures == [
-        "TargetsFunction: Runtime.ImportModuleError: Unable to import module 'app': No module named 'wrapt'"
+        "SyncGateFunction: Runtime.ImportModuleError: Unable to import module 'app': No module named 'wrapt'"
     ]
 
 

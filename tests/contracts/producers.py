@@ -15,12 +15,15 @@ from typing import Any
 
 import kbsync_contracts
 
-#: functions/<dir> -> the contract of what it receives (the targets code serves the upload rule too).
+#: functions/<dir> -> the contract of what it receives.
 CONTRACTS = {
     "validate_request": "validate-request-input",
     "get_job_status": "get-job-status-input",
     "send_alert": "send-alert-input",
-    "targets": "targets-input",
+    "sync_gate": "sync-gate-input",
+    "pacer": "pacer-input",
+    "nightly_plan": "nightly-plan-input",
+    "upload_router": "upload-event",
     "catch_all": "execution-status-event",
     "reconciler": "reconcile-schedule-input",
 }
@@ -33,11 +36,9 @@ _excused = 0
 
 
 def contract_for(source_dir: Path, event: Any) -> str | None:
-    """The input contract of the function whose code is in `source_dir`, for `event` (None: not a kbsync function)."""
-    name = CONTRACTS.get(source_dir.name)
-    if name == "targets-input" and isinstance(event, dict) and "detail-type" in event:
-        return UPLOAD_CONTRACT
-    return name
+    """The input contract of the function whose code is in `source_dir` (None: not a kbsync function); one per
+    function, whatever the event."""
+    return CONTRACTS.get(source_dir.name)
 
 
 def check(source_dir: Path, function_name: str, event: Any) -> None:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import kbsync_gate
 import pytest
 from kbsync_contracts import ContractError
 
-from tests.helpers.functions import FakeLambdaContext, load_function
+from tests.helpers.functions import FakeLambdaContext, load_function, load_module
 
 HOLDER = "s3-KB12345678-DS12345678-20261206T020000-abcd"
 
@@ -25,13 +26,17 @@ def test_validate_request_refuses_a_broken_envelope_as_an_invalid_request_never_
     ]
 
 
-def test_the_targets_function_refuses_a_step_without_its_holder_before_touching_the_table(monkeypatch: Any) -> None:
-    fn = load_function("targets")
-    monkeypatch.setattr(fn, "table", lambda *a: pytest.fail("the table was touched"))
-    with pytest.raises(fn.InvalidRequest, match=r"targets step: /holder: required: 'holder' is a required property"):
-        fn.gate_step({"action": "releaseSlot"}, 0)
-    with pytest.raises(fn.InvalidRequest, match=r"/seen: type: '3' is not of type 'integer'"):
-        fn.gate_step(
+def test_the_sync_gate_function_refuses_a_step_without_its_holder_before_touching_the_table(monkeypatch: Any) -> None:
+    fn = load_function("sync_gate")
+    monkeypatch.setattr(fn, "targets_table", lambda: pytest.fail("the table was touched"))
+    with pytest.raises(
+        kbsync_gate.InvalidRequest, match=r"sync gate step: /holder: required: 'holder' is a required property"
+    ):
+        fn.run_step(
+            {"action": "releaseGate", "knowledgeBaseId": "KB12345678", "dataSourceId": "DS12345678", "seen": 3}, 0
+        )
+    with pytest.raises(kbsync_gate.InvalidRequest, match=r"/seen: type: '3' is not of type 'integer'"):
+        fn.run_step(
             {
                 "action": "releaseGate",
                 "holder": HOLDER,
@@ -43,9 +48,36 @@ def test_the_targets_function_refuses_a_step_without_its_holder_before_touching_
         )
 
 
+def test_the_pacer_function_refuses_a_step_without_its_holder_before_touching_the_table(monkeypatch: Any) -> None:
+    fn = load_function("pacer")
+    monkeypatch.setattr(fn, "targets_table", lambda: pytest.fail("the table was touched"))
+    monkeypatch.setattr(fn, "bedrock_agent", lambda: pytest.fail("Bedrock was asked"))
+    with pytest.raises(
+        kbsync_gate.InvalidRequest, match=r"pacer step: /holder: required: 'holder' is a required property"
+    ):
+        fn.run_step({"action": "releaseSlot"}, 0)
+
+
+def test_the_nightly_plan_function_refuses_a_claim_without_its_lane_before_touching_the_table(monkeypatch: Any) -> None:
+    fn = load_function("nightly_plan")
+    monkeypatch.setattr(fn, "targets_table", lambda: pytest.fail("the table was touched"))
+    with pytest.raises(kbsync_gate.InvalidRequest, match=r"nightly plan step: /lane: required: "):
+        fn.run_step(
+            {
+                "action": "claimTarget",
+                "planId": "night",
+                "laneExecution": "n",
+                "hop": 1,
+                "step": 0,
+                "lastStatus": "NONE",
+            },
+            0,
+        )
+
+
 def test_the_upload_router_rejects_an_event_that_is_not_an_s3_event_naming_the_field() -> None:
-    fn = load_function("targets")
-    with pytest.raises(fn.InvalidRequest, match=r"S3 event: /detail-type: enum: "):
+    fn = load_module("upload_router", "upload_router_logic")
+    with pytest.raises(kbsync_gate.InvalidRequest, match=r"S3 event: /detail-type: enum: "):
         fn.parse_s3_event(
             {
                 "source": "aws.s3",

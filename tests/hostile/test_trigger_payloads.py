@@ -1,4 +1,5 @@
-"""Hostile S3 events, schedule payloads and gate inputs through the trigger handlers (functions/targets).
+"""Hostile S3 events, schedule payloads and gate inputs through the trigger handlers (functions/upload_router,
+functions/nightly_plan) and the gate's input check (kbsync_gate, run by functions/sync_gate).
 
 In-process, on moto's in-memory DynamoDB (no network, no threads), with the handler called as Lambda calls it.
 Never a crash; a malformed event is a clear refusal (logged, nothing written); anything the triggers send on is a
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import kbsync_contracts
+import kbsync_gate
 import pytest
 from boto3.dynamodb.conditions import Attr
 from hypothesis import HealthCheck, example, given, settings
@@ -22,7 +24,8 @@ from tests.helpers.functions import FakeLambdaContext, load_function
 from tests.hostile.strategies import UNSTORABLE, any_text, json_values, unstorable_text
 from tests.triggers.support import GATE_SM_ARN, RecordingStepFunctions, aws, create_targets_table, register, s3_event
 
-fn = load_function("targets")
+router = load_function("upload_router")
+nightly = load_function("nightly_plan")
 KB, DS, KB2, DS2 = "KBHOSTILE1", "DSHOSTILE1", "KBHOSTILE2", "DSHOSTILE2"
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 SETTINGS = settings(
@@ -46,11 +49,15 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, RecordingStepFun
         register(table, KB2, DS2, "whole")
         monkeypatch.setenv("TARGETS_TABLE", "targets")
         monkeypatch.setenv("SYNC_GATE_STATE_MACHINE_ARN", GATE_SM_ARN)
-        fn.reset_clients()
+        monkeypatch.delenv("JOBS_TABLE", raising=False)
+        for handler in (router, nightly):  # as at a cold start with this environment
+            monkeypatch.setattr(handler, "SETTINGS", handler.Settings.from_env())
+            handler.reset_clients()
         sfn = RecordingStepFunctions()
-        monkeypatch.setattr(fn, "_sfn", sfn)
+        monkeypatch.setattr(router, "stepfunctions", lambda: sfn)
         yield table, sfn
-        fn.reset_clients()
+        for handler in (router, nightly):
+            handler.reset_clients()
 
 
 def assert_no_half_written_state(table: Any, sfn: RecordingStepFunctions) -> None:
@@ -61,7 +68,7 @@ def assert_no_half_written_state(table: Any, sfn: RecordingStepFunctions) -> Non
     for gate in (item for item in items if item["sk"] == "GATE"):
         assert gate["holder"] in started, f"gate {gate['pk']} held by {gate['holder']}, which never started"
     for gate_input in started.values():
-        fn.check_gate_input(gate_input)
+        kbsync_gate.check_input(gate_input)
         kbsync_contracts.validate("sync-request", gate_input["request"])
         assert_storable(gate_input["request"])
 
@@ -118,7 +125,7 @@ def test_upload_router_never_crashes_and_never_half_writes(
     env: tuple[Any, RecordingStepFunctions], event: dict[str, Any]
 ) -> None:
     table, sfn = env
-    result = fn.lambda_handler(event, FakeLambdaContext())
+    result = router.lambda_handler(event, FakeLambdaContext())
     assert isinstance(result, dict) and ("rejected" in result or {"started", "queued"} <= set(result))
     if "rejected" in result:
         assert result["rejected"].startswith("S3 event: /")
@@ -134,7 +141,7 @@ def test_an_upload_with_an_unstorable_key_starts_a_sync_whose_request_is_storabl
     surrogate or a control character in the key must not reach the job record, where the write would fail after the
     Bedrock job started (a job without a record)."""
     table, sfn = env
-    result = fn.lambda_handler(s3_event("docs", f"tenant-a/report{bad}.pdf"), FakeLambdaContext())
+    result = router.lambda_handler(s3_event("docs", f"tenant-a/report{bad}.pdf"), FakeLambdaContext())
     assert [s["knowledgeBaseId"] for s in result["started"]] == [KB]
     request = json.loads(sfn.started[0]["input"])["request"]
     assert_storable(request)
@@ -146,7 +153,7 @@ def test_an_upload_with_an_over_long_key_gets_a_reason_within_the_contract(
     env: tuple[Any, RecordingStepFunctions],
 ) -> None:
     _table, sfn = env
-    fn.lambda_handler(s3_event("docs", "tenant-a/" + "\U0001f600" * 1000), FakeLambdaContext())
+    router.lambda_handler(s3_event("docs", "tenant-a/" + "\U0001f600" * 1000), FakeLambdaContext())
     request = json.loads(sfn.started[0]["input"])["request"]
     assert len(request["reason"]) == 500 and request["reason"].endswith("...")
     kbsync_contracts.validate("sync-request", request)
@@ -157,7 +164,7 @@ def test_an_unstorable_bucket_name_is_refused_naming_the_field(
     env: tuple[Any, RecordingStepFunctions], bucket: str
 ) -> None:
     _table, sfn = env
-    result = fn.lambda_handler(s3_event(bucket, "tenant-a/x.pdf"), FakeLambdaContext())
+    result = router.lambda_handler(s3_event(bucket, "tenant-a/x.pdf"), FakeLambdaContext())
     assert result["rejected"].startswith("S3 event: /detail/bucket/name: text: contains ")
     assert sfn.started == []
 
@@ -184,15 +191,15 @@ def test_nightly_plan_refuses_bad_payloads_and_only_emits_valid_requests(
     env: tuple[Any, RecordingStepFunctions], payload: Any
 ) -> None:
     try:
-        plan = fn.lambda_handler({"action": "planNight", "payload": payload}, FakeLambdaContext())
-    except fn.InvalidRequest as refused:
+        plan = nightly.lambda_handler({"action": "planNight", "payload": payload}, FakeLambdaContext())
+    except kbsync_gate.InvalidRequest as refused:
         assert str(refused).startswith("invalid schedule payload: ")
         assert all(problem.startswith(("/", "(document)")) for problem in refused.problems), refused.problems
         str(refused).encode("utf-8")
         return
     assert plan["count"] == len(plan["targets"]) == 2
     for item in plan["targets"]:
-        gate_input = fn.check_gate_input(item["gateInput"])
+        gate_input = kbsync_gate.check_input(item["gateInput"])
         kbsync_contracts.validate("sync-request", gate_input["request"])
         assert_storable(gate_input["request"])
         assert len(item["executionName"]) <= 80
@@ -204,8 +211,8 @@ def test_the_fanout_refuses_unstorable_schedule_text_naming_the_field(
     env: tuple[Any, RecordingStepFunctions], field: str, bad: str
 ) -> None:
     payload = {"trigger": "schedule", "requestedBy": "nightly", field: f"night{bad}"}
-    with pytest.raises(fn.InvalidRequest) as refused:
-        fn.lambda_handler({"action": "planNight", "payload": payload}, FakeLambdaContext())
+    with pytest.raises(kbsync_gate.InvalidRequest) as refused:
+        nightly.lambda_handler({"action": "planNight", "payload": payload}, FakeLambdaContext())
     assert str(refused.value).startswith(f"invalid schedule payload: /{field}: text: contains ")
 
 
@@ -233,8 +240,8 @@ def gate_inputs(draw: st.DrawFn) -> Any:
 @example({"request": {"knowledgeBaseId": KB, "dataSourceId": DS, "trigger": "manual", "requestedBy": "r" * 201}})
 def test_gate_accepts_only_what_the_sync_workflow_accepts(gate_input: Any) -> None:
     try:
-        checked = fn.check_gate_input(gate_input)
-    except fn.InvalidRequest as refused:
+        checked = kbsync_gate.check_input(gate_input)
+    except kbsync_gate.InvalidRequest as refused:
         assert str(refused).startswith("invalid gate input: ")
         assert all(problem.startswith(("/", "(document)")) for problem in refused.problems), refused.problems
         str(refused).encode("utf-8")  # the Fail state's Cause: storable whatever was sent
@@ -250,8 +257,8 @@ def test_the_gate_refuses_unstorable_free_text_naming_the_field(field: str, bad:
     """EnterGate: a lone surrogate or a control character in the request is refused before the gate is taken, the
     problem named as a JSON pointer into the gate's input and the rule."""
     request = {"knowledgeBaseId": KB, "dataSourceId": DS, "trigger": "manual", field: f"x{bad}"}
-    with pytest.raises(fn.InvalidRequest) as refused:
-        fn.check_gate_input({"request": request})
+    with pytest.raises(kbsync_gate.InvalidRequest) as refused:
+        kbsync_gate.check_input({"request": request})
     assert str(refused.value).startswith(f"invalid gate input: /request/{field}: text: contains ")
 
 

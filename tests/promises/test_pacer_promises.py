@@ -1,4 +1,4 @@
-"""The pacer's accounting and spacing (functions/targets), pinned where it lives: the account-wide pacer item.
+"""The pacer's accounting and spacing (functions/pacer), pinned where it lives: the account-wide pacer item.
 
 Promises (design.md section 3, Bedrock quotas): at most JOB_SLOTS jobs in the account, one per knowledge base, and
 StartIngestionJob at most once per START_SPACING_SECONDS (0.1 request/s). Releasing gives back exactly what the
@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import kbsync_gate
+import kbsync_keys
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.helpers.functions import load_function
+from tests.helpers.functions import load_module
 from tests.triggers.support import aws, create_targets_table
 
-fn = load_function("targets")
+pacer_logic = load_module("pacer", "pacer_logic")
 NOW = 1_800_000_000
 
 
@@ -32,71 +34,79 @@ def kb(i: int) -> str:
 
 
 def held_slots(pacer: Any) -> set[str]:
-    item = pacer.get_item(Key=fn.PACER_KEY, ConsistentRead=True).get("Item") or {}
+    item = pacer.get_item(Key=kbsync_keys.PACER_KEY, ConsistentRead=True).get("Item") or {}
     return set(item.get("slots", {}))
 
 
 def fill(pacer: Any, count: int) -> None:
     """`count` holders, each granted a slot and the token, then giving the token back (their start was spaced)."""
     for i in range(count):
-        assert fn.acquire_slot(pacer, f"h{i}", kb(i), NOW, ds=f"DS{i:08d}")["granted"] is True
-        fn.release_pacer(pacer, f"h{i}", slot=False, start_token=True)
+        assert pacer_logic.acquire_slot(pacer, f"h{i}", kb(i), NOW, ds=f"DS{i:08d}")["granted"] is True
+        pacer_logic.release_pacer(pacer, f"h{i}", slot=False, start_token=True)
 
 
 def test_bedrocks_quotas_are_the_pacers_constants() -> None:
-    assert (fn.JOB_SLOTS, fn.START_SPACING_SECONDS) == (5, 10)
+    assert (pacer_logic.DEFAULTS.job_slots, pacer_logic.DEFAULTS.start_spacing_seconds) == (5, 10)
 
 
 def test_a_slot_released_twice_frees_one_slot_only(pacer: Any) -> None:
-    fill(pacer, fn.JOB_SLOTS)
-    assert fn.release_pacer(pacer, "h0", slot=True, start_token=True) == {"released": True}
-    assert fn.release_pacer(pacer, "h0", slot=True, start_token=True) == {"released": True}  # a retried release
-    assert held_slots(pacer) == {f"h{i}" for i in range(1, fn.JOB_SLOTS)}
-    assert fn.acquire_slot(pacer, "new1", kb(50), NOW)["granted"] is True
-    fn.release_pacer(pacer, "new1", slot=False, start_token=True)
-    refused = fn.acquire_slot(pacer, "new2", kb(51), NOW)
+    fill(pacer, pacer_logic.DEFAULTS.job_slots)
+    assert pacer_logic.release_pacer(pacer, "h0", slot=True, start_token=True) == {"released": True}
+    assert pacer_logic.release_pacer(pacer, "h0", slot=True, start_token=True) == {
+        "released": True
+    }  # a retried release
+    assert held_slots(pacer) == {f"h{i}" for i in range(1, pacer_logic.DEFAULTS.job_slots)}
+    assert pacer_logic.acquire_slot(pacer, "new1", kb(50), NOW)["granted"] is True
+    pacer_logic.release_pacer(pacer, "new1", slot=False, start_token=True)
+    refused = pacer_logic.acquire_slot(pacer, "new2", kb(51), NOW)
     assert (refused["granted"], refused["reason"]) == (False, "account job slots full")
-    assert len(held_slots(pacer)) == fn.JOB_SLOTS
+    assert len(held_slots(pacer)) == pacer_logic.DEFAULTS.job_slots
 
 
 def test_releasing_what_one_does_not_hold_frees_nothing(pacer: Any) -> None:
-    fill(pacer, fn.JOB_SLOTS)
-    assert fn.release_pacer(pacer, "stranger", slot=True, start_token=True) == {"released": True}
-    assert held_slots(pacer) == {f"h{i}" for i in range(fn.JOB_SLOTS)}
-    refused = fn.acquire_slot(pacer, "late", kb(60), NOW)
+    fill(pacer, pacer_logic.DEFAULTS.job_slots)
+    assert pacer_logic.release_pacer(pacer, "stranger", slot=True, start_token=True) == {"released": True}
+    assert held_slots(pacer) == {f"h{i}" for i in range(pacer_logic.DEFAULTS.job_slots)}
+    refused = pacer_logic.acquire_slot(pacer, "late", kb(60), NOW)
     assert (refused["granted"], refused["reason"]) == (False, "account job slots full")
 
 
 def test_giving_the_start_token_back_keeps_the_slot(pacer: Any) -> None:
-    assert fn.acquire_slot(pacer, "a", kb(1), NOW, ds="DS00000001")["granted"] is True
-    fn.release_pacer(pacer, "a", slot=False, start_token=True)
+    assert pacer_logic.acquire_slot(pacer, "a", kb(1), NOW, ds="DS00000001")["granted"] is True
+    pacer_logic.release_pacer(pacer, "a", slot=False, start_token=True)
     assert held_slots(pacer) == {"a"}
-    item = pacer.get_item(Key=fn.PACER_KEY, ConsistentRead=True)["Item"]
+    item = pacer.get_item(Key=kbsync_keys.PACER_KEY, ConsistentRead=True)["Item"]
     assert "startHolder" not in item and item["slots"]["a"]["started"] is True
 
 
 def test_no_second_start_until_the_first_holder_gives_the_start_token_back(pacer: Any) -> None:
-    granted = fn.acquire_slot(pacer, "a", kb(1), NOW)
-    assert granted == {"granted": True, "waitSeconds": 0, "spacingSeconds": fn.START_SPACING_SECONDS}
-    for later in (0, 1, fn.START_SPACING_SECONDS, 5 * fn.START_SPACING_SECONDS):
-        refused = fn.acquire_slot(pacer, "b", kb(2), NOW + later)
+    granted = pacer_logic.acquire_slot(pacer, "a", kb(1), NOW)
+    assert granted == {"granted": True, "waitSeconds": 0, "spacingSeconds": pacer_logic.DEFAULTS.start_spacing_seconds}
+    for later in (0, 1, pacer_logic.DEFAULTS.start_spacing_seconds, 5 * pacer_logic.DEFAULTS.start_spacing_seconds):
+        refused = pacer_logic.acquire_slot(pacer, "b", kb(2), NOW + later)
         assert (refused["granted"], refused["reason"]) == (False, "start spacing"), later
-        assert refused["waitSeconds"] == max(1, fn.START_SPACING_SECONDS // 4)
-    fn.release_pacer(pacer, "a", slot=False, start_token=True)
-    assert fn.acquire_slot(pacer, "b", kb(2), NOW + 5 * fn.START_SPACING_SECONDS)["granted"] is True
+        assert refused["waitSeconds"] == max(1, pacer_logic.DEFAULTS.start_spacing_seconds // 4)
+    pacer_logic.release_pacer(pacer, "a", slot=False, start_token=True)
+    assert (
+        pacer_logic.acquire_slot(pacer, "b", kb(2), NOW + 5 * pacer_logic.DEFAULTS.start_spacing_seconds)["granted"]
+        is True
+    )
 
 
 def test_an_abandoned_start_token_expires_after_its_lease(pacer: Any) -> None:
-    assert fn.acquire_slot(pacer, "a", kb(1), NOW)["granted"] is True
-    just_before = fn.acquire_slot(pacer, "b", kb(2), NOW + fn.START_TOKEN_LEASE_SECONDS)
+    assert pacer_logic.acquire_slot(pacer, "a", kb(1), NOW)["granted"] is True
+    just_before = pacer_logic.acquire_slot(pacer, "b", kb(2), NOW + pacer_logic.DEFAULTS.start_token_lease_seconds)
     assert (just_before["granted"], just_before["reason"]) == (False, "start spacing")
-    assert fn.acquire_slot(pacer, "b", kb(2), NOW + fn.START_TOKEN_LEASE_SECONDS + 1)["granted"] is True
+    assert (
+        pacer_logic.acquire_slot(pacer, "b", kb(2), NOW + pacer_logic.DEFAULTS.start_token_lease_seconds + 1)["granted"]
+        is True
+    )
 
 
 def test_the_start_token_holder_asking_again_is_granted_without_a_second_slot(pacer: Any) -> None:
-    assert fn.acquire_slot(pacer, "a", kb(1), NOW)["granted"] is True
-    again = fn.acquire_slot(pacer, "a", kb(1), NOW + 1)  # a retried AcquireSlot
-    assert again == {"granted": True, "waitSeconds": 0, "spacingSeconds": fn.START_SPACING_SECONDS}
+    assert pacer_logic.acquire_slot(pacer, "a", kb(1), NOW)["granted"] is True
+    again = pacer_logic.acquire_slot(pacer, "a", kb(1), NOW + 1)  # a retried AcquireSlot
+    assert again == {"granted": True, "waitSeconds": 0, "spacingSeconds": pacer_logic.DEFAULTS.start_spacing_seconds}
     assert held_slots(pacer) == {"a"}
 
 
@@ -120,29 +130,29 @@ class Contended:
 
 def test_a_grant_lost_to_a_concurrent_writer_is_not_a_grant(pacer: Any) -> None:
     contended = Contended(pacer, conflicts=1)
-    answer = fn.acquire_slot(contended, "a", kb(1), NOW)
+    answer = pacer_logic.acquire_slot(contended, "a", kb(1), NOW)
     assert (answer["granted"], answer["reason"]) == (False, "contention")
     assert held_slots(pacer) == set()
-    assert fn.acquire_slot(contended, "a", kb(1), NOW)["granted"] is True  # asking again wins
+    assert pacer_logic.acquire_slot(contended, "a", kb(1), NOW)["granted"] is True  # asking again wins
 
 
 def test_a_release_lost_to_a_concurrent_writer_is_written_again(pacer: Any) -> None:
     fill(pacer, 2)
     contended = Contended(pacer, conflicts=2)
-    assert fn.release_pacer(contended, "h0", slot=True, start_token=True) == {"released": True}
+    assert pacer_logic.release_pacer(contended, "h0", slot=True, start_token=True) == {"released": True}
     assert contended.writes == 3 and held_slots(pacer) == {"h1"}
 
 
 def test_a_pacer_that_keeps_changing_is_reported_as_contention(pacer: Any) -> None:
     fill(pacer, 1)
-    with pytest.raises(fn.GateContention):
-        fn.release_pacer(Contended(pacer, conflicts=100), "h0", slot=True, start_token=True)
+    with pytest.raises(kbsync_gate.GateContention):
+        pacer_logic.release_pacer(Contended(pacer, conflicts=100), "h0", slot=True, start_token=True)
     assert held_slots(pacer) == {"h0"}
 
 
 def test_a_write_error_that_is_not_a_lost_race_is_raised(pacer: Any) -> None:
     with pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
-        fn.acquire_slot(Contended(pacer, 1, "ProvisionedThroughputExceededException"), "a", kb(1), NOW)
+        pacer_logic.acquire_slot(Contended(pacer, 1, "ProvisionedThroughputExceededException"), "a", kb(1), NOW)
 
 
 class NothingRunning:
@@ -153,61 +163,63 @@ class NothingRunning:
 
 
 def test_a_job_never_seen_running_keeps_its_slot_however_often_the_pacer_looks(pacer: Any) -> None:
-    fill(pacer, fn.JOB_SLOTS)
+    fill(pacer, pacer_logic.DEFAULTS.job_slots)
     for attempt in range(3):
-        refused = fn.acquire_slot(pacer, "next", kb(9), NOW + attempt, ds="DS00000009", bedrock=NothingRunning())
+        refused = pacer_logic.acquire_slot(
+            pacer, "next", kb(9), NOW + attempt, ds="DS00000009", bedrock=NothingRunning()
+        )
         assert (refused["granted"], refused["reason"]) == (False, "account job slots full")
-    assert held_slots(pacer) == {f"h{i}" for i in range(fn.JOB_SLOTS)}
+    assert held_slots(pacer) == {f"h{i}" for i in range(pacer_logic.DEFAULTS.job_slots)}
 
 
 def test_a_lost_grant_says_ask_again_in_a_second(pacer: Any) -> None:
-    answer = fn.acquire_slot(Contended(pacer, conflicts=1), "a", kb(1), NOW)
+    answer = pacer_logic.acquire_slot(Contended(pacer, conflicts=1), "a", kb(1), NOW)
     assert answer == {"granted": False, "waitSeconds": 1, "reason": "contention", "position": 0}
 
 
 def test_a_release_tries_ten_times_before_reporting_contention(pacer: Any) -> None:
     fill(pacer, 1)
     contended = Contended(pacer, conflicts=100)
-    with pytest.raises(fn.GateContention):
-        fn.release_pacer(contended, "h0", slot=True, start_token=True)
+    with pytest.raises(kbsync_gate.GateContention):
+        pacer_logic.release_pacer(contended, "h0", slot=True, start_token=True)
     assert contended.writes == 10
 
 
 def test_every_pacer_write_moves_its_version_by_one(pacer: Any) -> None:
     versions = []
     for holder, knowledge_base in (("a", kb(1)), ("b", kb(2))):
-        fn.acquire_slot(pacer, holder, knowledge_base, NOW)
-        versions.append(int(pacer.get_item(Key=fn.PACER_KEY, ConsistentRead=True)["Item"]["version"]))
-        fn.release_pacer(pacer, holder, slot=False, start_token=True)
-        versions.append(int(pacer.get_item(Key=fn.PACER_KEY, ConsistentRead=True)["Item"]["version"]))
+        pacer_logic.acquire_slot(pacer, holder, knowledge_base, NOW)
+        versions.append(int(pacer.get_item(Key=kbsync_keys.PACER_KEY, ConsistentRead=True)["Item"]["version"]))
+        pacer_logic.release_pacer(pacer, holder, slot=False, start_token=True)
+        versions.append(int(pacer.get_item(Key=kbsync_keys.PACER_KEY, ConsistentRead=True)["Item"]["version"]))
     assert versions == [1, 2, 3, 4]
 
 
 def test_waiting_rounds_keep_the_order_they_arrived_in_whatever_their_names(pacer: Any) -> None:
-    fill(pacer, fn.JOB_SLOTS)
+    fill(pacer, pacer_logic.DEFAULTS.job_slots)
     for name in ("zz", "mm", "aa"):
-        fn.acquire_slot(pacer, name, kb(20 + len(name) + ord(name[0])), NOW)
-    positions = {name: fn.acquire_slot(pacer, name, kb(99), NOW)["position"] for name in ("aa", "mm", "zz")}
+        pacer_logic.acquire_slot(pacer, name, kb(20 + len(name) + ord(name[0])), NOW)
+    positions = {name: pacer_logic.acquire_slot(pacer, name, kb(99), NOW)["position"] for name in ("aa", "mm", "zz")}
     assert positions == {"zz": 0, "mm": 1, "aa": 2}
 
 
 def test_a_slot_holder_asking_again_waits_for_the_token_another_holds(pacer: Any) -> None:
     fill(pacer, 1)  # h0 holds a slot and gave the token back
-    assert fn.acquire_slot(pacer, "b", kb(2), NOW)["granted"] is True  # b now holds the token
-    again = fn.acquire_slot(pacer, "h0", kb(0), NOW + 1)
+    assert pacer_logic.acquire_slot(pacer, "b", kb(2), NOW)["granted"] is True  # b now holds the token
+    again = pacer_logic.acquire_slot(pacer, "h0", kb(0), NOW + 1)
     assert (again["granted"], again["reason"]) == (False, "start spacing")
 
 
 def test_releasing_the_slot_only_keeps_the_start_token(pacer: Any) -> None:
-    assert fn.acquire_slot(pacer, "a", kb(1), NOW)["granted"] is True
-    fn.release_pacer(pacer, "a", slot=True, start_token=False)
-    refused = fn.acquire_slot(pacer, "b", kb(2), NOW)
+    assert pacer_logic.acquire_slot(pacer, "a", kb(1), NOW)["granted"] is True
+    pacer_logic.release_pacer(pacer, "a", slot=True, start_token=False)
+    refused = pacer_logic.acquire_slot(pacer, "b", kb(2), NOW)
     assert (refused["granted"], refused["reason"]) == (False, "start spacing")
 
 
 def test_releasing_the_token_only_keeps_a_place_in_the_queue(pacer: Any) -> None:
-    fill(pacer, fn.JOB_SLOTS)
+    fill(pacer, pacer_logic.DEFAULTS.job_slots)
     for name in ("w1", "w2"):
-        fn.acquire_slot(pacer, name, kb(40 + int(name[1])), NOW)
-    fn.release_pacer(pacer, "w1", slot=False, start_token=True)
-    assert fn.acquire_slot(pacer, "w1", kb(41), NOW)["position"] == 0
+        pacer_logic.acquire_slot(pacer, name, kb(40 + int(name[1])), NOW)
+    pacer_logic.release_pacer(pacer, "w1", slot=False, start_token=True)
+    assert pacer_logic.acquire_slot(pacer, "w1", kb(41), NOW)["position"] == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 from tests.helpers.sam import load_template
 
 REPO = Path(__file__).resolve().parents[2]
-ROW = re.compile(r"^\| `(?P<names>[^|]+?)`(?: \((?P<fn>[a-z_]+)\))? \| (?P<default>[^|]+?) \|", re.M)
+ROW = re.compile(r"^\| `(?P<names>[^|]+?)`(?: \((?P<fn>[a-z_]+(?:, [a-z_]+)*)\))? \| (?P<default>[^|]+?) \|", re.M)
 
 
 def readme_rows() -> dict[str, str]:
@@ -25,20 +25,47 @@ def readme_rows() -> dict[str, str]:
     return rows
 
 
-def function_defaults() -> dict[str, str]:
-    """NAME -> default of every `os.environ.get("NAME", "default")` / `env.get("NAME", "default")` in functions/."""
+def readme_readers() -> dict[str, set[str]]:
+    """Variable -> the functions its row names in parentheses (`JOB_SLOTS` (pacer, nightly_plan))."""
+    return {
+        match["names"].strip(" `"): set(match["fn"].split(", "))
+        for match in ROW.finditer((REPO / "README.md").read_text(encoding="utf-8"))
+        if match["fn"]
+    }
+
+
+def function_readers() -> dict[str, set[str]]:
+    """NAME -> the functions (functions/<dir>) whose code reads it with a default."""
+    readers: dict[str, set[str]] = {}
+    for path in sorted((REPO / "functions").glob("*/*.py")):
+        for name in _defaults_in(path):
+            readers.setdefault(name, set()).add(path.parent.name)
+    return readers
+
+
+def function_defaults() -> dict[str, set[str]]:
+    """NAME -> the defaults of every `os.environ.get("NAME", "default")` / `env.get("NAME", "default")` in functions/
+    (every module of every function: handlers read their settings module once, at cold start)."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((REPO / "functions").glob("*/*.py")):
+        for name, default in _defaults_in(path).items():
+            found.setdefault(name, set()).add(default)
+    return found
+
+
+def _defaults_in(path: Path) -> dict[str, str]:
+    """NAME -> default of every `.get("NAME", "default")` call in one module."""
     found: dict[str, str] = {}
-    for path in sorted((REPO / "functions").glob("*/app.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "get"
-                and len(node.args) == 2
-                and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args)
-                and re.fullmatch(r"[A-Z][A-Z0-9_]+", str(node.args[0].value))  # type: ignore[attr-defined]
-            ):
-                found[str(node.args[0].value)] = str(node.args[1].value)  # type: ignore[attr-defined]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+            and len(node.args) == 2
+            and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args)
+            and re.fullmatch(r"[A-Z][A-Z0-9_]+", str(node.args[0].value))  # type: ignore[attr-defined]
+        ):
+            found[str(node.args[0].value)] = str(node.args[1].value)  # type: ignore[attr-defined]
     return found
 
 
@@ -61,8 +88,12 @@ def test_every_environment_tunable_of_the_functions_is_in_the_readme_with_its_de
         if resource["Type"] == "AWS::Serverless::Function"
         for variable in ((resource.get("Properties") or {}).get("Environment") or {}).get("Variables", {})
     }
-    tunables = {name: default for name, default in function_defaults().items() if name not in template_set}
-    assert "JOB_SLOTS" in tunables  # the scan sees them
-    for name, default in tunables.items():
+    tunables = {name: defaults for name, defaults in function_defaults().items() if name not in template_set}
+    assert {"JOB_SLOTS", "LANE_TARGETS_PER_EXECUTION"} <= set(tunables)  # the scan sees them, in every module
+    readers, documented = function_readers(), readme_readers()
+    for name, defaults in tunables.items():
+        assert len(defaults) == 1, f"{name} has a different default in different functions: {sorted(defaults)}"
+        (default,) = defaults
         assert name in rows, f"README lacks the tunable {name} (default {default})"
         assert rows[name].split()[0] == default, (name, rows[name], default)
+        assert documented.get(name) == readers[name], f"README names {documented.get(name)} for {name}: {readers[name]}"

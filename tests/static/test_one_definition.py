@@ -28,6 +28,7 @@ KEYS = "schemas/kbsync_keys.py"
 NAMES = "schemas/kbsync_names.py"
 PACER = "schemas/kbsync_pacer.py"
 VALUES = "schemas/kbsync_values.py"
+GATE = "schemas/kbsync_gate.py"
 
 #: A fragment of a rule -> the one module that may write it (as part of any string).
 FRAGMENTS = {
@@ -122,14 +123,16 @@ def product_sources() -> Iterator[tuple[str, str]]:
 
 def test_no_second_definition_of_a_core_rule_in_the_product_code() -> None:
     sources = dict(product_sources())
-    assert {KEYS, NAMES, PACER, VALUES, "functions/targets/app.py", "functions/catch_all/app.py"} <= set(sources)
+    assert {KEYS, NAMES, PACER, VALUES, GATE, "functions/pacer/pacer_logic.py", "functions/catch_all/app.py"} <= set(
+        sources
+    )
     found = {hit for name, source in sources.items() for hit in second_definitions(source, name)}
     assert sorted(found - PENDING) == [], "write these through the shared core (schemas/kbsync_*.py)"
     assert sorted(PENDING - found) == [], "these now use the core: remove them from PENDING"
 
 
 def test_the_scan_finds_the_copies_the_core_replaced() -> None:
-    """Not vacuous: the rules as functions/targets, functions/catch_all and kbsync/targets.py used to write them."""
+    """Not vacuous: the rules as the trigger functions, functions/catch_all and kbsync/targets.py used to write them."""
     copies = '''
 """A docstring may say DS#<kb>#<ds> and startHolder."""
 PACER_KEY = {"pk": "PACER", "sk": "ACCOUNT"}
@@ -200,12 +203,32 @@ def test_the_state_machines_build_record_keys_in_the_cores_formats() -> None:
 
 def test_the_core_is_what_the_handlers_use() -> None:
     """The names the handlers and their tests call are the core's functions, not copies."""
-    from kbsync import targets as registry
-    from tests.helpers.functions import load_function
+    import kbsync_gate
 
-    targets, catch_all = load_function("targets"), load_function("catch_all")
-    assert targets.gate_key is kbsync_keys.gate_key and targets.PACER_KEY is kbsync_keys.PACER_KEY
+    from kbsync import targets as registry
+    from tests.helpers.functions import load_function, load_module
+
+    catch_all = load_function("catch_all")
     assert catch_all.PACER_KEY is kbsync_keys.PACER_KEY
-    assert targets.execution_name is kbsync_names.execution_name
-    assert targets.plain is kbsync_values.plain and targets.prefix_matches is kbsync_values.prefix_matches
     assert registry.TARGET_SK == kbsync_keys.TARGET_SK
+    # The gate's item, written once: the sync gate's steps and the upload router both go through kbsync_gate.
+    for function in ("sync_gate", "upload_router"):
+        load_function(function)  # its handler imports its logic
+        source = (REPO / "functions" / function / f"{function}_logic.py").read_text(encoding="utf-8")
+        assert "kbsync_gate.enter(" in source and "update_item" not in source, function
+    # Names, routing and values: the core's functions, called through their module (no local copy or alias).
+    uses = {
+        "upload_router/upload_router_logic.py": (kbsync_names.execution_name, kbsync_names.execution_arn),
+        "upload_router/upload_router_data.py": (kbsync_values.plain, kbsync_values.prefix_matches),
+        "sync_gate/sync_gate_logic.py": (kbsync_names.execution_name,),
+        "nightly_plan/nightly_plan_logic.py": (kbsync_names.execution_name, kbsync_values.now_epoch),
+        "nightly_plan/nightly_plan_data.py": (kbsync_values.plain, kbsync_values.is_condition_failure),
+    }
+    for path, functions in uses.items():
+        source = (REPO / "functions" / path).read_text(encoding="utf-8")
+        for function in functions:
+            assert f"{function.__module__}.{function.__name__}(" in source, (path, function.__name__)
+    router = load_module("upload_router", "upload_router_logic")
+    assert router.InvalidRequest is kbsync_gate.InvalidRequest
+    nightly = load_module("nightly_plan", "nightly_plan_logic")
+    assert nightly.InvalidRequest is kbsync_gate.InvalidRequest

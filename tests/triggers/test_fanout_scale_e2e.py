@@ -24,11 +24,11 @@ from typing import Any
 import pytest
 from kbsync_localcloud.bench.triggers import HISTORY_LIMIT_EVENTS, PAYLOAD_LIMIT_BYTES, TriggerRig
 
-from tests.helpers.functions import load_function
+from tests.helpers.functions import load_module
 
 pytestmark = pytest.mark.e2e
 
-fn = load_function("targets")
+nightly = load_module("nightly_plan", "nightly_plan_logic")
 TARGETS = 1000
 TIME_SCALE = 0.001
 HOLDER = "held-by-an-upload-sync"
@@ -112,12 +112,12 @@ def test_no_history_reaches_25000_events_and_each_is_bounded_by_a_lane_execution
     assert limits.history_events < HISTORY_LIMIT_EVENTS, limits
     # ~13 events per target in a lane execution, which hands its lane on after LANE_TARGETS_PER_EXECUTION targets;
     # the root's history is constant (8 lanes). Neither grows with the number of targets.
-    assert limits.history_events <= 14 * fn.LANE_TARGETS_PER_EXECUTION + 100, limits
+    assert limits.history_events <= 14 * nightly.DEFAULTS.lane_targets_per_execution + 100, limits
 
 
 def test_lanes_handed_off_to_fresh_executions_and_never_more_than_8_ran_at_once(night: dict[str, Any]) -> None:
     lanes = [e for e in night["fanout"] if "-lane" in e["name"]]
     hops = Counter(int(e["name"].rsplit("-", 1)[1]) for e in lanes)
-    assert hops[1] == fn.FANOUT_LANES == 8
+    assert hops[1] == nightly.FANOUT_LANES == 8
     assert hops[2] >= 1  # 1,000 targets over 8 lanes of 100 targets per execution: some lanes went on
     assert {e["status"] for e in night["fanout"]} == {"SUCCEEDED"}

@@ -11,13 +11,15 @@ from typing import Any
 import pytest
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser, ASLParserException
 
-from tests.helpers.functions import load_function
+from tests.helpers.functions import load_module
 from tests.helpers.sam import definition_file, load_template
 
 REPO = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 MACHINES = ("SyncGateStateMachine", "NightlyFanOutStateMachine")
-fn = load_function("targets")
+pacer_logic = load_module("pacer", "pacer_logic")
+nightly = load_module("nightly_plan", "nightly_plan_logic")
+router = load_module("upload_router", "upload_router_logic")
 
 
 @cache
@@ -74,10 +76,12 @@ def test_fail_states_use_our_error_names_and_every_task_retries(logical_id: str)
 
 
 def test_the_fanout_has_a_few_more_lanes_than_bedrock_has_job_slots() -> None:
-    """5 job slots are granted by the pacer (functions/targets JOB_SLOTS); the extra lanes wait there for one."""
+    """5 job slots are granted by the pacer (functions/pacer JOB_SLOTS); the extra lanes wait there for one."""
     lanes = json.loads(asl_text("NightlyFanOutStateMachine"))["States"]["SyncTargets"]["MaxConcurrency"]
-    assert fn.JOB_SLOTS == 5
-    assert fn.JOB_SLOTS < lanes <= 2 * fn.JOB_SLOTS
+    assert pacer_logic.DEFAULTS.job_slots == 5
+    assert pacer_logic.DEFAULTS.job_slots < lanes <= 2 * pacer_logic.DEFAULTS.job_slots
+    assert nightly.DEFAULTS.job_slots == pacer_logic.DEFAULTS.job_slots  # the plan spreads a KB over the slots
+    assert lanes == nightly.FANOUT_LANES  # the plan starts one lane execution per lane of the Map
 
 
 def test_the_nightly_schedule_ships_disabled_with_expression_and_timezone_parameters() -> None:
@@ -117,10 +121,10 @@ def test_the_catch_all_pattern_matches_our_machines_deaths_only() -> None:
 @pytest.mark.parametrize("sample", ["s3-object-created.json", "s3-object-deleted.json"])
 def test_the_sample_s3_events_are_what_the_router_reads(sample: str) -> None:
     event = json.loads((REPO / "eventbridge/samples" / sample).read_text(encoding="utf-8"))
-    detail_type, bucket, key = fn.parse_s3_event(event)
+    detail_type, bucket, key = router.parse_s3_event(event)
     assert (detail_type, bucket) == (event["detail-type"], "kbsync-docs") and key.startswith("tenant-a/")
 
 
 def test_the_schedule_input_is_a_valid_schedule_payload() -> None:
     payload = json.loads((REPO / "eventbridge/nightly-schedule-input.json").read_text(encoding="utf-8"))
-    assert fn.check_schedule_payload(payload) == payload
+    assert nightly.check_schedule_payload(payload) == payload

@@ -1,6 +1,7 @@
-"""functions/targets: the nightly order's Bedrock job history (bedrock_previous_duration) is only a hint: every error
-Bedrock or the SDK really raises means "unknown", never a failed plan; the history is read from the local cloud's
-Bedrock emulator (moto's own bedrock-agent has no ListIngestionJobs: NotImplementedError, which no AWS client raises).
+"""functions/nightly_plan: the nightly order's Bedrock job history (bedrock_previous_duration) is only a hint:
+every error Bedrock or the SDK really raises means "unknown", never a failed plan; the history is read from the local
+cloud's Bedrock emulator (moto's own bedrock-agent has no ListIngestionJobs: NotImplementedError, which no AWS client
+raises).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from kbsync_localcloud import bedrock as emulator
 from kbsync_localcloud.adapters import bedrock_ingestion
 from kbsync_localcloud.clock import CLOCK
 
-from tests.helpers.functions import load_function
+from tests.helpers.functions import load_module
 from tests.triggers.support import aws
 
-fn = load_function("targets")
+plan_data = load_module("nightly_plan", "nightly_plan_data")
 KB, DS = "KBAAAAAAA1", "DSAAAAAAA1"
 T0 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 
@@ -68,13 +69,13 @@ class Answering:
     ids=lambda e: type(e).__name__ + (f"-{e.response['Error']['Code']}" if isinstance(e, ClientError) else ""),
 )
 def test_any_error_bedrock_or_the_sdk_raises_means_unknown(error: Exception) -> None:
-    assert fn.bedrock_previous_duration(Raising(error), KB, DS) is None
+    assert plan_data.bedrock_previous_duration(Raising(error), KB, DS) is None
 
 
 def test_a_bug_is_not_swallowed() -> None:
     """Only what Bedrock or the SDK raise is a hint's "unknown": a programming error still surfaces."""
     with pytest.raises(ZeroDivisionError):
-        fn.bedrock_previous_duration(Raising(ZeroDivisionError()), KB, DS)
+        plan_data.bedrock_previous_duration(Raising(ZeroDivisionError()), KB, DS)
 
 
 @pytest.mark.parametrize(
@@ -90,7 +91,7 @@ def test_a_bug_is_not_swallowed() -> None:
     ],
 )
 def test_summaries_without_usable_timestamps_mean_unknown(summaries: Any) -> None:
-    assert fn.bedrock_previous_duration(Answering(summaries), KB, DS) is None
+    assert plan_data.bedrock_previous_duration(Answering(summaries), KB, DS) is None
 
 
 def test_the_newest_finished_job_gives_the_duration() -> None:
@@ -98,7 +99,7 @@ def test_the_newest_finished_job_gives_the_duration() -> None:
         {"status": "IN_PROGRESS", "startedAt": T0, "updatedAt": T0 + timedelta(seconds=9)},
         {"status": "COMPLETE", "startedAt": T0, "updatedAt": T0 + timedelta(seconds=90)},
     ]
-    assert fn.bedrock_previous_duration(Answering(summaries), KB, DS) == 90.0
+    assert plan_data.bedrock_previous_duration(Answering(summaries), KB, DS) == 90.0
 
 
 @pytest.fixture
@@ -117,7 +118,7 @@ def test_against_the_emulator_an_unknown_data_source_is_unknown(bedrock: Any) ->
     with pytest.raises(ClientError) as raised:
         bedrock.list_ingestion_jobs(knowledgeBaseId=KB, dataSourceId=DS)
     assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
-    assert fn.bedrock_previous_duration(bedrock, KB, DS) is None
+    assert plan_data.bedrock_previous_duration(bedrock, KB, DS) is None
 
 
 def test_against_the_emulator_a_finished_job_gives_its_duration(bedrock: Any) -> None:
@@ -136,4 +137,4 @@ def test_against_the_emulator_a_finished_job_gives_its_duration(bedrock: Any) ->
     )["ingestionJobSummaries"]
     assert isinstance(summaries[0]["startedAt"], datetime)  # botocore's type, as the real API gives it
     expected = (done["updatedAt"] - done["startedAt"]).total_seconds()
-    assert fn.bedrock_previous_duration(bedrock, source.knowledge_base_id, source.data_source_id) == expected
+    assert plan_data.bedrock_previous_duration(bedrock, source.knowledge_base_id, source.data_source_id) == expected

@@ -126,7 +126,8 @@ def published_alert(published: dict[str, Any]) -> dict[str, Any]:
 
 
 def hold(targets: Any, holder: str) -> None:
-    """`holder` holds the data source's gate, a job slot and the start token (as functions/targets writes them)."""
+    """`holder` holds the data source's gate, a job slot and the start token (as kbsync_gate and functions/pacer
+    write them)."""
     targets.put_item(Item={"pk": f"DS#{KB}#{DS}", "sk": "GATE", "holder": holder, "since": NOW - 900})
     targets.put_item(
         Item={
@@ -254,7 +255,7 @@ def test_what_is_not_millis_is_not_formatted() -> None:
 
 
 def test_handle_reports_the_alert_the_releases_and_the_closed_record(env: dict[str, Any]) -> None:
-    """An event without `name`: the holder is the ARN's last segment (the execution name functions/targets used)."""
+    """An event without `name`: the holder is the ARN's last segment (the execution name the sync gate's steps use)."""
     hold(env["targets"], "s3-dead")
     put_record(env["jobs"], "s3-dead", "IN_PROGRESS")
     event = status_change("s3-dead", "FAILED", "ClientError", LAMBDA_CAUSE)

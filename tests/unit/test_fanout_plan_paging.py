@@ -1,18 +1,21 @@
-"""functions/targets: the nightly plan kept outside the fan-out's state (DynamoDB pages + a shared cursor), claimed one
-target at a time by the lanes, each lane execution handing off after LANE_TARGETS_PER_EXECUTION targets."""
+"""functions/nightly_plan: the nightly plan kept outside the fan-out's state (DynamoDB pages + a shared cursor),
+claimed one target at a time by the lanes, each lane execution handing off after LANE_TARGETS_PER_EXECUTION targets."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
 
+import kbsync_contracts
+import kbsync_gate
 import pytest
 
-from tests.helpers.functions import load_function
+from tests.helpers.functions import FakeLambdaContext, load_function, load_module
 from tests.triggers.support import DS, aws, create_targets_table, register
 
-fn = load_function("targets")
+nightly = load_module("nightly_plan", "nightly_plan_logic")
 NOW = 1_800_000_000
 PAYLOAD = {"trigger": "schedule", "requestedBy": "nightly-schedule", "reason": "nightly sync"}
 PLAN = "c1f0a6de-1b7e-4d3c-9a55-0f6a2b1c9e77"
@@ -34,13 +37,15 @@ def registered(table: Any, count: int) -> list[str]:
     return [kb(i) for i in range(count)]
 
 
-def claim(table: Any, lane: int, step: int, last: str = "NONE", hop: int = 1) -> dict[str, Any]:
-    return fn.claim_target(table, PLAN, fn.lane_name(PLAN, lane, hop), lane, hop, step, last)
+def claim(
+    table: Any, lane: int, step: int, last: str = "NONE", hop: int = 1, settings: Any = nightly.DEFAULTS
+) -> dict[str, Any]:
+    return nightly.claim_target(table, PLAN, nightly.lane_name(PLAN, lane, hop), lane, hop, step, last, settings)
 
 
 def test_the_stored_plan_answer_holds_counts_and_lanes_never_the_targets(table: Any) -> None:
     registered(table, 250)
-    answer = fn.store_plan(PAYLOAD, PLAN, table, None, None, NOW)
+    answer = nightly.store_plan(PAYLOAD, PLAN, table, None, None, NOW)
     assert (answer["count"], answer["pages"], len(answer["lanes"])) == (250, 3, 8)
     assert answer["lanes"][3] == {
         "name": f"{PLAN}-lane3-1",
@@ -49,7 +54,7 @@ def test_the_stored_plan_answer_holds_counts_and_lanes_never_the_targets(table: 
     assert kb(0) not in json.dumps(answer)
     pages = [i for i in table.scan()["Items"] if i["pk"] == f"PLAN#{PLAN}" and i["sk"].startswith("PAGE#")]
     assert sorted(len(p["targets"]) for p in pages) == [50, 100, 100]
-    assert {int(p["expiresAt"]) for p in pages} == {NOW + fn.PLAN_TTL_SECONDS}
+    assert {int(p["expiresAt"]) for p in pages} == {NOW + nightly.PLAN_TTL_SECONDS}
 
 
 def test_the_answer_is_the_same_size_for_10_and_10000_targets() -> None:
@@ -84,9 +89,9 @@ def test_the_answer_is_the_same_size_for_10_and_10000_targets() -> None:
     sizes = {}
     for count in (10, 10_000):
         registry = Registry(count)
-        answer = fn.store_plan(PAYLOAD, PLAN, registry, None, None, NOW)
+        answer = nightly.store_plan(PAYLOAD, PLAN, registry, None, None, NOW)
         sizes[count] = len(json.dumps(answer).encode())
-        assert answer["pages"] == -(-count // fn.PLAN_PAGE_SIZE)
+        assert answer["pages"] == -(-count // nightly.PLAN_PAGE_SIZE)
         assert max(len(json.dumps(item, default=int)) for item in registry.written) < 16 * 1024  # << 400 KB
     assert sizes[10_000] - sizes[10] <= 8  # only the digits of the counts differ
     assert sizes[10_000] < 2048
@@ -94,8 +99,10 @@ def test_the_answer_is_the_same_size_for_10_and_10000_targets() -> None:
 
 def test_lanes_claim_the_plan_in_its_order_each_target_once_then_done(table: Any) -> None:
     registered(table, 23)
-    expected = [t["gateInput"]["request"]["knowledgeBaseId"] for t in fn.plan_night(PAYLOAD, table, None)["targets"]]
-    fn.store_plan(PAYLOAD, PLAN, table, None, None, NOW)
+    expected = [
+        t["gateInput"]["request"]["knowledgeBaseId"] for t in nightly.plan_night(PAYLOAD, table, None)["targets"]
+    ]
+    nightly.store_plan(PAYLOAD, PLAN, table, None, None, NOW)
     claimed, steps, done = [], {0: 0, 1: 0, 2: 0}, set[int]()
     while len(done) < 3:
         for lane in range(3):
@@ -109,7 +116,7 @@ def test_lanes_claim_the_plan_in_its_order_each_target_once_then_done(table: Any
             assert answer["next"] == "TARGET"
             claimed.append(answer["target"]["gateInput"]["request"]["knowledgeBaseId"])
     assert claimed == expected
-    assert fn.summarize_night(table, PLAN) == {
+    assert nightly.summarize_night(table, PLAN) == {
         "planId": PLAN,
         "count": 23,
         "synced": 23,
@@ -120,9 +127,9 @@ def test_lanes_claim_the_plan_in_its_order_each_target_once_then_done(table: Any
 
 def test_a_claimed_target_is_a_valid_skip_if_busy_gate_request(table: Any) -> None:
     registered(table, 1)
-    fn.store_plan(PAYLOAD, PLAN, table, None, None, NOW)
+    nightly.store_plan(PAYLOAD, PLAN, table, None, None, NOW)
     target = claim(table, 0, 0)["target"]
-    assert fn.check_gate_input(target["gateInput"]) == {
+    assert kbsync_gate.check_input(target["gateInput"]) == {
         "request": {
             "knowledgeBaseId": kb(0),
             "dataSourceId": DS,
@@ -138,65 +145,118 @@ def test_a_claimed_target_is_a_valid_skip_if_busy_gate_request(table: Any) -> No
 
 def test_a_retried_claim_answers_the_same_target_and_counts_the_outcome_once(table: Any) -> None:
     registered(table, 5)
-    fn.store_plan(PAYLOAD, PLAN, table, None, None, NOW)
+    nightly.store_plan(PAYLOAD, PLAN, table, None, None, NOW)
     first = claim(table, 0, 0)
     second = claim(table, 0, first["step"], "FAILED")
     again = claim(table, 0, first["step"], "FAILED")  # the answer was lost; Step Functions retried the task
     assert second["target"]["index"] == again["target"]["index"] == 1
     assert claim(table, 1, 0)["target"]["index"] == 2  # the retry took nothing from the other lanes
-    summary = fn.summarize_night(table, PLAN)
+    summary = nightly.summarize_night(table, PLAN)
     assert (summary["synced"], summary["notSynced"], summary["notReached"]) == (0, 1, 4)
 
 
-def test_a_lane_execution_hands_off_after_its_share_and_not_when_the_plan_is_used_up(
-    table: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(fn, "LANE_TARGETS_PER_EXECUTION", 2)
+def test_a_lane_execution_hands_off_after_its_share_and_not_when_the_plan_is_used_up(table: Any) -> None:
+    two = dataclasses.replace(nightly.DEFAULTS, lane_targets_per_execution=2)  # LANE_TARGETS_PER_EXECUTION=2
     registered(table, 3)
-    fn.store_plan(PAYLOAD, PLAN, table, None, None, NOW)
-    a = claim(table, 0, 0)
-    b = claim(table, 0, a["step"], "SUCCEEDED")
-    hand = claim(table, 0, b["step"], "SUCCEEDED")
+    nightly.store_plan(PAYLOAD, PLAN, table, None, None, NOW, two)
+    a = claim(table, 0, 0, settings=two)
+    b = claim(table, 0, a["step"], "SUCCEEDED", settings=two)
+    hand = claim(table, 0, b["step"], "SUCCEEDED", settings=two)
     assert [a["next"], b["next"], hand["next"]] == ["TARGET", "TARGET", "HANDOFF"]
     assert hand["handoff"] == {"name": f"{PLAN}-lane0-2", "input": {"lane": {"planId": PLAN, "index": 0, "hop": 2}}}
     # The next execution of lane 0 starts counting again and takes the last target; its own share ends the plan.
-    c = claim(table, 0, 0, hop=2)
-    d = claim(table, 0, c["step"], "SUCCEEDED", hop=2)
+    c = claim(table, 0, 0, hop=2, settings=two)
+    d = claim(table, 0, c["step"], "SUCCEEDED", hop=2, settings=two)
     assert (c["target"]["index"], d["next"]) == (2, "DONE")
-    monkeypatch.setattr(fn, "LANE_TARGETS_PER_EXECUTION", 0)  # every call is a hand-off now ...
-    assert claim(table, 1, 0)["next"] == "DONE"  # ... but with nothing left, no pointless next execution
-    assert fn.summarize_night(table, PLAN)["synced"] == 3
+    none = dataclasses.replace(nightly.DEFAULTS, lane_targets_per_execution=0)  # every call is a hand-off now ...
+    assert claim(table, 1, 0, settings=none)["next"] == "DONE"  # ... but with nothing left, no pointless next execution
+    assert nightly.summarize_night(table, PLAN)["synced"] == 3
 
 
 def test_a_retried_store_starts_the_night_over_and_a_missing_plan_is_refused(table: Any) -> None:
     registered(table, 2)
-    fn.store_plan(PAYLOAD, PLAN, table, None, None, NOW)
+    nightly.store_plan(PAYLOAD, PLAN, table, None, None, NOW)
     claim(table, 0, 0)
-    fn.store_plan(PAYLOAD, PLAN, table, None, None, NOW)
+    nightly.store_plan(PAYLOAD, PLAN, table, None, None, NOW)
     assert claim(table, 1, 0)["target"]["index"] == 0
-    with pytest.raises(fn.InvalidRequest, match="does not exist"):
-        fn.claim_target(table, "no-such-plan", "x-lane0-1", 0, 1, 0, "NONE")
-    with pytest.raises(fn.InvalidRequest, match="does not exist"):
-        fn.summarize_night(table, "no-such-plan")
+    with pytest.raises(kbsync_gate.InvalidRequest, match="does not exist"):
+        nightly.claim_target(table, "no-such-plan", "x-lane0-1", 0, 1, 0, "NONE")
+    with pytest.raises(kbsync_gate.InvalidRequest, match="does not exist"):
+        nightly.summarize_night(table, "no-such-plan")
 
 
 @pytest.mark.parametrize("plan_id", ["", "a" * 81, "has space", "semi;colon", None, 7])
 def test_a_plan_id_must_be_an_execution_name(table: Any, plan_id: Any) -> None:
-    with pytest.raises(fn.InvalidRequest, match="planId"):
-        fn.store_plan(PAYLOAD, plan_id, table, None, None, NOW)
+    with pytest.raises(kbsync_gate.InvalidRequest, match="planId"):
+        nightly.store_plan(PAYLOAD, plan_id, table, None, None, NOW)
 
 
 def test_a_bad_schedule_payload_is_refused_before_anything_is_stored(table: Any) -> None:
     registered(table, 1)
-    with pytest.raises(fn.InvalidRequest, match="requestedBy"):
-        fn.store_plan({"trigger": "schedule"}, PLAN, table, None, None, NOW)
+    with pytest.raises(kbsync_gate.InvalidRequest, match="requestedBy"):
+        nightly.store_plan({"trigger": "schedule"}, PLAN, table, None, None, NOW)
     assert [i for i in table.scan()["Items"] if i["pk"].startswith("PLAN#")] == []
 
 
 def test_lane_names_are_execution_names_unique_per_lane_and_hop() -> None:
     longest = "n" * 80
-    names = {fn.lane_name(longest, lane, hop) for lane in range(8) for hop in range(1, 1000)}
+    names = {nightly.lane_name(longest, lane, hop) for lane in range(8) for hop in range(1, 1000)}
     assert len(names) == 8 * 999
     assert max(len(n) for n in names) <= 80
-    assert all(set(n) <= set(fn._PLAN_ID_CHARS) for n in names)
-    assert fn.lane_name(longest, 0, 1) != fn.lane_name("n" * 79 + "m", 0, 1)
+    assert all(set(n) <= set(nightly._PLAN_ID_CHARS) for n in names)
+    assert nightly.lane_name(longest, 0, 1) != nightly.lane_name("n" * 79 + "m", 0, 1)
+
+
+# ------------------------------------------------------------------ the nightly plan function (functions/nightly_plan)
+
+
+def test_the_nightly_plan_function_has_one_logic_function_per_action_of_its_contract() -> None:
+    actions = kbsync_contracts.schema("nightly-plan-input")["properties"]["action"]["enum"]
+    assert set(nightly.STEPS) == set(actions) == {"storePlan", "planNight", "claimTarget", "summarizeNight"}
+
+
+def test_the_nightly_plan_function_runs_a_night_as_the_fanout_sends_its_steps(
+    table: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PlanNight, ClaimTarget (one lane) and Summarize through the handler, with the settings of its cold start."""
+    app = load_function("nightly_plan")
+    settings = dataclasses.replace(nightly.DEFAULTS, targets_table="targets", lane_targets_per_execution=1)
+    monkeypatch.setattr(app, "SETTINGS", settings)
+    app.reset_clients()
+    monkeypatch.setattr(app, "bedrock_agent", lambda: None)  # JOBS_TABLE unset, no Bedrock: every target unknown
+    registered(table, 2)
+
+    def step(action: str, **fields: Any) -> dict[str, Any]:
+        answer: dict[str, Any] = app.lambda_handler({"action": action, **fields}, FakeLambdaContext())
+        return answer
+
+    stored = step("storePlan", planId=PLAN, payload=PAYLOAD)
+    assert (stored["count"], stored["pages"], len(stored["lanes"])) == (2, 1, 2)
+    lane = nightly.lane_name(PLAN, 0, 1)
+    claim_fields = {"planId": PLAN, "laneExecution": lane, "lane": 0, "hop": 1}
+    first = step("claimTarget", **claim_fields, step=0, lastStatus="NONE")
+    assert first["next"] == "TARGET" and first["target"]["gateInput"]["ifBusy"] == "skip"
+    handoff = step("claimTarget", **claim_fields, step=first["step"], lastStatus="SUCCEEDED")
+    assert handoff["next"] == "HANDOFF"  # LANE_TARGETS_PER_EXECUTION=1, as set
+    assert step("summarizeNight", planId=PLAN) == {
+        "planId": PLAN,
+        "count": 2,
+        "synced": 1,
+        "notSynced": 0,
+        "notReached": 1,
+    }
+    app.reset_clients()
+
+
+def test_the_nightly_plan_function_refuses_a_step_of_another_function_naming_the_field() -> None:
+    with pytest.raises(kbsync_gate.InvalidRequest, match="nightly plan step: /action: enum: "):
+        nightly.checked({"action": "enter", "holder": "h"})
+
+
+def test_the_nightly_plan_settings_are_read_from_the_environment_with_their_documented_defaults() -> None:
+    settings = load_module("nightly_plan", "nightly_plan_settings").Settings
+    assert settings.from_env({}) == settings() == nightly.DEFAULTS
+    tuned = settings.from_env(
+        {"JOBS_TABLE": "jobs", "BEDROCK_HISTORY_SECONDS": "2.5", "LANE_TARGETS_PER_EXECUTION": "7"}
+    )
+    assert (tuned.jobs_table, tuned.bedrock_history_seconds, tuned.lane_targets_per_execution) == ("jobs", 2.5, 7)

@@ -1,6 +1,6 @@
 """The TargetsTable's items are contracts: schemas/pacer-item.schema.json and schemas/target-item.schema.json.
 
-Producers write items valid against them (functions/targets and functions/catch_all through kbsync_pacer; the
+Producers write items valid against them (functions/pacer and functions/catch_all through kbsync_pacer; the
 registry kbsync/targets.py), consumers read items valid against them (the same functions; the upload router and the
 nightly fan-out read target items), and the fields the core names are exactly the schema's. In moto's in-memory
 DynamoDB, so every item is what DynamoDB returns (numbers as Decimal).
@@ -18,12 +18,14 @@ import kbsync_values
 import pytest
 
 from kbsync import targets as registry
-from tests.helpers.functions import load_function
+from tests.helpers.functions import load_function, load_module
 from tests.triggers.support import DS, DS2, KB, KB2, aws, create_targets_table
 from tests.unit.test_trigger_pacer_and_plan import FakeBedrockJobs
 from tests.unit.test_trigger_registry import FakeBedrockAgent
 
-targets_fn = load_function("targets")
+pacer_logic = load_module("pacer", "pacer_logic")
+plan_data = load_module("nightly_plan", "nightly_plan_data")
+router_data = load_module("upload_router", "upload_router_data")
 catch_all = load_function("catch_all")
 NOW = 1_800_000_000
 
@@ -71,27 +73,29 @@ def test_the_fields_the_core_names_are_the_schemas() -> None:
 def test_every_write_of_the_sync_gate_and_the_catch_all_leaves_a_valid_pacer_item(table: Any) -> None:
     """Grant, refusals (queue), spacing, token back, reclaim of a finished job, releases: valid after each."""
     bedrock = FakeBedrockJobs(running=set())
-    for i in range(targets_fn.JOB_SLOTS):
+    for i in range(pacer_logic.DEFAULTS.job_slots):
         holder, kb_id, ds = f"h{i}", f"KB{i:08d}", f"DS{i:08d}"
-        assert targets_fn.acquire_slot(table, holder, kb_id, NOW, ds=ds, bedrock=bedrock)["granted"] is True
+        assert pacer_logic.acquire_slot(table, holder, kb_id, NOW, ds=ds, bedrock=bedrock)["granted"] is True
         assert pacer_problems(table) == []
-        refused = targets_fn.acquire_slot(table, "waiting", KB, NOW, ds=DS)
-        assert refused["reason"] == ("start spacing" if i < targets_fn.JOB_SLOTS - 1 else "account job slots full")
+        refused = pacer_logic.acquire_slot(table, "waiting", KB, NOW, ds=DS)
+        assert refused["reason"] == (
+            "start spacing" if i < pacer_logic.DEFAULTS.job_slots - 1 else "account job slots full"
+        )
         assert pacer_problems(table) == []
-        targets_fn.release_pacer(table, holder, slot=False, start_token=True)
+        pacer_logic.release_pacer(table, holder, slot=False, start_token=True)
         assert pacer_problems(table) == []
     bedrock.running.add("DS00000000")
-    refused = targets_fn.acquire_slot(table, "waiting", KB, NOW, ds=DS, bedrock=bedrock)
+    refused = pacer_logic.acquire_slot(table, "waiting", KB, NOW, ds=DS, bedrock=bedrock)
     assert refused["reason"] == "account job slots full" and pacer_problems(table) == []
     assert stored(table, kbsync_keys.PACER_KEY)["slots"]["h0"]["seenRunning"] is True
     bedrock.running.clear()
-    assert targets_fn.acquire_slot(table, "waiting", KB, NOW, ds=DS, bedrock=bedrock)["granted"] is True
+    assert pacer_logic.acquire_slot(table, "waiting", KB, NOW, ds=DS, bedrock=bedrock)["granted"] is True
     item = stored(table, kbsync_keys.PACER_KEY)
     assert item["slots"]["h0"]["finished"] is True and item["startHolder"] == "waiting"
     assert pacer_problems(table) == []
     assert catch_all.release_pacer(table, "waiting") is True
     assert pacer_problems(table) == []
-    targets_fn.release_pacer(table, "h1", slot=True, start_token=True)
+    pacer_logic.release_pacer(table, "h1", slot=True, start_token=True)
     assert pacer_problems(table) == []
     assert set(stored(table, kbsync_keys.PACER_KEY)["slots"]) == {"h0", "h2", "h3", "h4"}
 
@@ -141,11 +145,11 @@ def test_the_catch_all_reads_a_valid_pacer_item_and_releases_all_a_dead_holder_h
 def test_the_sync_gate_reads_a_valid_pacer_item(table: Any) -> None:
     """The token a holder has, the busy knowledge base, the finished slot and the queue are all read."""
     table.put_item(Item=full_pacer_item())
-    spacing = targets_fn.acquire_slot(table, "s3-next", "KB00000004", NOW, ds="DS00000004")
+    spacing = pacer_logic.acquire_slot(table, "s3-next", "KB00000004", NOW, ds="DS00000004")
     assert (spacing["reason"], spacing["position"]) == ("start spacing", 1)  # s3-dead is ahead in the queue
-    busy = targets_fn.acquire_slot(table, "s3-other", KB2, NOW, ds=DS)
+    busy = pacer_logic.acquire_slot(table, "s3-other", KB2, NOW, ds=DS)
     assert busy["reason"] == "knowledge base busy"
-    assert targets_fn.acquire_slot(table, "s3-dead", KB, NOW, ds=DS)["granted"] is True  # it holds both already
+    assert pacer_logic.acquire_slot(table, "s3-dead", KB, NOW, ds=DS)["granted"] is True  # it holds both already
     assert pacer_problems(table) == []
 
 
@@ -201,10 +205,10 @@ def target_item(ds: str, prefixes: list[str], nightly: bool) -> dict[str, Any]:
 def test_the_router_the_night_and_the_registry_read_valid_target_items(table: Any) -> None:
     table.put_item(Item=target_item(DS, ["tenant-a/"], nightly=True))
     table.put_item(Item=target_item(DS2, [], nightly=False))
-    routed = targets_fn.targets_for_object(table, "docs", "tenant-a/x.md")
+    routed = router_data.targets_for_object(table, "docs", "tenant-a/x.md")
     assert sorted(t["dataSourceId"] for t in routed) == [DS, DS2]
-    assert [t["dataSourceId"] for t in targets_fn.targets_for_object(table, "docs", "tenant-b/x.md")] == [DS2]
-    assert [t["dataSourceId"] for t in targets_fn.nightly_targets(table)] == [DS]
+    assert [t["dataSourceId"] for t in router_data.targets_for_object(table, "docs", "tenant-b/x.md")] == [DS2]
+    assert [t["dataSourceId"] for t in plan_data.nightly_targets(table)] == [DS]
     read = registry.get_target(table, KB, DS)
     assert read is not None and read.to_item() == target_item(DS, ["tenant-a/"], nightly=True)
 

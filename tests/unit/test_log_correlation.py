@@ -6,7 +6,7 @@ https://docs.aws.amazon.com/powertools/python/latest/core/logger/#setting-a-corr
 
 Each handler runs on a contract-valid event; what lies behind it that needs AWS is replaced by a stand-in that logs
 through the function's own logger, so the handler's lines and the logic's lines are both checked. Each function
-gets its own id: all six share one Powertools logger in a test session, so a stale id could not pass for a new one.
+gets its own id: all nine share one Powertools logger in a test session, so a stale id could not pass for a new one.
 """
 
 from __future__ import annotations
@@ -110,22 +110,45 @@ def case_send_alert(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, dict[str
     return "send_alert", "send-alert-input", event, arn
 
 
-def case_targets_step(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, dict[str, Any], str]:
-    fn = load_function("targets")
-    monkeypatch.setattr(fn, "gate_step", logging_stand_in(fn, {"released": True}))
+def case_sync_gate_step(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, dict[str, Any], str]:
+    fn = load_function("sync_gate")
+    monkeypatch.setattr(fn, "run_step", logging_stand_in(fn, {"released": True, "dirty": False}))
     arn = execution_arn("SyncGate", "manual-gate")
-    return "targets", "targets-input", {"executionArn": arn, "action": "releaseStart", "holder": "manual-gate"}, arn
+    event = {
+        "executionArn": arn,
+        "action": "releaseGate",
+        "holder": "manual-gate",
+        "knowledgeBaseId": KB,
+        "dataSourceId": DS,
+        "seen": 1,
+    }
+    return "sync_gate", "sync-gate-input", event, arn
+
+
+def case_pacer_step(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, dict[str, Any], str]:
+    fn = load_function("pacer")
+    monkeypatch.setattr(fn, "run_step", logging_stand_in(fn, {"released": True}))
+    arn = execution_arn("SyncGate", "manual-pacer")
+    return "pacer", "pacer-input", {"executionArn": arn, "action": "releaseStart", "holder": "manual-pacer"}, arn
+
+
+def case_nightly_plan_step(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, dict[str, Any], str]:
+    fn = load_function("nightly_plan")
+    summary = {"planId": "night-1", "count": 0, "synced": 0, "notSynced": 0, "notReached": 0}
+    monkeypatch.setattr(fn, "run_step", logging_stand_in(fn, summary))
+    arn = execution_arn("NightlyFanOut", "night-1")
+    return (
+        "nightly_plan",
+        "nightly-plan-input",
+        {"executionArn": arn, "action": "summarizeNight", "planId": "night-1"},
+        arn,
+    )
 
 
 def case_upload_router(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, dict[str, Any], str]:
-    fn = load_function("targets")
+    fn = load_function("upload_router")
     routed = {"bucket": "docs", "key": "a.txt", "started": [], "queued": []}
-    monkeypatch.setattr(fn, "route_upload", logging_stand_in(fn, routed))
-    monkeypatch.setenv(
-        "SYNC_GATE_STATE_MACHINE_ARN", f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:kbsync-SyncGate"
-    )
-    monkeypatch.setattr(fn, "table", lambda *_a: None)
-    monkeypatch.setattr(fn, "stepfunctions", lambda: None)
+    monkeypatch.setattr(fn, "route", logging_stand_in(fn, routed))
     event_id = "17793124-05d4-b198-2fde-7ededc63b103"
     event = {
         "version": "0",
@@ -138,7 +161,7 @@ def case_upload_router(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, dict[
         "resources": ["arn:aws:s3:::docs"],
         "detail": {"version": "0", "bucket": {"name": "docs"}, "object": {"key": "a.txt", "size": 1}},
     }
-    return "targets", "upload-event", event, event_id
+    return "upload_router", "upload-event", event, event_id
 
 
 def case_catch_all(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, dict[str, Any], str]:
@@ -182,7 +205,9 @@ CASES = [
     case_validate_request,
     case_get_job_status,
     case_send_alert,
-    case_targets_step,
+    case_sync_gate_step,
+    case_pacer_step,
+    case_nightly_plan_step,
     case_upload_router,
     case_catch_all,
     case_reconciler,
@@ -206,7 +231,7 @@ def test_every_function_takes_its_correlation_id_from_the_shared_path() -> None:
     """Static: each handler's Logger decorator names the one correlation path, and nothing else sets the id."""
     decorator = "@logger.inject_lambda_context(correlation_id_path=kbsync_names.LOG_CORRELATION_ID_PATH)"
     apps = sorted(Path(FUNCTIONS_DIR).glob("*/app.py"))
-    assert len(apps) == 6
+    assert len(apps) == 9
     for app in apps:
         source = app.read_text()
         handlers = re.findall(r"((?:^@.*\n)+)def lambda_handler\(", source, re.M)

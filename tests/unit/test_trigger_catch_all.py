@@ -7,13 +7,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import kbsync_contracts
+import kbsync_gate
+import kbsync_keys
 import pytest
 
-from tests.helpers.functions import load_function
+from tests.helpers.functions import load_function, load_module
 from tests.triggers.support import DS, KB, aws, create_jobs_table, create_targets_table
 
 fn = load_function("catch_all")
-targets_fn = load_function("targets")
+pacer_logic = load_module("pacer", "pacer_logic")
+LEASE = pacer_logic.DEFAULTS.gate_lease_seconds  # GateLeaseSeconds: the gate and the job slot share it
 NOW = 1_800_000_000
 SYNC_SM = "arn:aws:states:us-east-1:123456789012:stateMachine:kbsync-IngestionSync"
 GATE_SM = "arn:aws:states:us-east-1:123456789012:stateMachine:kbsync-sync-gate"
@@ -121,26 +124,26 @@ def test_a_died_execution_alerts_once_and_names_its_job(env: dict[str, Any]) -> 
 def test_an_aborted_gate_execution_releases_its_gate_and_job_slot(env: dict[str, Any]) -> None:
     targets = env["targets"]
     holder = "s3-held"
-    targets_fn.enter_gate(targets, KB, DS, holder, "arn", "s3", "queue", NOW)
-    targets_fn.acquire_slot(targets, holder, KB, NOW)
-    targets_fn.acquire_slot(targets, "queued-dead", "KB00000077", NOW)  # refused (start spacing): it queues
-    assert "queued-dead" in targets.get_item(Key=targets_fn.PACER_KEY)["Item"]["waiters"]
+    kbsync_gate.enter(targets, KB, DS, holder, "arn", "s3", "queue", NOW, LEASE)
+    pacer_logic.acquire_slot(targets, holder, KB, NOW)
+    pacer_logic.acquire_slot(targets, "queued-dead", "KB00000077", NOW)  # refused (start spacing): it queues
+    assert "queued-dead" in targets.get_item(Key=kbsync_keys.PACER_KEY)["Item"]["waiters"]
     assert fn.handle(status_change(GATE_SM, "queued-dead", "FAILED", {"request": REQUEST}), NOW)["released"]["pacer"]
     event = status_change(GATE_SM, holder, "ABORTED", {"request": REQUEST, "settleSeconds": 0, "ifBusy": "queue"})
     result = fn.handle(event, NOW)
     assert result["alerted"] is True
     assert result["released"] == {"gate": True, "pacer": True}
-    assert targets_fn.enter_gate(targets, KB, DS, "next", "arn", "s3", "queue", NOW).outcome == "ACQUIRED"
-    pacer = targets.get_item(Key=targets_fn.PACER_KEY)["Item"]
+    assert kbsync_gate.enter(targets, KB, DS, "next", "arn", "s3", "queue", NOW, LEASE).outcome == "ACQUIRED"
+    pacer = targets.get_item(Key=kbsync_keys.PACER_KEY)["Item"]
     assert pacer["slots"] == {} and pacer["waiters"] == {} and "startHolder" not in pacer
     assert "(stopped by StopExecution)" in env["sns"].published[-1]["Message"]
 
 
 def test_a_dead_execution_does_not_release_a_gate_someone_else_holds(env: dict[str, Any]) -> None:
-    targets_fn.enter_gate(env["targets"], KB, DS, "alive", "arn", "s3", "queue", NOW)
+    kbsync_gate.enter(env["targets"], KB, DS, "alive", "arn", "s3", "queue", NOW, LEASE)
     result = fn.handle(status_change(SYNC_SM, "s3-child", "TIMED_OUT", REQUEST), NOW)
     assert result["released"] == {"gate": False, "pacer": False}
-    assert env["targets"].get_item(Key=targets_fn.gate_key(KB, DS))["Item"]["holder"] == "alive"
+    assert env["targets"].get_item(Key=kbsync_keys.gate_key(KB, DS))["Item"]["holder"] == "alive"
 
 
 def test_a_dead_fanout_alerts_without_a_data_source(env: dict[str, Any]) -> None:
@@ -168,7 +171,7 @@ def test_a_failed_publish_is_retried_not_lost(env: dict[str, Any]) -> None:
 
 def test_a_deliberate_stop_with_our_error_releases_the_gate_without_alerting(env: dict[str, Any]) -> None:
     targets = env["targets"]
-    targets_fn.enter_gate(targets, KB, DS, "s3-stopped", "arn", "s3", "queue", NOW)
+    kbsync_gate.enter(targets, KB, DS, "s3-stopped", "arn", "s3", "queue", NOW, LEASE)
     event = status_change(GATE_SM, "s3-stopped", "ABORTED", {"request": REQUEST}, "KbSync.Stopped")
     result = fn.handle(event, NOW)
     assert result["alerted"] is False and result["released"]["gate"] is True

@@ -1,4 +1,4 @@
-"""functions/targets as the upload router: one gated sync per burst per data source; bad events rejected quietly."""
+"""functions/upload_router: one gated sync per burst per data source; bad events rejected quietly."""
 
 from __future__ import annotations
 
@@ -6,10 +6,14 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import kbsync_gate
+import kbsync_keys
+import kbsync_names
+import kbsync_values
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.helpers.functions import FakeLambdaContext, load_function
+from tests.helpers.functions import FakeLambdaContext, load_function, load_module
 from tests.triggers.support import (
     DS,
     DS2,
@@ -23,7 +27,10 @@ from tests.triggers.support import (
     s3_event,
 )
 
-fn = load_function("targets")
+app = load_function("upload_router")
+logic = load_module("upload_router", "upload_router_logic")
+Settings = load_module("upload_router", "upload_router_settings").Settings
+SETTINGS = Settings(targets_table="targets", sync_gate_arn=GATE_SM_ARN)
 NOW = 1_800_000_000
 
 
@@ -37,7 +44,7 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def route(table: Any, sfn: RecordingStepFunctions, event: dict[str, Any]) -> dict[str, Any]:
-    return fn.route_upload(event, table, sfn, GATE_SM_ARN, NOW)
+    return logic.route_upload(event, table, sfn, SETTINGS, NOW)
 
 
 def test_a_burst_to_one_data_source_starts_one_gated_sync(table: Any) -> None:
@@ -56,8 +63,8 @@ def test_a_burst_to_one_data_source_starts_one_gated_sync(table: Any) -> None:
         "requestedBy": "s3-upload",
         "reason": "Object Created: s3://docs/tenant-a/file-0.pdf",
     }
-    assert (gate_input["settleSeconds"], gate_input["ifBusy"]) == (fn.SETTLE_SECONDS, "queue")
-    gate = table.get_item(Key=fn.gate_key(KB, DS))["Item"]
+    assert (gate_input["settleSeconds"], gate_input["ifBusy"]) == (SETTINGS.settle_seconds, "queue")
+    gate = table.get_item(Key=kbsync_keys.gate_key(KB, DS))["Item"]
     assert (gate["holder"], int(gate["changeSeq"])) == (started["name"], 100)
 
 
@@ -73,7 +80,7 @@ def test_an_unregistered_prefix_or_bucket_starts_nothing(table: Any, bucket: str
     sfn = RecordingStepFunctions()
     result = route(table, sfn, s3_event(bucket, key))
     assert (result["started"], result["queued"], sfn.started) == ([], [], [])
-    assert "Item" not in table.get_item(Key=fn.gate_key(KB, DS))
+    assert "Item" not in table.get_item(Key=kbsync_keys.gate_key(KB, DS))
 
 
 def test_a_target_without_prefixes_covers_its_whole_bucket(table: Any) -> None:
@@ -87,7 +94,7 @@ def test_a_failed_start_gives_the_gate_back(table: Any) -> None:
     refused = ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "StartExecution")
     with pytest.raises(ClientError):
         route(table, RecordingStepFunctions(fail_with=refused), s3_event("docs", "tenant-a/x.md"))
-    assert "Item" not in table.get_item(Key=fn.gate_key(KB, DS))
+    assert "Item" not in table.get_item(Key=kbsync_keys.gate_key(KB, DS))
     sfn = RecordingStepFunctions()
     route(table, sfn, s3_event("docs", "tenant-a/x.md"))  # the retried event starts the sync
     assert len(sfn.started) == 1
@@ -111,36 +118,46 @@ def test_a_malformed_event_is_rejected_with_a_logged_reason(
     sfn = RecordingStepFunctions()
     monkeypatch.setenv("TARGETS_TABLE", "targets")
     monkeypatch.setenv("SYNC_GATE_STATE_MACHINE_ARN", GATE_SM_ARN)
-    fn.reset_clients()
-    monkeypatch.setattr(fn, "_sfn", sfn)
-    result = fn.lambda_handler(event, FakeLambdaContext())
+    monkeypatch.setattr(app, "SETTINGS", Settings.from_env())  # as at a cold start with the template's environment
+    app.reset_clients()
+    monkeypatch.setattr(app, "stepfunctions", lambda: sfn)
+    result = app.lambda_handler(event, FakeLambdaContext())
     assert named in result["rejected"]
     assert sfn.started == []
     assert table.scan()["Count"] == 2  # only the two targets: no gate, no record
 
 
 def test_gate_input_is_validated_before_any_gate_is_taken() -> None:
-    with pytest.raises(fn.InvalidRequest, match="/request/dataSourceId: pattern: "):
-        fn.check_gate_input({"request": {"knowledgeBaseId": KB, "dataSourceId": "bad", "trigger": "s3"}})
-    with pytest.raises(fn.InvalidRequest, match="ifBusy"):
-        fn.check_gate_input({"request": {"knowledgeBaseId": KB, "dataSourceId": DS, "trigger": "s3"}, "ifBusy": "x"})
-    with pytest.raises(fn.InvalidRequest, match="unexpected"):
-        fn.check_gate_input({"request": {"knowledgeBaseId": KB, "dataSourceId": DS, "trigger": "s3", "x": 1}})
+    with pytest.raises(kbsync_gate.InvalidRequest, match="/request/dataSourceId: pattern: "):
+        kbsync_gate.check_input({"request": {"knowledgeBaseId": KB, "dataSourceId": "bad", "trigger": "s3"}})
+    with pytest.raises(kbsync_gate.InvalidRequest, match="ifBusy"):
+        kbsync_gate.check_input(
+            {"request": {"knowledgeBaseId": KB, "dataSourceId": DS, "trigger": "s3"}, "ifBusy": "x"}
+        )
+    with pytest.raises(kbsync_gate.InvalidRequest, match="unexpected"):
+        kbsync_gate.check_input({"request": {"knowledgeBaseId": KB, "dataSourceId": DS, "trigger": "s3", "x": 1}})
 
 
 def test_execution_names_follow_the_team_convention() -> None:
-    name = fn.execution_name("schedule", KB, DS)
+    name = kbsync_names.execution_name("schedule", KB, DS)
     prefix, stamp, suffix = name.rsplit("-", 2)
     assert prefix == f"schedule-{KB}-{DS}"
     assert len(stamp) == 15 and stamp[8] == "T"
     assert len(suffix) == 4 and suffix.isalnum() and suffix.lower() == suffix
     assert (
-        fn.execution_arn(GATE_SM_ARN, name) == f"arn:aws:states:us-east-1:123456789012:execution:kbsync-SyncGate:{name}"
+        kbsync_names.execution_arn(GATE_SM_ARN, name)
+        == f"arn:aws:states:us-east-1:123456789012:execution:kbsync-SyncGate:{name}"
     )
 
 
 def test_prefixes_match_url_encoded_keys_too() -> None:
-    assert fn.prefix_matches("tenant%20a/red+flower.jpg", ["tenant a/"])
-    assert fn.prefix_matches("tenant-a/x.md", ["tenant-a/"])
-    assert not fn.prefix_matches("tenant-b/x.md", ["tenant-a/"])
-    assert fn.prefix_matches("anything", [])
+    assert kbsync_values.prefix_matches("tenant%20a/red+flower.jpg", ["tenant a/"])
+    assert kbsync_values.prefix_matches("tenant-a/x.md", ["tenant-a/"])
+    assert not kbsync_values.prefix_matches("tenant-b/x.md", ["tenant-a/"])
+    assert kbsync_values.prefix_matches("anything", [])
+
+
+def test_the_upload_router_settings_are_read_from_the_environment_with_their_documented_defaults() -> None:
+    assert Settings.from_env({}) == Settings()
+    tuned = Settings.from_env({"SYNC_GATE_STATE_MACHINE_ARN": GATE_SM_ARN, "SETTLE_SECONDS": "0"})
+    assert (tuned.sync_gate_arn, tuned.settle_seconds, tuned.gate_lease_seconds) == (GATE_SM_ARN, 0, 172800)

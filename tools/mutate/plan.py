@@ -27,8 +27,39 @@ class Target:
     functions: frozenset[str] | None = None
 
 
-#: The pacer's policy in functions/targets (the item and its transitions: schemas/kbsync_pacer.py, mutated whole).
-PACER = frozenset({"job_running", "_join_queue", "acquire_slot", "release_pacer"})
+#: The tests of the pacer's policy (functions/pacer; the item and its transitions: schemas/kbsync_pacer.py).
+PACER_POLICY_TESTS = (
+    "tests/unit/test_item_contracts.py",
+    "tests/promises/test_pacer_promises.py",
+    "tests/unit/test_trigger_pacer_and_plan.py",
+    "tests/unit/test_pacer_queue_refresh.py",  # slow (an hour of waiting, simulated): last
+)
+#: The tests of the sync gate's item (schemas/kbsync_gate.py), run by functions/sync_gate and functions/upload_router.
+GATE_TESTS = (
+    "tests/unit/test_trigger_gate.py",
+    "tests/contracts/test_consumers.py",
+    "tests/unit/test_trigger_upload_router.py",
+    "tests/unit/test_fanout_plan_paging.py",  # a claimed target is a valid skip-if-busy gate input
+    "tests/unit/test_trigger_catch_all.py",
+    "tests/hostile/test_trigger_payloads.py",
+)
+#: The tests of the nightly plan (functions/nightly_plan).
+NIGHTLY_PLAN_TESTS = (
+    "tests/unit/test_fanout_plan_paging.py",
+    "tests/unit/test_trigger_pacer_and_plan.py",
+    "tests/unit/test_bedrock_history.py",
+    "tests/unit/test_item_contracts.py",
+    "tests/triggers/test_triggers_static.py",
+    "tests/hostile/test_trigger_payloads.py",
+)
+#: The tests of the upload router (functions/upload_router).
+UPLOAD_ROUTER_TESTS = (
+    "tests/unit/test_trigger_upload_router.py",
+    "tests/contracts/test_consumers.py",
+    "tests/unit/test_item_contracts.py",
+    "tests/triggers/test_triggers_static.py",
+    "tests/hostile/test_trigger_payloads.py",
+)
 #: The tests that exercise the pacer item (kbsync_pacer), cheapest first.
 PACER_TESTS = (
     "tests/unit/test_shared_core.py",
@@ -65,16 +96,29 @@ ASL_TARGETS = (
 )
 
 PYTHON_TARGETS = (
+    # The trigger functions: each module where its logic or data access is written (handlers and settings are
+    # covered by the same files' handler and settings tests).
+    Target("functions/pacer/pacer_logic.py", PACER_POLICY_TESTS),
+    Target("functions/pacer/pacer_data.py", ("tests/unit/test_trigger_pacer_and_plan.py", *PACER_POLICY_TESTS[:2])),
+    Target("functions/pacer/pacer_settings.py", ("tests/unit/test_trigger_pacer_and_plan.py",)),
     Target(
-        "functions/targets/app.py",
-        (
-            "tests/unit/test_item_contracts.py",
-            "tests/promises/test_pacer_promises.py",
-            "tests/unit/test_trigger_pacer_and_plan.py",
-            "tests/unit/test_pacer_queue_refresh.py",  # slow (an hour of waiting, simulated): last
-        ),
-        PACER,
+        "functions/pacer/app.py", ("tests/contracts/test_consumers.py", "tests/unit/test_trigger_pacer_and_plan.py")
     ),
+    Target("functions/sync_gate/sync_gate_logic.py", ("tests/unit/test_trigger_gate.py",)),
+    Target("functions/sync_gate/sync_gate_settings.py", ("tests/unit/test_trigger_gate.py",)),
+    Target("functions/sync_gate/app.py", ("tests/contracts/test_consumers.py", "tests/unit/test_trigger_gate.py")),
+    Target("functions/nightly_plan/nightly_plan_logic.py", NIGHTLY_PLAN_TESTS),
+    Target("functions/nightly_plan/nightly_plan_data.py", NIGHTLY_PLAN_TESTS),
+    Target("functions/nightly_plan/nightly_plan_settings.py", ("tests/unit/test_fanout_plan_paging.py",)),
+    Target(
+        "functions/nightly_plan/app.py",
+        ("tests/contracts/test_consumers.py", "tests/unit/test_fanout_plan_paging.py", *NIGHTLY_PLAN_TESTS[-1:]),
+    ),
+    Target("functions/upload_router/upload_router_logic.py", UPLOAD_ROUTER_TESTS),
+    Target("functions/upload_router/upload_router_data.py", UPLOAD_ROUTER_TESTS),
+    Target("functions/upload_router/upload_router_settings.py", ("tests/unit/test_trigger_upload_router.py",)),
+    Target("functions/upload_router/app.py", UPLOAD_ROUTER_TESTS),
+    Target("schemas/kbsync_gate.py", GATE_TESTS),
     # The shared core (schemas/kbsync_*.py): each rule where it is written.
     Target("schemas/kbsync_pacer.py", PACER_TESTS),
     Target(

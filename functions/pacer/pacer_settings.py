@@ -1,0 +1,52 @@
+"""The pacer function's settings, typed, read once at cold start (app.py) from the environment template.yaml gives
+PacerFunction. Each default is the one README.md's configuration tables list (tests/static/test_configuration_table.py);
+a field's default and its variable's default are the same number. Bedrock's quotas (June 2025, not adjustable:
+https://docs.aws.amazon.com/bedrock/latest/userguide/quotas.html) are the defaults of JOB_SLOTS and
+START_SPACING_SECONDS.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: TARGETS_TABLE: the TargetsTable, where the pacer item lives (always set by the template).
+    targets_table: str = ""
+    #: GATE_LEASE_SECONDS (parameter GateLeaseSeconds): a job slot's lease, the gate's (a holder that vanished without
+    #: the catch-all noticing loses it after this).
+    gate_lease_seconds: int = 172800
+    #: START_SPACING_SECONDS (parameter StartSpacingSeconds): Bedrock allows 0.1 StartIngestionJob requests per second
+    #: per account, so one start per this many seconds.
+    start_spacing_seconds: int = 10
+    #: JOB_SLOTS: Bedrock allows 5 concurrent ingestion jobs per account.
+    job_slots: int = 5
+    #: SLOT_POLL_SECONDS: how long the round that has waited longest waits before asking again for a job slot.
+    slot_poll_seconds: int = 10
+    #: QUEUE_POLL_SECONDS: how long the other waiting rounds wait: in a busy night a slot frees every few minutes, so
+    #: only the head of the queue needs to ask often (each ask is a Lambda call and 3 state transitions).
+    queue_poll_seconds: int = 30
+    #: WAITER_TTL_SECONDS: a queued round not seen for this long (its execution died and the catch-all missed it)
+    #: leaves the queue.
+    waiter_ttl_seconds: int = 900
+    #: START_TOKEN_LEASE_SECONDS: the start token is held for the spacing by a live holder; after this it is
+    #: considered abandoned.
+    start_token_lease_seconds: int = 900
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings in `env` (default: the process environment, as it is when called: at cold start)."""
+        env = os.environ if env is None else env
+        return cls(
+            targets_table=env.get("TARGETS_TABLE", ""),
+            gate_lease_seconds=int(env.get("GATE_LEASE_SECONDS", "172800")),
+            start_spacing_seconds=int(env.get("START_SPACING_SECONDS", "10")),
+            job_slots=int(env.get("JOB_SLOTS", "5")),
+            slot_poll_seconds=int(env.get("SLOT_POLL_SECONDS", "10")),
+            queue_poll_seconds=int(env.get("QUEUE_POLL_SECONDS", "30")),
+            waiter_ttl_seconds=int(env.get("WAITER_TTL_SECONDS", "900")),
+            start_token_lease_seconds=int(env.get("START_TOKEN_LEASE_SECONDS", "900")),
+        )

@@ -1,0 +1,73 @@
+"""The upload router: S3 "Object Created/Deleted" events (the UploadRule, EventBridge) -> the sync gate of every
+registered target that covers the object, one gated sync per burst per data source.
+
+A thin handler: the event is routed by its logic (upload_router_logic: the event's contract, the gate, the start)
+over the registry and the sync gate (upload_router_data, kbsync_gate), and the outcome counted and logged. A
+malformed event is rejected, not failed: raising would only retry it into the dead-letter queue. Settings are read
+once, at cold start (upload_router_settings).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import kbsync_gate  # the Contracts layer (schemas/): the shared core
+import kbsync_names
+import kbsync_values
+import upload_router_logic
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from upload_router_settings import Settings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service is POWERTOOLS_SERVICE_NAME
+
+SETTINGS = Settings.from_env()
+
+_clients: dict[str, Any] = {}
+
+
+def targets_table() -> Any:
+    """The TargetsTable (one resource per container, created at first use)."""
+    if not SETTINGS.targets_table:
+        raise RuntimeError("TARGETS_TABLE is not set (template.yaml sets it on UploadRouterFunction)")
+    if "targets" not in _clients:
+        _clients["targets"] = boto3.resource("dynamodb").Table(SETTINGS.targets_table)
+    return _clients["targets"]
+
+
+def stepfunctions() -> Any:
+    """One Step Functions client per container (created at first use)."""
+    if "stepfunctions" not in _clients:
+        _clients["stepfunctions"] = boto3.client("stepfunctions")
+    return _clients["stepfunctions"]
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests switch between mocked accounts)."""
+    _clients.clear()
+
+
+def route(event: Any, now: int) -> dict[str, Any]:
+    """Route one event with this container's clients and settings."""
+    return upload_router_logic.route_upload(event, targets_table(), stepfunctions(), SETTINGS, now)
+
+
+@logger.inject_lambda_context(correlation_id_path=kbsync_names.LOG_CORRELATION_ID_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """An S3 event from EventBridge: {bucket, key, started, queued}, or {rejected: why} for a malformed one."""
+    try:
+        routed = route(event, kbsync_values.now_epoch())
+    except kbsync_gate.InvalidRequest as bad:
+        logger.warning("S3 event rejected", extra={"reason": str(bad)})
+        metrics.add_metric(name="RejectedUploadEvents", unit=MetricUnit.Count, value=1)
+        return {"rejected": str(bad)}
+    metrics.add_metric(name="UploadSyncsStarted", unit=MetricUnit.Count, value=len(routed["started"]))
+    metrics.add_metric(name="UploadsCoalesced", unit=MetricUnit.Count, value=len(routed["queued"]))
+    logger.info("upload routed", extra=routed)
+    return routed

@@ -1,0 +1,36 @@
+"""The upload router's data access: the registered targets an S3 object belongs to (TargetsTable TARGET items, sparse
+GSI ``byBucket``) and the sync gate's executions (Step Functions). The GATE item is kbsync_gate's (the shared core)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import kbsync_values
+
+#: The TargetsTable's sparse index of target items by bucket (template.yaml TargetsTable).
+BY_BUCKET_INDEX = "byBucket"
+
+
+def targets_for_object(targets_table: Any, bucket: str, key: str) -> list[dict[str, Any]]:
+    """Registered targets whose bucket and inclusion prefixes cover s3://bucket/key (GSI byBucket, paginated)."""
+    matched = []
+    kwargs: dict[str, Any] = {
+        "IndexName": BY_BUCKET_INDEX,
+        "KeyConditionExpression": "bucketName = :b",
+        "ExpressionAttributeValues": {":b": bucket},
+    }
+    while True:
+        page = targets_table.query(**kwargs)
+        for item in page.get("Items", []):
+            target = kbsync_values.plain(item)
+            if kbsync_values.prefix_matches(key, list(target.get("inclusionPrefixes") or [])):
+                matched.append(target)
+        if "LastEvaluatedKey" not in page:
+            return matched
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def start_gated_sync(sfn: Any, gate_sm_arn: str, name: str, gate_input: dict[str, Any]) -> None:
+    """Start the sync gate execution `name` with `gate_input`."""
+    sfn.start_execution(stateMachineArn=gate_sm_arn, name=name, input=json.dumps(gate_input))
