@@ -259,6 +259,8 @@ def request_sync(
     kb: str,
     ds: str,
     *,
+    ddb: Any,
+    targets_table: str,
     reason: str | None = None,
     requested_by: str | None = None,
     queue: bool = True,
@@ -267,9 +269,10 @@ def request_sync(
 ) -> SyncAnswer:
     """Start a manual sync through the sync gate and report what the gate decided.
 
-    The gate execution's first state decides: it takes the gate (STARTED), or another execution holds it and this
-    one ends at once with the holder named (QUEUED when `queue`, else NOT_STARTED). We wait until the execution
-    either ended or got past that first state.
+    The gate execution's first state decides: it takes the data source's gate (STARTED: the GATE item in the
+    TargetsTable names this execution as its holder), or another execution holds it and this one ends at once with
+    the holder named in its output (QUEUED when `queue`, else NOT_STARTED). Both are facts: the item (low-level
+    client `ddb`) and DescribeExecution's output; nothing is read from the execution's history.
     """
     _check_ids(kb, ds)
     request: dict[str, Any] = {"knowledgeBaseId": kb, "dataSourceId": ds, "trigger": "manual"}
@@ -282,32 +285,32 @@ def request_sync(
         stateMachineArn=gate_state_machine_arn, name=sync_execution_name(kb, ds), input=json.dumps(gate_input)
     )
     arn = started["executionArn"]
+    gate_key = kbsync_keys.client_key(kbsync_keys.gate_key(kb, ds))
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        entry = _gate_entry(sfn, arn)
-        if entry is not None:
-            if entry.get("outcome") == "ACQUIRED":
-                return SyncAnswer("STARTED", arn, details=entry)
-            return SyncAnswer(str(entry.get("outcome")), arn, held_by=str(entry.get("heldBy", "")), details=entry)
+        ended = _gate_answer(sfn, arn)
+        if ended is not None:
+            return ended
+        holder = ddb.get_item(TableName=targets_table, Key=gate_key, ConsistentRead=True).get("Item", {})
+        if holder.get("holderArn", {}).get("S") == arn:
+            return SyncAnswer("STARTED", arn)
         time.sleep(poll_s)
     raise TimeoutError(f"the sync gate did not decide within {timeout_s} s; see execution {arn}")
 
 
-def _gate_entry(sfn: Any, execution_arn: str) -> dict[str, Any] | None:
-    """The EnterGate step's result, from the execution's output or history; None while undecided."""
+def _gate_answer(sfn: Any, execution_arn: str) -> SyncAnswer | None:
+    """The decision of a gate execution that ended (its output's `gate.entry`); None while it runs."""
     described = sfn.describe_execution(executionArn=execution_arn)
-    if described["status"] == "SUCCEEDED" and described.get("output"):
-        entry = json.loads(described["output"]).get("gate", {}).get("entry")
-        return entry if isinstance(entry, dict) else None
-    if described["status"] in ("FAILED", "TIMED_OUT", "ABORTED"):
+    if described["status"] == "RUNNING":
+        return None
+    if described["status"] != "SUCCEEDED":
         raise TargetError(
             f"the sync gate execution {execution_arn} ended {described['status']}: "
             f"{described.get('error', '')} {described.get('cause', '')}".strip()
         )
-    history = sfn.get_execution_history(executionArn=execution_arn, reverseOrder=False, maxResults=50)
-    for event in history.get("events", []):
-        exited = event.get("stateExitedEventDetails")
-        if exited and exited.get("name") == "EnterGate":
-            entry = json.loads(exited.get("output") or "{}").get("gate", {}).get("entry")
-            return entry if isinstance(entry, dict) else None
-    return None
+    entry = json.loads(described.get("output") or "{}").get("gate", {}).get("entry")
+    if not isinstance(entry, dict):
+        raise TargetError(f"the sync gate execution {execution_arn} SUCCEEDED without a gate decision in its output")
+    if entry.get("outcome") == "ACQUIRED":  # it held the gate and its sync has already ended
+        return SyncAnswer("STARTED", execution_arn, details=entry)
+    return SyncAnswer(str(entry.get("outcome")), execution_arn, held_by=str(entry.get("heldBy", "")), details=entry)

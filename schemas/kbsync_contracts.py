@@ -44,6 +44,7 @@ SCHEMA_NAMES = (
     "target-item",
 )
 
+    "gate-item",
 #: What free text may not contain: C0 controls, DEL, C1 controls (SNS refuses most of them, and they break one-line
 #: history and logs), lone surrogates (UTF-8 cannot encode them: DynamoDB and SNS refuse the whole request) and the
 #: noncharacters U+FFFE/U+FFFF (outside the characters SNS accepts). The schemas' free-text fields carry the same

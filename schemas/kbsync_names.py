@@ -1,4 +1,4 @@
-"""Execution names: the one builder (and reader) of the names kbsync gives its Step Functions executions.
+"""Execution names: the one builder of the names kbsync gives its Step Functions executions.
 
 ``<trigger>-<kb>-<ds>-<UTC yyyymmddTHHMMSS>-<4 random [a-z0-9]>`` (docs/resource-names.md): unique, sortable by time,
 51 characters (StartExecution allows 80 of letters, digits, ``-`` and ``_``:
@@ -8,34 +8,22 @@ the start, so the gate can name its holder and its ARN (``execution_arn``) befor
 The rerun commands in alerts cannot know the time they will be run at: ``shell_execution_name`` gives the same
 format with the time left to the shell (``$(date -u +...)``).
 
+Nothing reads facts back out of a name (the data source, the trigger): they are in the execution's input, the job
+records and the sync gate's item. The name carries them for people reading a console list.
+
 Standard library only: it ships in the Contracts layer (``schemas/``) and is imported by the functions and the CLI.
 """
 
 from __future__ import annotations
 
-import re
 import secrets
 import string
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 #: The name's time stamp (UTC), as strftime and date(1) both spell it.
 STAMP_FORMAT = "%Y%m%dT%H%M%S"
 SUFFIX_CHARS = string.ascii_lowercase + string.digits
 SUFFIX_LENGTH = 4
-#: What asked for the sync (the sync-request contract's trigger enum, schemas/sync-request.schema.json).
-_TRIGGERS = "schedule|s3|manual"
-NAME_PATTERN = re.compile(
-    rf"(?P<trigger>{_TRIGGERS})-(?P<kb>[0-9a-zA-Z]{{10}})-(?P<ds>[0-9a-zA-Z]{{10}})-"
-    rf"(?P<stamp>\d{{8}}T\d{{6}})-(?P<suffix>[a-z0-9]{{{SUFFIX_LENGTH}}})"
-)
-
-
-@dataclass(frozen=True)
-class ParsedName:
-    trigger: str
-    knowledge_base_id: str
-    data_source_id: str
 
 
 def execution_name(trigger: str, knowledge_base_id: str, data_source_id: str, at: datetime | None = None) -> str:
@@ -60,14 +48,6 @@ def name_of(execution_arn: str) -> str:
     return execution_arn.rsplit(":", 1)[-1]
 
 
-def parse_execution_name(name: str) -> ParsedName | None:
-    """The trigger and ids a name encodes, or None if it does not follow the format."""
-    match = NAME_PATTERN.fullmatch(name)
-    if match is None:
-        return None
-    return ParsedName(match["trigger"], match["kb"], match["ds"])
-
-
 # --------------------------------------------------------------------------- log correlation
 
 #: Where every function's Powertools Logger finds the invocation's correlation id (``correlation_id`` on every log
@@ -77,7 +57,7 @@ def parse_execution_name(name: str) -> ParsedName | None:
 #:
 #: - ``executionArn``: the Step Functions execution ARN every state that invokes a function sends
 #:   (``"executionArn.$": "$$.Execution.Id"`` in the Lambda Payload; validate_request, get_job_status, send_alert and
-#:   the targets steps);
+#:   the sync_gate, pacer and nightly_plan steps);
 #: - ``detail.executionArn``: the execution a Step Functions status change event is about (the catch-all);
 #: - ``id``: an EventBridge event's id, the upload router's (no execution exists yet; the executions it starts are
 #:   named in its "upload routed" line), as Powertools' own ``correlation_paths.EVENT_BRIDGE``;

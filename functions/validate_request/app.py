@@ -25,11 +25,17 @@ metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service i
 OPTIONAL_TEXT_FIELDS = ("reason", "requestedBy")
 
 
-def normalized(request: dict[str, Any]) -> dict[str, Any]:
-    """The valid request with every optional text field present (empty string when the caller gave none)."""
+def normalized(
+    request: dict[str, Any], execution_arn: str | None = None, started_at: str | None = None
+) -> dict[str, Any]:
+    """The valid request with every optional text field present (empty string when the caller gave none) and, when
+    the execution is known, its `gate` facts: a request the sync gate did not send is its own round 1, entered when
+    its execution started (the job record names them unconditionally; the CLI follows a sync through them)."""
     result = dict(request)
     for field in OPTIONAL_TEXT_FIELDS:
         result.setdefault(field, "")
+    if "gate" not in result and execution_arn and started_at:
+        result["gate"] = {"executionArn": execution_arn, "round": 1, "enteredAt": started_at}
     return result
 
 
@@ -43,11 +49,11 @@ def refusal(found: list[str]) -> dict[str, Any]:
     }
 
 
-def check_request(request: Any) -> dict[str, Any]:
+def check_request(request: Any, execution_arn: str | None = None, started_at: str | None = None) -> dict[str, Any]:
     """The validation verdict for the state machine: valid + normalized request, or the problems, field by field
     (pointers into the execution's input, the sync request)."""
     found = kbsync_contracts.problems("sync-request", request)
-    return refusal(found) if found else {"valid": True, "request": normalized(request)}
+    return refusal(found) if found else {"valid": True, "request": normalized(request, execution_arn, started_at)}
 
 
 @logger.inject_lambda_context(correlation_id_path=kbsync_names.LOG_CORRELATION_ID_PATH)
@@ -57,7 +63,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # The envelope the state ValidateRequest sends (schemas/validate-request-input.schema.json); the request inside
     # is what this function checks, naming every bad field. A broken envelope is a refusal too, never an exception.
     envelope = kbsync_contracts.problems("validate-request-input", event)
-    verdict = refusal(envelope) if envelope else check_request(event["request"])
+    verdict = (
+        refusal(envelope)
+        if envelope
+        else check_request(event["request"], event.get("executionArn"), event.get("executionStartedAt"))
+    )
     metrics.add_metric(name="SyncRequests", unit=MetricUnit.Count, value=1)
     if not verdict["valid"]:
         logger.warning("sync request rejected", extra={"problems": verdict["problems"]})

@@ -102,7 +102,8 @@ def _jobs_of_data_source(table: str, kb_id: str, ds_id: str, attribute: str, val
     return {
         "TableName": table,
         "KeyConditionExpression": "pk = :pk AND begins_with(sk, :job)",
-        "FilterExpression": f"{attribute} = :value",
+        "FilterExpression": "#attribute = :value",  # a name, never the attribute itself: some are reserved words
+        "ExpressionAttributeNames": {"#attribute": attribute},
         "ExpressionAttributeValues": {
             ":pk": {"S": ds_key(kb_id, ds_id)},
             ":job": {"S": kbsync_keys.JOB_SK_PREFIX},
@@ -141,6 +142,50 @@ def _find_in_partition(ddb: Client, table: str, job_id: str, kb_id: str, ds_id: 
         if items:
             return from_item(items[0])
     return None
+
+
+def of_gate(ddb: Client, table: str, kb_id: str, ds_id: str, gate_execution_arn: str, since: str) -> list[Record]:
+    """The records of a gated sync's rounds (their `gateExecutionArn`), newest first: only the records started at or
+    after `since` (the gate execution's start, ISO 8601) are read, so a long history costs nothing."""
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk AND sk >= :since",
+        "FilterExpression": "gateExecutionArn = :gate",
+        "ExpressionAttributeValues": {
+            ":pk": {"S": ds_key(kb_id, ds_id)},
+            ":since": {"S": kbsync_keys.job_sk_since(since)},
+            ":gate": {"S": gate_execution_arn},
+        },
+        "ScanIndexForward": False,
+    }
+    return [from_item(item) for items in _pages(ddb, "query", **kwargs) for item in items]
+
+
+def of_description(ddb: Client, table: str, kb_id: str, ds_id: str, description: str) -> Record | None:
+    """The record whose StartIngestionJob Description is `description` (each attempt's is unique: it names the
+    execution and the attempt), newest first."""
+    for items in _pages(ddb, "query", **_jobs_of_data_source(table, kb_id, ds_id, "description", description)):
+        if items:
+            return from_item(items[0])
+    return None
+
+
+def gate(ddb: Client, targets_table: str, kb_id: str, ds_id: str) -> Record | None:
+    """The data source's sync gate (schemas/gate-item.schema.json), None when no gated sync holds it."""
+    key = kbsync_keys.client_key(kbsync_keys.gate_key(kb_id, ds_id))
+    got = ddb.get_item(TableName=targets_table, Key=key, ConsistentRead=True)
+    return from_item(got["Item"]) if "Item" in got else None
+
+
+def gates(ddb: Client, targets_table: str) -> list[Record]:
+    """Every data source's sync gate (a Scan of the TargetsTable keeping sk GATE: one item per registered target,
+    its gate while one is held, the pacer and the nightly plans — a few items per target)."""
+    kwargs: dict[str, Any] = {
+        "TableName": targets_table,
+        "FilterExpression": "sk = :gate",
+        "ExpressionAttributeValues": {":gate": {"S": kbsync_keys.GATE_SK}},
+    }
+    return [from_item(item) for items in _pages(ddb, "scan", **kwargs) for item in items]
 
 
 def _find_by_index(ddb: Client, table: str, job_id: str) -> Record | None:

@@ -21,12 +21,10 @@ from kbsync import targets
 from kbsync.cli import records
 from kbsync.cli.aws import GATE_OUTPUT, Client, Stack
 from kbsync.cli.errors import CliError, ExitCode, error_code, error_text
-from kbsync.cli.names import execution_name_of, kbsync_execution_of_job, parse_execution_name
+from kbsync.cli.names import execution_name_of
 from kbsync.cli.outcome import RUNNING_STATUSES, describe_end, exit_for
 from kbsync.cli.records import Record
 from kbsync.cli.registry import TARGETS_OUTPUT, AwsCli, plain_aws_cli, unknown_ids
-
-MAX_DESCRIBED_EXECUTIONS = 50  # executions whose name hides the data source: describe at most this many
 
 
 class Services:
@@ -102,30 +100,31 @@ def sync_request_of(execution_input: dict[str, Any]) -> dict[str, Any]:
     return inner if isinstance(inner, dict) else execution_input
 
 
-def running_executions(sfn: Client, state_machine_arn: str, kb_id: str, ds_id: str) -> list[dict[str, Any]]:
-    """RUNNING executions of the ingestion-sync state machine for one data source (newest first).
+def live_execution(sfn: Client, execution_arn: str) -> dict[str, Any] | None:
+    """The execution (described) while it runs; None once it ended or if Step Functions no longer knows it."""
+    try:
+        described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+    except ClientError as exc:
+        if error_code(exc) == "ExecutionDoesNotExist":
+            return None
+        raise
+    return described if described.get("status") == "RUNNING" else None
 
-    The data source is read from the execution name (team convention); the few executions started with another
-    name (by hand) are described to read their input.
-    """
-    matched: list[dict[str, Any]] = []
-    described = 0
-    for page in sfn.get_paginator("list_executions").paginate(
-        stateMachineArn=state_machine_arn, statusFilter="RUNNING"
-    ):
-        for summary in page.get("executions", []):
-            parsed = parse_execution_name(summary["name"])
-            if parsed is not None:
-                if (parsed.knowledge_base_id, parsed.data_source_id) == (kb_id, ds_id):
-                    matched.append(summary)
-                continue
-            if described >= MAX_DESCRIBED_EXECUTIONS:
-                continue
-            described += 1
-            request = sync_request_of(execution_input(sfn.describe_execution(executionArn=summary["executionArn"])))
-            if (request.get("knowledgeBaseId"), request.get("dataSourceId")) == (kb_id, ds_id):
-                matched.append(summary)
-    return sorted(matched, key=lambda e: e["startDate"], reverse=True)
+
+def held_gate(svc: Services, kb_id: str, ds_id: str) -> tuple[Record, dict[str, Any]] | None:
+    """The data source's sync gate (schemas/gate-item.schema.json) and its holder execution, described, while that
+    execution runs (a gate left by a holder that died holds no sync: the catch-all or the lease frees it)."""
+    table = svc.stack.outputs.get(TARGETS_OUTPUT)
+    gate = records.gate(svc.ddb, table, kb_id, ds_id) if table else None
+    holder = _holder(svc, gate) if gate else None
+    return (gate, holder) if gate is not None and holder is not None else None
+
+
+def _holder(svc: Services, gate: Record) -> dict[str, Any] | None:
+    """A gate's holder execution while it runs; None for a gate that names none (not a sync gate's: whoever wrote
+    it, the gate itself still refuses a second holder, and that refusal is reported)."""
+    holder_arn = gate.get("holderArn")
+    return live_execution(svc.sfn, holder_arn) if isinstance(holder_arn, str) and holder_arn else None
 
 
 def live_job(bedrock: Client, kb_id: str, ds_id: str, job_id: str) -> dict[str, Any] | None:
@@ -176,34 +175,40 @@ class Busy:
 
 
 def find_busy(svc: Services, kb_id: str, ds_id: str) -> Busy | None:
-    """The running job or execution of a data source, from the records, the executions and Bedrock."""
-    executions = running_executions(svc.sfn, svc.stack.state_machine_arn, kb_id, ds_id)
-    gates: list[dict[str, Any]] = []
-    if svc.stack.gate_state_machine_arn:  # a gated sync (upload, nightly) waiting to start counts as running
-        gates = running_executions(svc.sfn, svc.stack.gate_state_machine_arn, kb_id, ds_id)
-        executions = sorted(executions + gates, key=lambda e: e["startDate"], reverse=True)
-    running_arns = {e["executionArn"] for e in executions}
-    shown = gates[0]["executionArn"] if gates else None  # newest first
+    """The running job or gated sync of a data source, from the facts kbsync writes — its job records and its sync
+    gate — each checked against Step Functions and Bedrock; then Bedrock's own running jobs (one started outside
+    kbsync, or kbsync's own whose execution no longer watches it)."""
+    held = held_gate(svc, kb_id, ds_id)
+    shown = str(held[0]["holderArn"]) if held else None
     for record in records.running(svc.ddb, svc.stack.jobs_table, kb_id, ds_id):
         job_id = record.get("ingestionJobId")
-        if record.get("executionArn") in running_arns:
+        if live_execution(svc.sfn, str(record.get("executionArn"))) is not None:
             job = live_job(svc.bedrock, kb_id, ds_id, job_id) if job_id else None
             return _busy_from_record(record, job["status"] if job else str(record.get("status")), shown)
         if job_id:  # the execution ended without recording the end: ask Bedrock whether the job still runs
             job = live_job(svc.bedrock, kb_id, ds_id, job_id)
             if job is not None and job["status"] in RUNNING_STATUSES:
                 return _busy_from_record(record, job["status"], None)
-    if executions:
-        newest = executions[0]
-        return Busy(kb_id, ds_id, None, "RUNNING", _iso(newest["startDate"]), newest["executionArn"], shown)
-    running = _bedrock_running_job(svc.bedrock, kb_id, ds_id)  # most often started outside kbsync (console, script)
+    if held is not None:  # a gated sync (upload, nightly, manual) waiting for its turn, no job record yet
+        return Busy(kb_id, ds_id, None, "RUNNING", _iso(held[1]["startDate"]), shown, shown)
+    running = _bedrock_running_job(svc.bedrock, kb_id, ds_id)
     if running is not None:
-        own = kbsync_execution_of_job(running)  # else kbsync's own, whose execution no longer watches it
+        own = kbsync_record_of_job(svc, kb_id, ds_id, running)
         return Busy(
-            kb_id, ds_id, running["ingestionJobId"], running["status"], _iso(running["startedAt"]), None, own,
-            started_outside=own is None,
+            kb_id, ds_id, running["ingestionJobId"], running["status"], _iso(running["startedAt"]), None,
+            own.get("executionArn") if own else None, started_outside=own is None,
         )  # fmt: skip
     return None
+
+
+def kbsync_record_of_job(svc: Services, kb_id: str, ds_id: str, job: dict[str, Any]) -> Record | None:
+    """kbsync's record of a job Bedrock reports: by its id, or — for a record whose execution died between the start
+    and writing the id — by the Description kbsync gave the job (the record keeps it). None: started outside kbsync."""
+    table = svc.stack.jobs_table
+    found = records.find_job(svc.ddb, table, str(job["ingestionJobId"]), kb_id, ds_id)
+    if found is None and job.get("description"):
+        found = records.of_description(svc.ddb, table, kb_id, ds_id, str(job["description"]))
+    return found
 
 
 def _busy_from_record(record: Record, status: str, shown: str | None) -> Busy:
@@ -308,6 +313,8 @@ def _start_through_gate(svc: Services, gate_arn: str, request: dict[str, Any]) -
             gate_arn,
             kb_id,
             ds_id,
+            ddb=svc.ddb,
+            targets_table=svc.stack.outputs[TARGETS_OUTPUT],
             reason=request.get("reason"),
             requested_by=request.get("requestedBy"),
             queue=False,
@@ -426,7 +433,7 @@ def follow(
     child: dict[str, Any] | None = None
     while True:
         if gated:
-            previous, child = child, current_round(svc, execution_arn)
+            previous, child = child, current_round(svc, execution)
             if previous is not None and (child is None or child["executionArn"] != previous["executionArn"]):
                 on_round_end(_ended(previous, _newest_record(svc, kb_id, ds_id, previous["executionArn"])))
         followed = child if child is not None else execution  # before its first round: the gate's waiting time
@@ -478,52 +485,23 @@ def state_machine_of(execution_arn: str) -> str:
     return ":".join([*parts[:5], "stateMachine", parts[6]])
 
 
-#: The sync-gate state that names each round's ingestion-sync execution (statemachines/sync-gate.asl.json).
-ROUND_STATE = "BeginRound"
-
-
-def current_round(svc: Services, gate_execution_arn: str) -> dict[str, Any] | None:
-    """The ingestion-sync execution of the gate execution's newest round (described), None before the first round
-    or while Step Functions has not created it yet. Read from the newest BeginRound exit in the history."""
-    name = _newest_round_name(svc.sfn, gate_execution_arn)
-    if name is None:
+def current_round(svc: Services, gate_execution: dict[str, Any]) -> dict[str, Any] | None:
+    """The ingestion-sync execution of a gate execution's newest round (described): the one that wrote the newest job
+    record naming the gate execution (gateExecutionArn, set from the round's request). None before the round's record
+    (the gate settles, or waits for a job slot) or once Step Functions no longer knows the execution."""
+    request = sync_request_of(execution_input(gate_execution))
+    kb_id, ds_id = str(request.get("knowledgeBaseId")), str(request.get("dataSourceId"))
+    since = _iso(gate_execution["startDate"])[:19]  # to the second: a prefix of every later record's startedAt
+    rounds = records.of_gate(svc.ddb, svc.stack.jobs_table, kb_id, ds_id, str(gate_execution["executionArn"]), since)
+    if not rounds:
         return None
-    arn = svc.stack.state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
     try:
-        described: dict[str, Any] = svc.sfn.describe_execution(executionArn=arn)
+        described: dict[str, Any] = svc.sfn.describe_execution(executionArn=str(rounds[0]["executionArn"]))
     except ClientError as exc:
         if error_code(exc) == "ExecutionDoesNotExist":
             return None
         raise
     return described
-
-
-def _newest_round_name(sfn: Client, gate_execution_arn: str) -> str | None:
-    """The childName of the BeginRound exit with the highest event id, reading newest first (reverseOrder).
-
-    The highest id is picked within a page rather than the first match, because the local cloud (moto 5.2.5's
-    GetExecutionHistory) ignores reverseOrder and returns the whole history oldest first."""
-    kwargs: dict[str, Any] = {"executionArn": gate_execution_arn, "reverseOrder": True, "maxResults": 100}
-    while True:
-        page = sfn.get_execution_history(**kwargs)
-        exits = [
-            (int(event.get("id", 0)), event["stateExitedEventDetails"])
-            for event in page.get("events", [])
-            if (event.get("stateExitedEventDetails") or {}).get("name") == ROUND_STATE
-        ]
-        if exits:
-            return _child_name(max(exits, key=lambda found: found[0])[1])
-        if not page.get("nextToken"):
-            return None
-        kwargs["nextToken"] = page["nextToken"]
-
-
-def _child_name(exited: dict[str, Any]) -> str | None:
-    try:
-        name = json.loads(exited.get("output") or "{}").get("round", {}).get("childName")
-    except ValueError:
-        return None
-    return name if isinstance(name, str) and name else None
 
 
 def _gate_ended(gate: dict[str, Any], child: dict[str, Any] | None, record: Record | None) -> Ended:
@@ -622,10 +600,15 @@ STOPPED_BY_OPERATOR = "StoppedByOperator"
 
 
 def _stop_executions(svc: Services, kb_id: str, ds_id: str, newest: str) -> str:
-    """Stop the data source's running executions that have no job yet: its sync-gate executions first (so none
-    starts another round), then ingestion-sync ones. Returns the one to wait for (the gate's, if any)."""
-    machines = [svc.stack.gate_state_machine_arn, svc.stack.state_machine_arn]
-    running = [e["executionArn"] for m in machines if m for e in running_executions(svc.sfn, m, kb_id, ds_id)]
+    """Stop the data source's running executions that have no job yet: the sync-gate execution that holds its gate
+    first (so none starts another round), then the ingestion syncs of its open records. Returns the one to wait for
+    (the gate's, if any)."""
+    held = held_gate(svc, kb_id, ds_id)
+    running = [str(held[0]["holderArn"])] if held else []
+    for record in records.running(svc.ddb, svc.stack.jobs_table, kb_id, ds_id):
+        arn = str(record.get("executionArn"))
+        if not record.get("ingestionJobId") and arn not in running and live_execution(svc.sfn, arn) is not None:
+            running.append(arn)
     for arn in running or [newest]:
         try:
             svc.sfn.stop_execution(
@@ -718,7 +701,6 @@ OUTSIDE_TRIGGER = "outside kbsync"
 def status(svc: Services, kb_id: str | None = None, ds_id: str | None = None) -> list[RunningRow]:
     """What is running now: every running job record (live from Bedrock), plus executions with no job yet."""
     rows: list[RunningRow] = []
-    seen: set[str] = set()
     for record in records.running(svc.ddb, svc.stack.jobs_table, kb_id, ds_id):
         kb, ds, job_id = str(record["knowledgeBaseId"]), str(record["dataSourceId"]), record.get("ingestionJobId")
         state, stats = str(record["status"]), record.get("statistics")
@@ -728,7 +710,6 @@ def status(svc: Services, kb_id: str | None = None, ds_id: str | None = None) ->
                 state, stats = job["status"], job.get("statistics")
         if state not in RUNNING_STATUSES:
             continue  # ended a moment ago; the workflow will record it on its next poll
-        seen.add(str(record.get("executionArn")))
         scanned, indexed, failed = statistics_counts(stats)
         rows.append(
             RunningRow(
@@ -745,7 +726,7 @@ def status(svc: Services, kb_id: str | None = None, ds_id: str | None = None) ->
             )
         )
     shown = {(r.knowledge_base_id, r.data_source_id) for r in rows}
-    rows.extend(_waiting_executions(svc, kb_id, ds_id, seen, shown))
+    rows.extend(_waiting_gates(svc, kb_id, ds_id, shown))
     rows.extend(_outside_jobs(svc, kb_id, ds_id, rows))
     return rows
 
@@ -781,10 +762,8 @@ def _outside_jobs(svc: Services, kb_id: str | None, ds_id: str | None, rows: lis
 
 
 def _started_outside(svc: Services, kb: str, ds: str, job: dict[str, Any]) -> bool:
-    """Neither kbsync's description on the job nor a kbsync job record of it."""
-    if kbsync_execution_of_job(job) is not None:
-        return False
-    return records.find_job(svc.ddb, svc.stack.jobs_table, str(job["ingestionJobId"]), kb, ds) is None
+    """kbsync has no record of the job (by its id or its Description)."""
+    return kbsync_record_of_job(svc, kb, ds, job) is None
 
 
 def registered_data_sources(svc: Services) -> list[tuple[str, str]]:
@@ -793,54 +772,28 @@ def registered_data_sources(svc: Services) -> list[tuple[str, str]]:
     return records.registered(svc.ddb, table) if table else []
 
 
-def _waiting_executions(
-    svc: Services, kb_id: str | None, ds_id: str | None, seen: set[str], shown: set[tuple[str, str]]
+def _waiting_gates(
+    svc: Services, kb_id: str | None, ds_id: str | None, shown: set[tuple[str, str]]
 ) -> list[RunningRow]:
-    """Executions with no running job record: ingestion syncs before their job, then gated syncs waiting for their
-    turn (a data source already shown once is not shown again for its gate)."""
-    rows: list[RunningRow] = []
-    machines = [svc.stack.state_machine_arn]
-    if svc.stack.gate_state_machine_arn:
-        machines.append(svc.stack.gate_state_machine_arn)
-    for machine in machines:
-        hidden = shown | {(r.knowledge_base_id, r.data_source_id) for r in rows} if machine != machines[0] else set()
-        rows.extend(_waiting_of(svc, machine, kb_id, ds_id, seen, hidden))
-    return rows
-
-
-def _waiting_of(
-    svc: Services,
-    machine: str,
-    kb_id: str | None,
-    ds_id: str | None,
-    seen: set[str],
-    hidden: set[tuple[str, str]],
-) -> list[RunningRow]:
+    """Gated syncs with no running job record: they hold their data source's sync gate and wait (settling, or for a
+    job slot). A data source already shown is not shown again for its gate."""
+    table = svc.stack.outputs.get(TARGETS_OUTPUT)
+    if not table:
+        return []
+    if kb_id and ds_id:
+        found = records.gate(svc.ddb, table, kb_id, ds_id)
+        gates = [found] if found else []
+    else:
+        gates = records.gates(svc.ddb, table)
     rows = []
-    for page in svc.sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, statusFilter="RUNNING"):
-        for summary in page.get("executions", []):
-            if summary["executionArn"] in seen:
-                continue
-            parsed = parse_execution_name(summary["name"])
-            if parsed is None or (parsed.knowledge_base_id, parsed.data_source_id) in hidden:
-                continue
-            if kb_id and ds_id and (parsed.knowledge_base_id, parsed.data_source_id) != (kb_id, ds_id):
-                continue
-            rows.append(
-                RunningRow(
-                    parsed.knowledge_base_id,
-                    parsed.data_source_id,
-                    None,
-                    "WAITING",
-                    _iso(summary["startDate"]),
-                    parsed.trigger,
-                    0,
-                    0,
-                    0,
-                    summary["executionArn"],
-                )
-            )
-    return rows
+    for gate in gates:
+        kb, ds = str(gate.get("knowledgeBaseId")), str(gate.get("dataSourceId"))
+        holder = None if (kb, ds) in shown else _holder(svc, gate)
+        if holder is None:
+            continue
+        started, trigger = _iso(holder["startDate"]), str(gate.get("trigger", ""))
+        rows.append(RunningRow(kb, ds, None, "WAITING", started, trigger, 0, 0, 0, holder["executionArn"]))
+    return sorted(rows, key=lambda row: (row.knowledge_base_id, row.data_source_id))
 
 
 @dataclass(frozen=True)
@@ -940,7 +893,7 @@ def rerun_target(svc: Services, job_or_execution: str, is_arn: bool) -> RerunTar
                 ExitCode.USAGE,
             )
         written = records.of_execution(svc.ddb, svc.stack.jobs_table, kb_id, ds_id, job_or_execution)
-        child = current_round(svc, job_or_execution) if is_gate_execution(svc.stack, job_or_execution) else None
+        child = current_round(svc, execution) if is_gate_execution(svc.stack, job_or_execution) else None
         if not written and child is not None:  # a gated sync: its round's ingestion-sync execution wrote the record
             written = records.of_execution(svc.ddb, svc.stack.jobs_table, kb_id, ds_id, child["executionArn"])
         job_id = written[0].get("ingestionJobId") if written else None

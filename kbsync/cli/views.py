@@ -158,6 +158,7 @@ def show_text(detail: JobDetail, stack: Stack, style: Style) -> str:
         ("reason", str(record.get("reason") or "-")),
         ("requested by", str(record.get("requestedBy") or "-")),
         ("attempt", str(record.get("attempt", "-"))),
+        *_gate_pairs(record),
         ("started", when(record.get("startedAt"))),
         ("updated", f"{when(record.get('updatedAt'))} ({span(record.get('startedAt'), record.get('updatedAt'))})"),
     ]
@@ -198,6 +199,20 @@ def outside_show_text(job: dict[str, Any], style: Style) -> str:
         kbsync = ["started outside kbsync (console or script): no job record, no execution, no alert"]
     lines += ["", style.bold("kbsync"), *(f"  {line}" for line in kbsync)]
     return "\n".join(lines)
+
+
+def _gate_pairs(record: Record) -> list[tuple[str, str]]:
+    """The gated sync this job is a round of, and how long the sync waited before this record (settle time,
+    queueing behind the account's job slots): from the record (records before kbsync kept them have none)."""
+    gate = record.get("gateExecutionArn")
+    if not gate:
+        return []
+    own = gate == record.get("executionArn")  # started directly, not through the sync gate
+    sync = "started directly (no sync gate)" if own else f"of sync gate execution {execution_name_of(str(gate))}"
+    return [
+        ("round", f"{record.get('round', '-')} {sync}"),
+        ("gate wait", span(record.get("gateEnteredAt"), record.get("startedAt"))),
+    ]
 
 
 def _pairs(pairs: list[tuple[str, str]]) -> list[str]:

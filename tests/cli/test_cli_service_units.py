@@ -23,6 +23,11 @@ ARN = f"arn:aws:states:us-east-1:123456789012:execution:kbsync-IngestionSync:{NA
 TABLE = "kbsync-Jobs"
 T0 = datetime(2026, 11, 22, 5, 4, 3, tzinfo=UTC)
 STACK = Stack("kbsync", SM, TABLE, {}, {})
+GATE_SM = "arn:aws:states:us-east-1:123456789012:stateMachine:kbsync-SyncGate"
+GATE_NAME = f"s3-{KB}-{DS}-20261122T050403-up01"
+GATE_ARN = f"arn:aws:states:us-east-1:123456789012:execution:kbsync-SyncGate:{GATE_NAME}"
+TARGETS = "kbsync-Targets"
+GATED_STACK = Stack("kbsync", SM, TABLE, {"SyncGateStateMachineArn": GATE_SM, "TargetsTableName": TARGETS}, {})
 
 
 def _client(service_name: str) -> Any:
@@ -83,18 +88,37 @@ def expect_running_records(ddb: Stubber, items_by_status: dict[str, list[dict[st
         })  # fmt: skip
 
 
-def expect_running_executions(sfn: Stubber, names: list[str]) -> None:
-    executions = [
-        {
-            "executionArn": ARN.replace(NAME, name),
-            "stateMachineArn": SM,
-            "name": name,
-            "status": "RUNNING",
-            "startDate": T0,
-        }
-        for name in names
-    ]
-    sfn.add_response("list_executions", {"executions": executions}, {"stateMachineArn": SM, "statusFilter": "RUNNING"})
+def gate_item() -> dict[str, Any]:
+    """The data source's GATE item as the sync gate writes it (schemas/gate-item.schema.json)."""
+    return {
+        "pk": {"S": f"DS#{KB}#{DS}"},
+        "sk": {"S": "GATE"},
+        "holder": {"S": GATE_NAME},
+        "holderArn": {"S": GATE_ARN},
+        "leaseUntil": {"N": "1795000000"},
+        "acquiredAt": {"N": "1794000000"},
+        "trigger": {"S": "s3"},
+        "knowledgeBaseId": {"S": KB},
+        "dataSourceId": {"S": DS},
+        "changeSeq": {"N": "1"},
+    }
+
+
+def expect_gate(ddb: Stubber, item: dict[str, Any] | None) -> None:
+    key = {"pk": {"S": f"DS#{KB}#{DS}"}, "sk": {"S": "GATE"}}
+    response = {"Item": item} if item else {}
+    ddb.add_response("get_item", response, {"TableName": TARGETS, "Key": key, "ConsistentRead": True})
+
+
+def expect_described(sfn: Stubber, arn: str, status: str, machine: str = SM) -> None:
+    described = {"executionArn": arn, "stateMachineArn": machine, "status": status, "startDate": T0}
+    if status != "RUNNING":
+        described["stopDate"] = T0
+    sfn.add_response("describe_execution", described, {"executionArn": arn})
+
+
+def expect_no_record_of_job(ddb: Stubber) -> None:
+    ddb.add_response("query", {"Items": []}, None)
 
 
 def expect_bedrock_running(bedrock: Stubber, jobs: list[dict[str, Any]]) -> None:
@@ -108,9 +132,9 @@ def expect_bedrock_running(bedrock: Stubber, jobs: list[dict[str, Any]]) -> None
 
 def test_start_refused_while_a_job_started_outside_kbsync_runs(stubs: dict[str, Stubber]) -> None:
     stubs["bedrock-agent"].add_response("get_data_source", {"dataSource": _data_source()}, None)
-    expect_running_executions(stubs["stepfunctions"], [])
     expect_running_records(stubs["dynamodb"], {})
     expect_bedrock_running(stubs["bedrock-agent"], [_job("IN_PROGRESS")])
+    expect_no_record_of_job(stubs["dynamodb"])  # by its id: no record, and the job has no kbsync Description
     with pytest.raises(CliError) as caught:
         service.start_sync(services(stubs), KB, DS, None)
     assert caught.value.code == ExitCode.JOB_RUNNING
@@ -121,24 +145,59 @@ def test_start_refused_while_a_job_started_outside_kbsync_runs(stubs: dict[str, 
     )
 
 
-def test_stop_before_any_job_started_stops_the_execution(stubs: dict[str, Stubber]) -> None:
-    """Stopped with an error outside `KbSync.*`: the catch-all then releases what it held and reports it."""
-    expect_running_executions(stubs["stepfunctions"], [NAME])
-    expect_running_records(stubs["dynamodb"], {})
+def test_stop_before_any_job_started_stops_the_gated_sync_that_holds_the_data_source(
+    stubs: dict[str, Stubber],
+) -> None:
+    """Stopped with an error outside `KbSync.*`: the catch-all then releases what it held and reports it. Which
+    execution holds the data source is read from its GATE item, checked against Step Functions."""
+    sfn, ddb = stubs["stepfunctions"], stubs["dynamodb"]
+    svc = service.Services(GATED_STACK, sfn=sfn.client, ddb=ddb.client, bedrock=stubs["bedrock-agent"].client)
+    expect_gate(ddb, gate_item())
+    expect_described(sfn, GATE_ARN, "RUNNING", GATE_SM)
+    expect_running_records(ddb, {})
     expect_bedrock_running(stubs["bedrock-agent"], [])
-    expect_running_executions(stubs["stepfunctions"], [NAME])
-    stubs["stepfunctions"].add_response("stop_execution", {"stopDate": T0}, {
-        "executionArn": ARN,
+    expect_gate(ddb, gate_item())
+    expect_described(sfn, GATE_ARN, "RUNNING", GATE_SM)
+    expect_running_records(ddb, {})
+    sfn.add_response("stop_execution", {"stopDate": T0}, {
+        "executionArn": GATE_ARN,
         "error": "StoppedByOperator",
         "cause": f"kbsync stop --kb {KB} --ds {DS} before any ingestion job started",
     })  # fmt: skip
-    assert service.stop(services(stubs), KB, DS) == service.StopPlan(None, ARN, "stopped execution")
+    assert service.stop(svc, KB, DS) == service.StopPlan(None, GATE_ARN, "stopped execution")
+
+
+def test_stop_before_any_job_also_stops_an_ingestion_sync_whose_record_has_no_job_yet(
+    stubs: dict[str, Stubber],
+) -> None:
+    """An ingestion sync started without the gate (by hand) is known from its STARTING record (written before its
+    StartIngestionJob); the gate's holder is stopped first, the record's execution next."""
+    sfn, ddb = stubs["stepfunctions"], stubs["dynamodb"]
+    svc = service.Services(GATED_STACK, sfn=sfn.client, ddb=ddb.client, bedrock=stubs["bedrock-agent"].client)
+    starting = record_item("STARTING")
+    del starting["ingestionJobId"]
+    expect_gate(ddb, gate_item())
+    expect_described(sfn, GATE_ARN, "RUNNING", GATE_SM)
+    expect_running_records(ddb, {"STARTING": [starting]})
+    expect_described(sfn, ARN, "RUNNING")
+    expect_bedrock_running(stubs["bedrock-agent"], [])
+    expect_gate(ddb, gate_item())
+    expect_described(sfn, GATE_ARN, "RUNNING", GATE_SM)
+    expect_running_records(ddb, {"STARTING": [starting]})
+    expect_described(sfn, ARN, "RUNNING")
+    for arn in (GATE_ARN, ARN):
+        sfn.add_response("stop_execution", {"stopDate": T0}, {
+            "executionArn": arn,
+            "error": "StoppedByOperator",
+            "cause": f"kbsync stop --kb {KB} --ds {DS} before any ingestion job started",
+        })  # fmt: skip
+    assert service.stop(svc, KB, DS) == service.StopPlan(None, GATE_ARN, "stopped execution")
 
 
 def test_start_refused_while_a_job_of_the_data_source_runs(stubs: dict[str, Stubber]) -> None:
     stubs["bedrock-agent"].add_response("get_data_source", {"dataSource": _data_source()}, None)
-    expect_running_executions(stubs["stepfunctions"], [NAME, f"manual-OTHER12345-{DS}-20261122T050403-zz99"])
     expect_running_records(stubs["dynamodb"], {"STARTING": [record_item("STARTING")]})
+    expect_described(stubs["stepfunctions"], ARN, "RUNNING")
     stubs["bedrock-agent"].add_response("get_ingestion_job", {"ingestionJob": _job("IN_PROGRESS")}, None)
     with pytest.raises(CliError) as caught:
         service.start_sync(services(stubs), KB, DS, "because")
@@ -149,31 +208,45 @@ def test_start_refused_while_a_job_of_the_data_source_runs(stubs: dict[str, Stub
     )
 
 
-def test_start_refused_while_an_execution_waits_without_a_job(stubs: dict[str, Stubber]) -> None:
+def test_start_refused_while_a_gated_sync_waits_without_a_job(stubs: dict[str, Stubber]) -> None:
+    sfn, ddb = stubs["stepfunctions"], stubs["dynamodb"]
+    svc = service.Services(GATED_STACK, sfn=sfn.client, ddb=ddb.client, bedrock=stubs["bedrock-agent"].client)
     stubs["bedrock-agent"].add_response("get_data_source", {"dataSource": _data_source()}, None)
-    expect_running_executions(stubs["stepfunctions"], [NAME])
-    expect_running_records(stubs["dynamodb"], {})
+    expect_gate(ddb, gate_item())
+    expect_described(sfn, GATE_ARN, "RUNNING", GATE_SM)
+    expect_running_records(ddb, {})
     with pytest.raises(CliError) as caught:
-        service.start_sync(services(stubs), KB, DS, None)
+        service.start_sync(svc, KB, DS, None)
     assert caught.value.code == ExitCode.JOB_RUNNING
     assert caught.value.message.startswith(
-        f"already running: {NAME} (no ingestion job yet, started 2026-11-22T05:04:03Z); "
+        f"already running: {GATE_NAME} (no ingestion job yet, started 2026-11-22T05:04:03Z); "
     )
+
+
+def test_a_gate_whose_holder_died_holds_no_sync(stubs: dict[str, Stubber]) -> None:
+    """A GATE item left by a holder that ended (before the catch-all or the lease freed it) is not a running sync."""
+    sfn, ddb = stubs["stepfunctions"], stubs["dynamodb"]
+    svc = service.Services(GATED_STACK, sfn=sfn.client, ddb=ddb.client, bedrock=stubs["bedrock-agent"].client)
+    expect_gate(ddb, gate_item())
+    expect_described(sfn, GATE_ARN, "ABORTED", GATE_SM)
+    expect_running_records(ddb, {})
+    expect_bedrock_running(stubs["bedrock-agent"], [])
+    assert service.find_busy(svc, KB, DS) is None
 
 
 def test_a_stale_running_record_whose_job_ended_does_not_block(stubs: dict[str, Stubber]) -> None:
-    gate = "arn:aws:states:us-east-1:123456789012:stateMachine:kbsync-SyncGate"
+    gate = GATE_SM
     gate_execution = f"arn:aws:states:us-east-1:123456789012:execution:kbsync-SyncGate:{NAME}"
-    stack = Stack("kbsync", SM, TABLE, {"SyncGateStateMachineArn": gate}, {})
     svc = service.Services(
-        stack, sfn=stubs["stepfunctions"].client, ddb=stubs["dynamodb"].client, bedrock=stubs["bedrock-agent"].client
+        GATED_STACK,
+        sfn=stubs["stepfunctions"].client,
+        ddb=stubs["dynamodb"].client,
+        bedrock=stubs["bedrock-agent"].client,
     )
     stubs["bedrock-agent"].add_response("get_data_source", {"dataSource": _data_source()}, None)
-    expect_running_executions(stubs["stepfunctions"], [])
-    stubs["stepfunctions"].add_response(
-        "list_executions", {"executions": []}, {"stateMachineArn": gate, "statusFilter": "RUNNING"}
-    )
+    expect_gate(stubs["dynamodb"], None)
     expect_running_records(stubs["dynamodb"], {"IN_PROGRESS": [record_item("IN_PROGRESS")]})
+    expect_described(stubs["stepfunctions"], ARN, "FAILED")  # its execution ended without recording the end
     stubs["bedrock-agent"].add_response("get_ingestion_job", {"ingestionJob": _job("COMPLETE")}, None)
     expect_bedrock_running(stubs["bedrock-agent"], [])
     stubs["stepfunctions"].add_response("start_execution", {"executionArn": gate_execution, "startDate": T0}, None)
@@ -276,7 +349,6 @@ def test_follow_gives_up_at_its_deadline_and_says_the_sync_goes_on(stubs: dict[s
 
 
 def test_stop_with_nothing_running(stubs: dict[str, Stubber]) -> None:
-    expect_running_executions(stubs["stepfunctions"], [])
     expect_running_records(stubs["dynamodb"], {})
     expect_bedrock_running(stubs["bedrock-agent"], [])
     with pytest.raises(CliError) as caught:
@@ -288,8 +360,8 @@ def test_stop_with_nothing_running(stubs: dict[str, Stubber]) -> None:
 
 
 def test_stop_stops_the_running_job_through_bedrock(stubs: dict[str, Stubber]) -> None:
-    expect_running_executions(stubs["stepfunctions"], [NAME])
     expect_running_records(stubs["dynamodb"], {"IN_PROGRESS": [record_item("IN_PROGRESS")]})
+    expect_described(stubs["stepfunctions"], ARN, "RUNNING")
     bedrock = stubs["bedrock-agent"]
     bedrock.add_response("get_ingestion_job", {"ingestionJob": _job("IN_PROGRESS")}, None)
     bedrock.add_response("get_ingestion_job", {"ingestionJob": _job("IN_PROGRESS")}, None)
@@ -365,53 +437,58 @@ def _execution(status: str) -> dict[str, Any]:
     return described
 
 
-def test_a_gated_sync_waiting_for_its_turn_counts_as_running(stubs: dict[str, Stubber]) -> None:
-    gate = "arn:aws:states:us-east-1:123456789012:stateMachine:kbsync-SyncGate"
-    stack = Stack("kbsync", SM, TABLE, {"SyncGateStateMachineArn": gate}, {})
-    svc = service.Services(stack, sfn=stubs["stepfunctions"].client, ddb=stubs["dynamodb"].client)
-    expect_running_executions(stubs["stepfunctions"], [])
-    waiting = f"s3-{KB}-{DS}-20261122T050403-up01"
-    stubs["stepfunctions"].add_response("list_executions", {"executions": [{
-        "executionArn": f"arn:aws:states:us-east-1:123456789012:execution:kbsync-SyncGate:{waiting}",
-        "stateMachineArn": gate, "name": waiting, "status": "RUNNING", "startDate": T0,
-    }]}, {"stateMachineArn": gate, "statusFilter": "RUNNING"})  # fmt: skip
-    expect_running_records(stubs["dynamodb"], {})
-    busy = service.find_busy(svc, KB, DS)
-    assert busy is not None
-    expected = f"already running: {waiting} (no ingestion job yet, started 2026-11-22T05:04:03Z); wait for it (`kbsync"
-    assert busy.refusal().message.startswith(expected)
-
-
-def _round_exit(event_id: int, child: str) -> dict[str, Any]:
-    output = json.dumps({"round": {"seen": event_id, "round": event_id, "childName": child}})
-    return {
-        "timestamp": T0,
-        "type": "TaskStateExited",
-        "id": event_id,
-        "previousEventId": event_id - 1,
-        "stateExitedEventDetails": {"name": "BeginRound", "output": output},
-    }
-
-
-@pytest.mark.parametrize("oldest_first", [True, False], ids=["moto-order", "aws-reverse-order"])
-def test_the_current_round_is_the_newest_begin_round_whatever_the_history_order(
-    stubs: dict[str, Stubber], oldest_first: bool
-) -> None:
-    gate = "arn:aws:states:us-east-1:123456789012:stateMachine:kbsync-SyncGate"
-    gate_execution = f"arn:aws:states:us-east-1:123456789012:execution:kbsync-SyncGate:{NAME}"
-    stack = Stack("kbsync", SM, TABLE, {"SyncGateStateMachineArn": gate}, {})
-    svc = service.Services(stack, sfn=stubs["stepfunctions"].client)
+def test_the_current_round_is_the_execution_of_the_newest_record_naming_the_gate(stubs: dict[str, Stubber]) -> None:
+    """Read from the job records (gateExecutionArn), only those started since the gate execution started; never from
+    the gate's execution history."""
+    sfn, ddb = stubs["stepfunctions"], stubs["dynamodb"]
+    svc = service.Services(GATED_STACK, sfn=sfn.client, ddb=ddb.client)
     second = f"manual-{KB}-{DS}-20261122T050500-rd02"
-    events = [_round_exit(5, NAME), _round_exit(40, second)]
-    stubs["stepfunctions"].add_response(
-        "get_execution_history",
-        {"events": events if oldest_first else events[::-1]},
-        {"executionArn": gate_execution, "reverseOrder": True, "maxResults": 100},
-    )
     child = ARN.replace(NAME, second)
-    stubs["stepfunctions"].add_response(
+    newest = record_item("IN_PROGRESS", executionArn={"S": child}, gateExecutionArn={"S": GATE_ARN}, round={"N": "2"})
+    ddb.add_response("query", {"Items": [newest, record_item("COMPLETE", gateExecutionArn={"S": GATE_ARN})]}, {
+        "TableName": TABLE,
+        "KeyConditionExpression": "pk = :pk AND sk >= :since",
+        "FilterExpression": "gateExecutionArn = :gate",
+        "ExpressionAttributeValues": {
+            ":pk": {"S": f"DS#{KB}#{DS}"},
+            ":since": {"S": "JOB#2026-11-22T05:04:03"},
+            ":gate": {"S": GATE_ARN},
+        },
+        "ScanIndexForward": False,
+    })  # fmt: skip
+    sfn.add_response(
         "describe_execution", {**_execution("RUNNING"), "executionArn": child, "name": second}, {"executionArn": child}
     )
-    assert service.is_gate_execution(stack, gate_execution) and not service.is_gate_execution(stack, ARN)
+    gate_execution = {
+        "executionArn": GATE_ARN,
+        "stateMachineArn": GATE_SM,
+        "status": "RUNNING",
+        "startDate": T0,
+        "input": json.dumps({"request": {"knowledgeBaseId": KB, "dataSourceId": DS, "trigger": "s3"}}),
+    }
+    assert service.is_gate_execution(GATED_STACK, GATE_ARN) and not service.is_gate_execution(GATED_STACK, ARN)
     found = service.current_round(svc, gate_execution)
     assert found is not None and found["executionArn"] == child
+
+
+def test_a_gate_execution_before_its_first_record_has_no_round(stubs: dict[str, Stubber]) -> None:
+    svc = service.Services(GATED_STACK, sfn=stubs["stepfunctions"].client, ddb=stubs["dynamodb"].client)
+    stubs["dynamodb"].add_response("query", {"Items": []}, None)
+    gate_execution = {
+        "executionArn": GATE_ARN,
+        "startDate": T0,
+        "input": json.dumps({"request": {"knowledgeBaseId": KB, "dataSourceId": DS, "trigger": "s3"}}),
+    }
+    assert service.current_round(svc, gate_execution) is None
+
+
+def test_the_gate_item_these_tests_read_keeps_its_contract() -> None:
+    """The consumer side of schemas/gate-item.schema.json: the CLI is tested on items the contract allows (the
+    producer side, the sync gate's own writes, is tests/cli/test_facts_in_records.py)."""
+    import kbsync_contracts
+
+    from kbsync.cli import records
+
+    assert kbsync_contracts.problems("gate-item", records.from_item(gate_item())) == []
+    broken = records.from_item({**gate_item(), "holderArn": {"S": "not-an-arn"}})
+    assert kbsync_contracts.problems("gate-item", broken)

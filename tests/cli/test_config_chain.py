@@ -128,10 +128,11 @@ def test_the_endpoint_option_wins_over_aws_endpoint_url(up: LocalUp, tmp_path: P
 
 #: The service identifiers of what `kbsync status` calls (CloudFormation, DynamoDB, Step Functions, Bedrock Agent):
 #: https://docs.aws.amazon.com/sdkref/latest/guide/ss-endpoints-table.html
+#: The services `kbsync status` calls when nothing runs (the stack, the records and gates, Bedrock's running jobs):
+#: Step Functions is asked only about the executions the records and gates name.
 STATUS_SERVICES = {
     "cloudformation": "CLOUDFORMATION",
     "dynamodb": "DYNAMODB",
-    "sfn": "SFN",
     "bedrock_agent": "BEDROCK_AGENT",
 }
 
@@ -140,7 +141,7 @@ def test_service_specific_endpoint_variables_win_over_aws_endpoint_url(up: Local
     env = user_env(fresh_home(tmp_path), AWS_ENDPOINT_URL=dead_endpoint())
     env.update({f"AWS_ENDPOINT_URL_{service}": up.endpoint for service in STATUS_SERVICES.values()})
     assert found_the_stack(kbsync(env, "status"))
-    del env["AWS_ENDPOINT_URL_SFN"]  # Step Functions alone now goes to the dead endpoint
+    del env["AWS_ENDPOINT_URL_DYNAMODB"]  # DynamoDB alone now goes to the dead endpoint
     refused = kbsync(env, "status")
     assert refused.code == ExitCode.AWS and refused.err.startswith(f"kbsync: cannot reach {env['AWS_ENDPOINT_URL']}")
 

@@ -73,30 +73,14 @@ def gate(status: str) -> dict[str, Any]:
     return execution(GATE_ARN, GATE_NAME, GATE, status, {"request": REQUEST, "settleSeconds": 0, "ifBusy": "skip"})
 
 
-def history_naming_the_round() -> dict[str, Any]:
-    output = json.dumps({"round": {"seen": 1, "round": 1, "childName": CHILD_NAME}})
-    return {
-        "events": [
-            {
-                "timestamp": T0,
-                "type": "TaskStateExited",
-                "id": 7,
-                "previousEventId": 6,
-                "stateExitedEventDetails": {"name": "BeginRound", "output": output},
-            }
-        ]
-    }
-
-
-def expect_gate_succeeded_but_no_child(sfn: Stubber) -> None:
-    """The gate SUCCEEDED; its history names the round's child, which DescribeExecution does not know."""
+def expect_gate_succeeded_but_no_child(sfn: Stubber, ddb: Stubber) -> None:
+    """The gate SUCCEEDED; no job record names it (gateExecutionArn): its round's ingestion sync is not found."""
     sfn.add_response("describe_execution", gate("SUCCEEDED"), {"executionArn": GATE_ARN})
-    sfn.add_response("get_execution_history", history_naming_the_round(), None)
-    sfn.add_client_error("describe_execution", "ExecutionDoesNotExist", f"Execution Does Not Exist: '{CHILD_ARN}'", 400)
+    ddb.add_response("query", {"Items": []}, None)
 
 
 def test_a_gate_that_succeeded_without_a_child_found_is_no_record_not_ok(stubs: dict[str, Stubber]) -> None:
-    expect_gate_succeeded_but_no_child(stubs["stepfunctions"])
+    expect_gate_succeeded_but_no_child(stubs["stepfunctions"], stubs["dynamodb"])
     ended = service.follow(
         services(stubs), GATE_ARN, on_progress=lambda _p: None, interval_s=1, timeout_s=60, sleep=lambda _s: None
     )
@@ -125,7 +109,7 @@ def test_sync_wait_json_exits_non_zero_and_says_why(stubs: dict[str, Stubber], m
     started = service.Started(GATE_ARN, GATE_NAME, REQUEST, gated=True)
     monkeypatch.setattr(app, "services", lambda _args: svc)
     monkeypatch.setattr(service, "start_sync", lambda *_args: started)
-    expect_gate_succeeded_but_no_child(stubs["stepfunctions"])
+    expect_gate_succeeded_but_no_child(stubs["stepfunctions"], stubs["dynamodb"])
     out, err = io.StringIO(), io.StringIO()
     code = main(["sync", "--kb", KB, "--ds", DS, "--wait", "--json", "--interval", "0.01"], out=out, err=err)
     document = json.loads(out.getvalue())
@@ -138,7 +122,7 @@ def test_sync_wait_text_names_what_is_missing(stubs: dict[str, Stubber], monkeyp
     svc = services(stubs)
     monkeypatch.setattr(app, "services", lambda _args: svc)
     monkeypatch.setattr(service, "start_sync", lambda *_args: service.Started(GATE_ARN, GATE_NAME, REQUEST, True))
-    expect_gate_succeeded_but_no_child(stubs["stepfunctions"])
+    expect_gate_succeeded_but_no_child(stubs["stepfunctions"], stubs["dynamodb"])
     out, err = io.StringIO(), io.StringIO()
     code = main(["sync", "--kb", KB, "--ds", DS, "--wait", "--interval", "0.01"], out=out, err=err)
     assert code == ExitCode.NO_RECORD

@@ -136,13 +136,18 @@ def test_a_nightly_run_overlapping_an_upload_sync_starts_no_duplicate_job(rig: T
     assert rig.drain_alerts() == []
 
 
+def gates(rig: TriggerRig) -> dict[str, Any]:
+    """Where request_sync reads the gate's decision: the TargetsTable's GATE item (a low-level DynamoDB client)."""
+    return {"ddb": rig.clients["dynamodb"], "targets_table": rig.outputs["TargetsTableName"]}
+
+
 def test_a_manual_sync_while_one_runs_is_queued_not_a_conflict(rig: TriggerRig) -> None:
     [target] = rig.seed_targets(1, prefix_root="manual")
     sfn, gate = rig.clients["stepfunctions"], rig.outputs["SyncGateStateMachineArn"]
     kb, ds = target.knowledge_base_id, target.data_source_id
     with job_durations({ds: 200}):
-        first = registry.request_sync(sfn, gate, kb, ds, reason="first", timeout_s=20)
-        second = registry.request_sync(sfn, gate, kb, ds, reason="second", timeout_s=20)
+        first = registry.request_sync(sfn, gate, kb, ds, **gates(rig), reason="first", timeout_s=20)
+        second = registry.request_sync(sfn, gate, kb, ds, **gates(rig), reason="second", timeout_s=20)
         rig.wait_until_quiet(QUIET_S)
     assert first.outcome == "STARTED"
     assert second.outcome == "QUEUED"
@@ -159,7 +164,7 @@ def test_an_execution_killed_mid_job_alerts_once_and_the_data_source_syncs_again
     sfn, gate = rig.clients["stepfunctions"], rig.outputs["SyncGateStateMachineArn"]
     kb, ds = target.knowledge_base_id, target.data_source_id
     faults().hang_next_jobs(1)
-    assert registry.request_sync(sfn, gate, kb, ds, timeout_s=20).outcome == "STARTED"
+    assert registry.request_sync(sfn, gate, kb, ds, **gates(rig), timeout_s=20).outcome == "STARTED"
     child = rig.wait_for(
         "the ingestion-sync execution polling its job",
         lambda: (
@@ -187,7 +192,7 @@ def test_an_execution_killed_mid_job_alerts_once_and_the_data_source_syncs_again
     rig.clients["bedrock-agent"].stop_ingestion_job(
         knowledgeBaseId=kb, dataSourceId=ds, ingestionJobId=hung["ingestionJobId"]
     )
-    assert registry.request_sync(sfn, gate, kb, ds, timeout_s=20).outcome == "STARTED"
+    assert registry.request_sync(sfn, gate, kb, ds, **gates(rig), timeout_s=20).outcome == "STARTED"
     rig.wait_until_quiet(QUIET_S)
     assert statuses(rig, target) == ["STOPPED", "COMPLETE"]
     assert rig.drain_alerts() == alerts  # nothing more

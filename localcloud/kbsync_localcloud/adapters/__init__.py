@@ -22,6 +22,7 @@ ADAPTER_MODULES: tuple[str, ...] = (
     "kbsync_localcloud.adapters.inprocess_lambda",
     "kbsync_localcloud.adapters.execution_events",
     "kbsync_localcloud.adapters.stop_is_final",
+    "kbsync_localcloud.adapters.context_object",
     "kbsync_localcloud.adapters.bedrock_ingestion",
     "kbsync_localcloud.adapters.cfn_state_machines",
     "kbsync_localcloud.adapters.eventbridge_targets",

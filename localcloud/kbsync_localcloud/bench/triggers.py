@@ -166,7 +166,12 @@ class TriggerRig:
         [target] = self.seed_targets(1, nightly=False, prefix_root="warm-up")
         sfn = self.clients["stepfunctions"]
         registry.request_sync(
-            sfn, self.outputs["SyncGateStateMachineArn"], target.knowledge_base_id, target.data_source_id
+            sfn,
+            self.outputs["SyncGateStateMachineArn"],
+            target.knowledge_base_id,
+            target.data_source_id,
+            ddb=self.clients["dynamodb"],
+            targets_table=self.outputs["TargetsTableName"],
         )
         self.wait_until_quiet(120)
 
