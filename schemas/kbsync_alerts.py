@@ -6,7 +6,9 @@ ContentUri: schemas/), the CLI from the installed package; neither keeps a copy,
 ``runbooks/README.md`` are checked against it (tests/static/test_alert_catalogue.py).
 
 Besides the catalogue, the parts of an alert every sender writes the same way: the subject, the runbook link and the
-message attributes (schemas/alert.schema.json).
+message attributes (schemas/alert.schema.json), and the one way an alert is published (``publish``): the plain text
+for e-mail and the SQS alert inbox, the chat notification (kbsync_chat) for Amazon Q Developer in chat applications,
+in one SNS message.
 
 Imports only the standard library and kbsync_contracts.
 """
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import kbsync_contracts
 
@@ -97,3 +100,81 @@ def message_attributes(
     if ingestion_job_id:
         attributes["ingestionJobId"] = ingestion_job_id
     return {name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()}
+
+
+# ---------------------------------------------------------------- publishing
+
+#: SNS Publish takes at most 262,144 bytes of UTF-8 for the message and its attributes
+#: (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html, "Message"). kbsync keeps the whole published message
+#: -- the MessageStructure=json document holding the plain text and the chat notification, as sent -- within this
+#: budget, clear of the limit with the subject and the attributes.
+MESSAGE_BUDGET_BYTES = 240_000
+#: The entry of the published message that Amazon Q Developer in chat applications receives: it subscribes to the
+#: topic with an HTTPS endpoint (protocol https, https://global.sns-api.chatbot.amazonaws.com) and posts messages in the
+#: custom-notification format (https://docs.aws.amazon.com/chatbot/latest/adminguide/custom-notifs.html). Every other
+#: protocol -- email, sqs (the alert inbox `kbsync alerts` reads), lambda, http... -- gets "default", the plain text:
+#: a MessageStructure=json message must have a string "default" entry, used for each protocol without its own
+#: (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html, "MessageStructure"). One copy of the text.
+CHAT_PROTOCOL = "https"
+#: How a plain text cut to fit the budget ends (a last resort: send_alert budgets its reasons, the other senders'
+#: texts are short).
+CUT_NOTE = "\n... (cut to stay under the SNS 256 KB limit)"
+
+
+def _json(value: Any) -> str:
+    """Compact JSON, non-ASCII kept as UTF-8 (SNS counts bytes: an escape would take 6 to 12 for 1 to 4)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def sns_message(text: str, chat: Mapping[str, Any]) -> str:
+    """The Message of a MessageStructure=json publish: {"default": the plain text, "https": the chat notification as
+    a JSON string}."""
+    return _json({"default": text, CHAT_PROTOCOL: _json(chat)})
+
+
+def escaped_size(text: str) -> int:
+    """The bytes `text` takes inside the published message (JSON-escaped UTF-8: a line break takes 2, a quote 2)."""
+    return len(_json(text).encode("utf-8")) - 2
+
+
+def text_room(chat: Mapping[str, Any]) -> int:
+    """The bytes (``escaped_size``) the plain text may take in a published message that carries `chat`, within
+    MESSAGE_BUDGET_BYTES."""
+    return MESSAGE_BUDGET_BYTES - len(sns_message("", chat).encode("utf-8"))
+
+
+def fitted(text: str, room: int) -> str:
+    """`text` when its escaped size fits `room`, otherwise its longest beginning that does, followed by CUT_NOTE."""
+    if escaped_size(text) <= room:
+        return text
+    room -= escaped_size(CUT_NOTE)
+    low, high = 0, len(text)  # the longest prefix that fits: escaped size grows with the prefix
+    while low < high:
+        middle = (low + high + 1) // 2
+        if escaped_size(text[:middle]) <= room:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low] + CUT_NOTE
+
+
+def publish(sns: Any, topic_arn: str, alert: Mapping[str, Any], chat: Mapping[str, Any]) -> str:
+    """Publish one alert (schemas/alert.schema.json) with its chat notification (schemas/chat-notification.schema.json)
+    as one SNS message; return its MessageId. The only Publish of an alert: send_alert, the catch-all and the
+    reconciler all call it.
+
+    MessageStructure=json: "default" is the alert's plain text (e-mail, the SQS alert inbox), "https" the chat
+    notification (Amazon Q Developer in chat applications). Subject and message attributes (severity, alertType,
+    knowledgeBaseId, dataSourceId, ingestionJobId) are the same for every subscriber, so filter policies on the
+    attributes work for all of them. The whole message stays within MESSAGE_BUDGET_BYTES.
+    """
+    kbsync_contracts.validate("alert", alert)
+    kbsync_contracts.validate("chat-notification", chat)
+    response = sns.publish(
+        TopicArn=topic_arn,
+        Subject=alert["subject"],
+        Message=sns_message(fitted(alert["message"], text_room(chat)), chat),
+        MessageStructure="json",
+        MessageAttributes=alert["messageAttributes"],
+    )
+    return str(response["MessageId"])

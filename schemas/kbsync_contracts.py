@@ -29,6 +29,8 @@ SCHEMA_NAMES = (
     "job-record",
     "alert",
     "alert-catalogue",
+    # The alert as Amazon Q Developer in chat applications shows it (kbsync_chat; the "https" entry of the alert):
+    "chat-notification",
     # The messages between the states and the functions (each function's input), docs/contracts.md:
     "validate-request-input",
     "get-job-status-input",
@@ -42,9 +44,9 @@ SCHEMA_NAMES = (
     # The TargetsTable's items (kbsync_pacer, kbsync/targets.py):
     "pacer-item",
     "target-item",
+    "gate-item",
 )
 
-    "gate-item",
 #: What free text may not contain: C0 controls, DEL, C1 controls (SNS refuses most of them, and they break one-line
 #: history and logs), lone surrogates (UTF-8 cannot encode them: DynamoDB and SNS refuse the whole request) and the
 #: noncharacters U+FFFE/U+FFFF (outside the characters SNS accepts). The schemas' free-text fields carry the same

@@ -9,8 +9,9 @@ and cannot deduplicate EventBridge's at-least-once delivery. This function:
    syncable again at once — always, releases are conditional on the holder and idempotent;
 2. sends no alert for executions whose error starts with ``KbSync.`` (they sent their own alert, or were stopped
    deliberately, e.g. ``StopExecution --error KbSync.Stopped``);
-3. otherwise sends exactly one alert (schemas/alert.schema.json, runbook execution-died.md): a conditional marker item
-   per execution ARN makes a redelivered event a no-op;
+3. otherwise sends exactly one alert (schemas/alert.schema.json, runbook execution-died.md; with its chat notification,
+   schemas/chat-notification.schema.json, through kbsync_alerts.publish): a conditional marker item per execution ARN
+   makes a redelivered event a no-op;
 4. closes the job record(s) the execution left open (STARTING / IN_PROGRESS / STOPPING) — always, KbSync.* errors
    included: status EXECUTION_ABORTED / EXECUTION_TIMED_OUT / EXECUTION_FAILED, with the execution's status, its error
    name and one clean sentence of cause (never a stack trace), closedBy "catch-all". The update is conditional on the
@@ -34,6 +35,7 @@ from typing import Any
 import boto3
 import kbsync_alerts  # the Contracts layer (schemas/): the alert catalogue
 import kbsync_causes  # clean error causes
+import kbsync_chat  # the alert as Amazon Q Developer in chat applications shows it
 import kbsync_contracts
 import kbsync_jobs
 import kbsync_keys
@@ -223,21 +225,61 @@ def build_alert(
         "",
         f"Runbook: {kbsync_alerts.runbook_url(runbook_base_url, ALERT_TYPE)}",
     ]
-    if request is not None and kb != UNKNOWN:
-        rerun = {"knowledgeBaseId": kb, "dataSourceId": ds, "trigger": "manual", "reason": "rerun after EXECUTION_DIED"}
-        gate_input = {"request": rerun, "settleSeconds": 0, "ifBusy": "skip"}  # as `kbsync rerun`: through the gate
-        lines += ["", "Rerun:"]
-        lines.append(f"  kbsync rerun {job_id or detail.get('executionArn')}")
-        lines.append(
-            f"  aws stepfunctions start-execution --state-machine-arn {gate_arn}"
-            f" --name {kbsync_names.shell_execution_name('manual', kb, ds, 'rr01')}"
-            f" --input '{json.dumps(gate_input, separators=(',', ':'))}'"
-        )
+    commands = rerun_commands(detail, request, job_id, gate_arn)
+    if commands:
+        lines += ["", "Rerun:", *(f"  {command}" for command in commands)]
     return {
         "subject": kbsync_alerts.subject(ALERT_TYPE, kb, ds),
         "message": "\n".join(lines),
         "messageAttributes": kbsync_alerts.message_attributes(ALERT_TYPE, kb, ds, job_id),
     }
+
+
+def rerun_commands(
+    detail: dict[str, Any], request: dict[str, Any] | None, job_id: str | None, gate_arn: str
+) -> list[str]:
+    """`kbsync rerun` and the AWS CLI start of the sync gate for the dead execution's data source (none when its
+    request is unknown)."""
+    kb = str((request or {}).get("knowledgeBaseId") or UNKNOWN)
+    ds = str((request or {}).get("dataSourceId") or UNKNOWN)
+    if request is None or kb == UNKNOWN:
+        return []
+    rerun = {"knowledgeBaseId": kb, "dataSourceId": ds, "trigger": "manual", "reason": "rerun after EXECUTION_DIED"}
+    gate_input = {"request": rerun, "settleSeconds": 0, "ifBusy": "skip"}  # as `kbsync rerun`: through the gate
+    return [
+        f"kbsync rerun {job_id or detail.get('executionArn')}",
+        f"aws stepfunctions start-execution --state-machine-arn {gate_arn}"
+        f" --name {kbsync_names.shell_execution_name('manual', kb, ds, 'rr01')}"
+        f" --input '{json.dumps(gate_input, separators=(',', ':'))}'",
+    ]
+
+
+def build_chat(
+    detail: dict[str, Any],
+    request: dict[str, Any] | None,
+    job_id: str | None,
+    runbook_base_url: str,
+    gate_arn: str,
+) -> dict[str, Any]:
+    """The chat notification of the dead execution's alert (kbsync_chat): the same facts, cleaned the same way."""
+    kb = str((request or {}).get("knowledgeBaseId") or UNKNOWN)
+    ds = str((request or {}).get("dataSourceId") or UNKNOWN)
+    name, cause = clean_cause(str(detail.get("status")), detail.get("error"), detail.get("cause"))
+    return kbsync_chat.chat_notification(
+        ALERT_TYPE,
+        kb,
+        ds,
+        runbook_url=kbsync_alerts.runbook_url(runbook_base_url, ALERT_TYPE),
+        rerun_commands=rerun_commands(detail, request, job_id, gate_arn),
+        ingestion_job_id=job_id,
+        execution_arn=str(detail.get("executionArn") or ""),
+        facts=[
+            ("Execution status", str(detail.get("status") or "")),
+            ("Error", name if detail.get("error") else ""),
+            ("Cause", cause),
+            ("What kbsync did", "released the data source's sync gate and job slot; the next sync starts normally"),
+        ],
+    )
 
 
 # --- closing the execution's open job record -----------------------------------------------------------------------
@@ -364,21 +406,13 @@ def handle(event: Any, now: int) -> dict[str, Any]:
         if request
         else None
     )
-    alert = build_alert(
-        detail,
-        request,
-        job_id,
-        os.environ.get("RUNBOOK_BASE_URL", "https://github.com/kbsync/kbsync/blob/main/runbooks"),
-        os.environ.get("SYNC_GATE_STATE_MACHINE_ARN", "<SyncGateStateMachineArn>"),
-    )
+    runbooks = os.environ.get("RUNBOOK_BASE_URL", "https://github.com/kbsync/kbsync/blob/main/runbooks")
+    gate_arn = os.environ.get("SYNC_GATE_STATE_MACHINE_ARN", "<SyncGateStateMachineArn>")
+    alert = build_alert(detail, request, job_id, runbooks, gate_arn)
     kbsync_contracts.validate("alert", alert)
     try:
-        client("sns").publish(
-            TopicArn=os.environ["ALERTS_TOPIC_ARN"],
-            Subject=alert["subject"],
-            Message=alert["message"],
-            MessageAttributes=alert["messageAttributes"],
-        )
+        chat = build_chat(detail, request, job_id, runbooks, gate_arn)
+        kbsync_alerts.publish(client("sns"), os.environ["ALERTS_TOPIC_ARN"], alert, chat)
     except Exception:
         unclaim_alert(table, execution_arn)  # let EventBridge's retry send it
         raise

@@ -39,6 +39,7 @@ from typing import Any
 import boto3
 import kbsync_alerts  # the Contracts layer (schemas/): the alert catalogue
 import kbsync_causes  # clean error causes
+import kbsync_chat  # the alert as Amazon Q Developer in chat applications shows it
 import kbsync_contracts
 import kbsync_jobs
 import kbsync_keys
@@ -365,23 +366,59 @@ def build_alert(record: dict[str, Any], values: dict[str, str], settings: Settin
     if values.get("jobStatus") in BEDROCK_RUNNING:
         lines.append("The ingestion job is still running in Bedrock and nobody is following it: see the runbook.")
     lines += ["", f"Runbook: {kbsync_alerts.runbook_url(settings.runbook_base_url, ALERT_TYPE)}"]
-    if kb != UNKNOWN and ds != UNKNOWN:
-        reason = f"rerun after {ALERT_TYPE}"
-        rerun = {"knowledgeBaseId": kb, "dataSourceId": ds, "trigger": "manual", "reason": reason}
-        gate_input = {"request": rerun, "settleSeconds": 0, "ifBusy": "skip"}
-        lines += [
-            "",
-            "Rerun:",
-            f"  kbsync rerun {job_id or record.get('executionArn')}",
-            f"  aws stepfunctions start-execution --state-machine-arn {settings.gate_arn}"
-            f" --name {kbsync_names.shell_execution_name('manual', kb, ds, 'rc01')}"
-            f" --input '{json.dumps(gate_input, separators=(',', ':'))}'",
-        ]
+    commands = rerun_commands(record, values, settings)
+    if commands:
+        lines += ["", "Rerun:", *(f"  {command}" for command in commands)]
     return {
         "subject": kbsync_alerts.subject(ALERT_TYPE, kb, ds),
         "message": "\n".join(lines),
         "messageAttributes": kbsync_alerts.message_attributes(ALERT_TYPE, kb, ds, job_id),
     }
+
+
+def rerun_commands(record: dict[str, Any], values: dict[str, str], settings: Settings) -> list[str]:
+    """`kbsync rerun` and the AWS CLI start of the sync gate for the record's data source (none when unknown)."""
+    kb = str(record.get("knowledgeBaseId") or UNKNOWN)
+    ds = str(record.get("dataSourceId") or UNKNOWN)
+    if kb == UNKNOWN or ds == UNKNOWN:
+        return []
+    job_id = str(record.get("ingestionJobId") or values.get("ingestionJobId") or "")
+    rerun = {"knowledgeBaseId": kb, "dataSourceId": ds, "trigger": "manual", "reason": f"rerun after {ALERT_TYPE}"}
+    gate_input = {"request": rerun, "settleSeconds": 0, "ifBusy": "skip"}
+    return [
+        f"kbsync rerun {job_id or record.get('executionArn')}",
+        f"aws stepfunctions start-execution --state-machine-arn {settings.gate_arn}"
+        f" --name {kbsync_names.shell_execution_name('manual', kb, ds, 'rc01')}"
+        f" --input '{json.dumps(gate_input, separators=(',', ':'))}'",
+    ]
+
+
+def build_chat(record: dict[str, Any], values: dict[str, str], settings: Settings) -> dict[str, Any]:
+    """The chat notification of the reconciled record's alert (kbsync_chat): the same facts as the text."""
+    kb = str(record.get("knowledgeBaseId") or UNKNOWN)
+    ds = str(record.get("dataSourceId") or UNKNOWN)
+    job_id = str(record.get("ingestionJobId") or values.get("ingestionJobId") or "")
+    still_running = values.get("jobStatus") in BEDROCK_RUNNING
+    return kbsync_chat.chat_notification(
+        ALERT_TYPE,
+        kb,
+        ds,
+        runbook_url=kbsync_alerts.runbook_url(settings.runbook_base_url, ALERT_TYPE),
+        rerun_commands=rerun_commands(record, values, settings),
+        ingestion_job_id=job_id or None,
+        execution_arn=str(record.get("executionArn") or ""),
+        facts=[
+            ("Record status", f"{values['status']} (was {record.get('status')})"),
+            ("Execution end", str(values.get("executionStatus") or "")),
+            ("Job in Bedrock", str(values.get("jobStatus") or "unknown")),
+            ("Error", str(values.get("errorCode") or "")),
+            ("Cause", str(values.get("cause") or "")),
+            (
+                "Note",
+                "the ingestion job is still running in Bedrock and nobody is following it" if still_running else "",
+            ),
+        ],
+    )
 
 
 # --- one run ----------------------------------------------------------------------------------------------------------
@@ -443,17 +480,13 @@ def reconcile(
         alert = build_alert(record, decision.values, settings)
         kbsync_contracts.validate("alert", alert)
         try:
-            published = sns.publish(
-                TopicArn=settings.topic_arn,
-                Subject=alert["subject"],
-                Message=alert["message"],
-                MessageAttributes=alert["messageAttributes"],
-            )
+            chat = build_chat(record, decision.values, settings)
+            message_id = kbsync_alerts.publish(sns, settings.topic_arn, alert, chat)
         except Exception:
             kbsync_jobs.unclaim_execution_alert(targets, arn)
             reopen(jobs, record)
             raise
-        mark_alerted(jobs, record, published.get("MessageId"))
+        mark_alerted(jobs, record, message_id)
         result["alerted"] += 1
     return result
 

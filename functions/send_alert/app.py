@@ -3,6 +3,8 @@
 Why the function publishes itself instead of returning the message to an SNS task: the full failureReasons of a job
 (up to 2,048 x 2,048 chars, ~4 MB) must never enter the state machine's 256 KB payload. The function fetches the full
 job from Bedrock, groups and truncates the reasons to fit SNS's 256 KB, publishes, and returns only the MessageId.
+The published message holds the plain text and the chat notification (kbsync_chat) together
+(kbsync_alerts.publish): the reasons fill what the chat notification leaves of the budget.
 
 Exactly once: the job record's ``alertSent`` flag is read before publishing and set (conditionally) after. A task
 retry after a successful run finds the flag and returns the stored MessageId without publishing again. The only
@@ -25,6 +27,7 @@ from typing import Any
 import boto3
 import kbsync_alerts  # the Contracts layer (schemas/): the alert catalogue
 import kbsync_causes  # clean error causes
+import kbsync_chat  # the alert as Amazon Q Developer in chat applications shows it
 import kbsync_contracts
 import kbsync_keys
 import kbsync_names
@@ -38,8 +41,9 @@ tracer = Tracer()
 metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service is POWERTOOLS_SERVICE_NAME
 
 STATISTICS = kbsync_contracts.statistic_names()  # the job-record contract's eight statistics
-#: SNS allows 262,144 bytes for message + attributes + subject; keep clear of it (and of alert.schema's maxLength).
-MESSAGE_BUDGET_BYTES = 240_000
+#: SNS allows 262,144 bytes for message + attributes; the whole published message (the plain text and the chat
+#: notification in one MessageStructure=json document, JSON-escaped) stays within this budget (kbsync_alerts).
+MESSAGE_BUDGET_BYTES = kbsync_alerts.MESSAGE_BUDGET_BYTES
 #: Room kept for the "... omitted" line and the footer (runbook, rerun commands) while reasons are added.
 FOOTER_RESERVE_BYTES = 4_000
 MAX_LINE_CHARS = 2_400
@@ -109,14 +113,17 @@ def group_line(group: ReasonGroup) -> str:
 
 
 def reason_lines(reasons: list[str], budget_bytes: int) -> list[str]:
-    """Grouped reason lines that fit `budget_bytes`, plus a line saying how many reasons were omitted."""
+    """Grouped reason lines that fit `budget_bytes`, plus a line saying how many reasons were omitted.
+
+    A line takes the bytes it takes in the published message: JSON-escaped (kbsync_alerts.escaped_size), plus its
+    line break (escaped: 2 bytes)."""
     groups = group_reasons(reasons)
     lines: list[str] = []
     used = 0
     shown_reasons = 0
     for index, group in enumerate(groups):
         line = group_line(group)
-        size = len(line.encode("utf-8")) + 1
+        size = kbsync_alerts.escaped_size(line) + 2
         if used + size > budget_bytes:
             omitted_groups = len(groups) - index
             lines.append(
@@ -216,24 +223,79 @@ def header_lines(facts: AlertFacts) -> list[str]:
 
 
 def footer_lines(
-    facts: AlertFacts, runbook_base_url: str, now: datetime, gate_arn: str = GATE_ARN_PLACEHOLDER
+    facts: AlertFacts,
+    runbook_base_url: str,
+    now: datetime,
+    gate_arn: str = GATE_ARN_PLACEHOLDER,
+    commands: list[str] | None = None,
 ) -> list[str]:
     return [
         "",
         f"Runbook: {kbsync_alerts.runbook_url(runbook_base_url, facts.alert_type)}",
         "",
         "Rerun:",
-        *(f"  {command}" for command in rerun_commands(facts, now, gate_arn)),
+        *(f"  {command}" for command in (rerun_commands(facts, now, gate_arn) if commands is None else commands)),
     ]
 
 
-def message_of(facts: AlertFacts, runbook_base_url: str, now: datetime, gate_arn: str = GATE_ARN_PLACEHOLDER) -> str:
-    """The plain-text body: header, grouped reasons that fit the byte budget, runbook and rerun commands."""
+def chat_of(facts: AlertFacts, runbook_base_url: str, commands: list[str]) -> dict[str, Any]:
+    """The chat notification (kbsync_chat): the text's headline, target, job, error, first reasons and rerun
+    commands, bounded for a chat message."""
+    groups = group_reasons(facts.failure_reasons)
+    trigger = facts.trigger + (f" ({facts.reason})" if facts.reason else "")
+    statistics = ""
+    if facts.statistics:
+        failed, scanned = (
+            facts.statistics.get(name, 0) for name in ("numberOfDocumentsFailed", "numberOfDocumentsScanned")
+        )
+        statistics = f"{failed} failed of {scanned} scanned"
+    attempt = f"{facts.attempt} of {facts.max_attempts}" if facts.ingestion_job_id else ""
+    return kbsync_chat.chat_notification(
+        facts.alert_type,
+        facts.knowledge_base_id,
+        facts.data_source_id,
+        runbook_url=kbsync_alerts.runbook_url(runbook_base_url, facts.alert_type),
+        rerun_commands=commands,
+        ingestion_job_id=facts.ingestion_job_id,
+        execution_arn=facts.execution_arn,
+        facts=[
+            ("Job status", facts.status or ""),
+            ("Attempt", attempt),
+            ("Documents", statistics),
+            ("Trigger", trigger),
+            ("Error", facts.error or ""),
+            ("Cause", facts.cause or ""),
+        ],
+        reasons_heading=f"Failure reasons ({reported_count(facts)}, {len(groups)} distinct)",
+        reasons=[group_line(group) for group in groups],
+    )
+
+
+def reason_budget(head: str, foot: str, chat: dict[str, Any]) -> int:
+    """The bytes the reason lines may take: what the chat notification leaves of the budget (kbsync_alerts.text_room),
+    less the header, the footer and FOOTER_RESERVE_BYTES (the reasons' heading, the "omitted" line), all escaped."""
+    escaped = kbsync_alerts.escaped_size
+    return kbsync_alerts.text_room(chat) - FOOTER_RESERVE_BYTES - escaped(head) - escaped(foot)
+
+
+def message_of(
+    facts: AlertFacts,
+    runbook_base_url: str,
+    now: datetime,
+    gate_arn: str = GATE_ARN_PLACEHOLDER,
+    *,
+    commands: list[str] | None = None,
+    chat: dict[str, Any] | None = None,
+) -> str:
+    """The plain-text body: header, grouped reasons that fit the byte budget beside `chat` (the alert's chat
+    notification, built from the same facts and `commands` when not given), runbook and rerun commands."""
+    commands = rerun_commands(facts, now, gate_arn) if commands is None else commands
+    chat = chat_of(facts, runbook_base_url, commands) if chat is None else chat
     head = "\n".join(header_lines(facts))
-    foot = "\n".join(footer_lines(facts, runbook_base_url, now, gate_arn))
+    foot = "\n".join(footer_lines(facts, runbook_base_url, now, gate_arn, commands))
     parts = [head]
     if facts.failure_reasons:
-        budget = MESSAGE_BUDGET_BYTES - FOOTER_RESERVE_BYTES - len(head.encode()) - len(foot.encode())
+        budget = reason_budget(head, foot, chat)
         groups = group_reasons(facts.failure_reasons)
         parts.append(
             f"\nFailure reasons ({reported_count(facts)}, {len(groups)} distinct):\n"
@@ -281,16 +343,26 @@ def build_alert(
     facts: AlertFacts, runbook_base_url: str, now: datetime, gate_arn: str = GATE_ARN_PLACEHOLDER
 ) -> dict[str, Any]:
     """The alert contract (schemas/alert.schema.json): subject, message, messageAttributes; validated."""
+    return build_alert_and_chat(facts, runbook_base_url, now, gate_arn)[0]
+
+
+def build_alert_and_chat(
+    facts: AlertFacts, runbook_base_url: str, now: datetime, gate_arn: str = GATE_ARN_PLACEHOLDER
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The alert and its chat notification (schemas/chat-notification.schema.json), from the same facts and the same
+    rerun commands; both validated, and published together they fit the budget."""
     facts = clean_error(sanitized(facts))
+    commands = rerun_commands(facts, now, gate_arn)
+    chat = chat_of(facts, runbook_base_url, commands)
     alert = {
         "subject": subject_of(facts),
-        "message": message_of(facts, runbook_base_url, now, gate_arn),
+        "message": message_of(facts, runbook_base_url, now, gate_arn, commands=commands, chat=chat),
         "messageAttributes": kbsync_alerts.message_attributes(
             facts.alert_type, facts.knowledge_base_id, facts.data_source_id, facts.ingestion_job_id
         ),
     }
     kbsync_contracts.validate("alert", alert)
-    return alert
+    return alert, chat
 
 
 # ---------------------------------------------------------------- facts from the workflow state
@@ -376,16 +448,6 @@ def mark_sent(dynamodb: Any, table: str, key: dict[str, Any], message_id: str) -
     )
 
 
-def publish(sns: Any, topic_arn: str, alert: dict[str, Any]) -> str:
-    response = sns.publish(
-        TopicArn=topic_arn,
-        Subject=alert["subject"],
-        Message=alert["message"],
-        MessageAttributes=alert["messageAttributes"],
-    )
-    return str(response["MessageId"])
-
-
 def send_alert(event: dict[str, Any], clients: dict[str, Any], env: dict[str, str], now: datetime) -> dict[str, Any]:
     """Publish the alert of this SendAlert message once; return {messageId, alertType, duplicate}.
 
@@ -402,8 +464,8 @@ def send_alert(event: dict[str, Any], clients: dict[str, Any], env: dict[str, st
         return {"messageId": sent, "alertType": alert_type, "duplicate": True}
     facts = with_full_job(facts_from_message(event), clients["bedrock-agent"])
     gate_arn = env.get("SYNC_GATE_STATE_MACHINE_ARN") or GATE_ARN_PLACEHOLDER
-    alert = build_alert(facts, env.get("RUNBOOK_BASE_URL", ""), now, gate_arn)
-    message_id = publish(clients["sns"], env["ALERTS_TOPIC_ARN"], alert)
+    alert, chat = build_alert_and_chat(facts, env.get("RUNBOOK_BASE_URL", ""), now, gate_arn)
+    message_id = kbsync_alerts.publish(clients["sns"], env["ALERTS_TOPIC_ARN"], alert, chat)
     mark_sent(clients["dynamodb"], table, key, message_id)
     return {"messageId": message_id, "alertType": alert_type, "duplicate": False}
 

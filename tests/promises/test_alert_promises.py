@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from kbsync_contracts import ContractError
 
 from tests.helpers.functions import load_function
+from tests.helpers.sns import as_received
 
 fn = load_function("send_alert")
 REPO = Path(__file__).resolve().parents[2]
@@ -54,7 +55,7 @@ class FakeSNS:
         self.published: list[dict[str, Any]] = []
 
     def publish(self, **kwargs: Any) -> dict[str, Any]:
-        self.published.append(kwargs)
+        self.published.append(as_received(kwargs))  # the text e-mail and SQS receive
         return {"MessageId": f"m-{len(self.published)}"}
 
 

@@ -258,6 +258,7 @@ def test_publishes_once_with_the_full_reasons_and_marks_the_record(stubs: Any) -
             "TopicArn": ENV["ALERTS_TOPIC_ARN"],
             "Subject": "[WARNING] kbsync PARTIAL: kb KB12345678 / ds DS12345678",
             "Message": ANY,
+            "MessageStructure": "json",
             "MessageAttributes": ANY,
         },
     )

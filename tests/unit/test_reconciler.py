@@ -17,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.helpers.functions import load_function
+from tests.helpers.sns import as_received
 from tests.triggers.support import DS, KB, aws, create_targets_table
 
 catch_all = load_function("catch_all")
@@ -187,7 +188,7 @@ class FakeSns:
     def publish(self, **kwargs: Any) -> dict[str, Any]:
         if self.fail:
             raise client_error("InternalError", "Publish")
-        self.published.append(kwargs)
+        self.published.append(as_received(kwargs))  # the text e-mail and SQS receive
         return {"MessageId": f"m-{len(self.published)}"}
 
 

@@ -13,12 +13,14 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+import kbsync_alerts
 import kbsync_contracts
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.helpers.functions import load_function
 from tests.helpers.sam import load_template
+from tests.helpers.sns import as_received
 
 fn = load_function("send_alert")
 NOW = datetime(2026, 11, 22, 5, 30, 0, tzinfo=UTC)
@@ -57,7 +59,7 @@ class FakeSNS:
         self.published: list[dict[str, Any]] = []
 
     def publish(self, **kwargs: Any) -> dict[str, Any]:
-        self.published.append(kwargs)
+        self.published.append(as_received(kwargs))  # the text e-mail and SQS receive
         return {"MessageId": f"00000000-0000-0000-0000-{len(self.published):012d}"}
 
 
@@ -272,24 +274,28 @@ def distinct_words(count: int) -> list[str]:
     return [letters[i // 676 % 26] + letters[i // 26 % 26] + letters[i % 26] for i in range(count)]
 
 
-def reasons_filling(budget: int) -> list[str]:
-    """Distinct reasons whose lines ("- reason" + newline) take exactly `budget` bytes."""
-    line_bytes = 2_001  # "- " + 1,998 characters + "\n": under MAX_LINE_CHARS, never cut
+def reasons_filling(budget: int, newline_bytes: int = 1) -> list[str]:
+    """Distinct reasons whose lines ("- reason" + newline) take exactly `budget` bytes (a newline takes 2 bytes
+    JSON-escaped in the published message)."""
+    line_bytes = 2_001  # "- " + 1,997 or 1,998 characters + "\n": under MAX_LINE_CHARS, never cut
     full, rest = divmod(budget, line_bytes)
     if rest and rest < 10:  # keep the last line a real reason: borrow from the previous one
         full, rest = full - 1, rest + line_bytes
     sizes = [line_bytes] * full + ([rest] if rest else [])
     words = distinct_words(len(sizes))
     return [
-        f"failure {word} " + "x" * (size - 3 - len(f"failure {word} ")) for word, size in zip(words, sizes, strict=True)
+        f"failure {word} " + "x" * (size - 2 - newline_bytes - len(f"failure {word} "))
+        for word, size in zip(words, sizes, strict=True)
     ]
 
 
 @pytest.mark.parametrize(("extra_bytes", "omitted"), [(0, False), (1, True)])
 def test_the_reasons_fill_the_240000_byte_message_budget_and_not_one_byte_more(extra_bytes: int, omitted: bool) -> None:
-    """SNS takes 262,144 bytes for message + subject + attributes; the alert budgets 240,000 bytes for its message:
-    the header and footer, 4,000 bytes kept for the "omitted" line and the footer, and reason lines up to the rest.
-    Reasons that need exactly that much are all shown; one byte more and the last one is counted as omitted."""
+    """SNS takes 262,144 bytes for message + attributes; the alert budgets 240,000 bytes for the whole published
+    message: its chat notification and its text, JSON-escaped, in one MessageStructure=json document. The text gets
+    what the chat notification leaves: the header and footer, 4,000 bytes kept for the "omitted" line and the footer,
+    and reason lines (escaped, with their line breaks) up to the rest. Reasons that need exactly that much are all
+    shown; one byte more and the last one is counted as omitted."""
     facts = fn.AlertFacts(
         alert_type="PARTIAL",
         knowledge_base_id="KB12345678",
@@ -299,12 +305,20 @@ def test_the_reasons_fill_the_240000_byte_message_budget_and_not_one_byte_more(e
         status="COMPLETE",
         statistics=dict.fromkeys(STATISTICS, 1),
     )
-    head = "\n".join(fn.header_lines(facts)).encode()
-    foot = "\n".join(fn.footer_lines(facts, BASE_URL, NOW, GATE_ARN)).encode()
-    reasons = reasons_filling(240_000 - fn.FOOTER_RESERVE_BYTES - len(head) - len(foot) + extra_bytes)
+    commands = fn.rerun_commands(facts, NOW, GATE_ARN)
+    head = "\n".join(fn.header_lines(facts))
+    foot = "\n".join(fn.footer_lines(facts, BASE_URL, NOW, GATE_ARN, commands))
+    facts.failure_reasons = reasons_filling(200_000, newline_bytes=2)  # the chat shows the first few (bounded)
+    budget = fn.reason_budget(head, foot, fn.chat_of(facts, BASE_URL, commands))
+    facts.failure_reasons = reasons_filling(budget, newline_bytes=2)
+    chat = fn.chat_of(facts, BASE_URL, commands)
+    budget = fn.reason_budget(head, foot, chat)  # the chat's counts ("N reported") for these reasons
+    reasons = reasons_filling(budget + extra_bytes, newline_bytes=2)
     facts.failure_reasons = reasons
-    message = fn.message_of(facts, BASE_URL, NOW, GATE_ARN)
-    assert len(message.encode()) <= 240_000
+    chat = fn.chat_of(facts, BASE_URL, commands)
+    assert fn.reason_budget(head, foot, chat) == budget  # the same chat size: the boundary is exact
+    message = fn.message_of(facts, BASE_URL, NOW, GATE_ARN, commands=commands, chat=chat)
+    assert len(kbsync_alerts.sns_message(message, chat).encode()) <= 240_000
     shown = [line for line in message.split("\n") if line.startswith("- failure ")]
     if omitted:
         assert shown == [f"- {reason}" for reason in reasons[:-1]]

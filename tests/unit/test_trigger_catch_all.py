@@ -12,6 +12,7 @@ import kbsync_keys
 import pytest
 
 from tests.helpers.functions import load_function, load_module
+from tests.helpers.sns import as_received
 from tests.triggers.support import DS, KB, aws, create_jobs_table, create_targets_table
 
 fn = load_function("catch_all")
@@ -60,7 +61,7 @@ class RecordingSns:
         self.published: list[dict[str, Any]] = []
 
     def publish(self, **kwargs: Any) -> dict[str, Any]:
-        self.published.append(kwargs)
+        self.published.append(as_received(kwargs))  # the text e-mail and SQS receive
         return {"MessageId": f"m-{len(self.published)}"}
 
 

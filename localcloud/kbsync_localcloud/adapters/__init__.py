@@ -32,6 +32,8 @@ ADAPTER_MODULES: tuple[str, ...] = (
     "kbsync_localcloud.deploy",
     # AWS's hard limits with AWS's errors (payloads, history, names, Invoke, SNS, PutEvents sources).
     "kbsync_localcloud.adapters.aws_limits",
+    # SNS Publish with MessageStructure=json: checked at Publish, each protocol's entry delivered (kbsync's alerts).
+    "kbsync_localcloud.adapters.sns_message_structure",
 )
 
 
