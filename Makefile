@@ -79,6 +79,13 @@ $(NODE_STAMP): package.json package-lock.json
 asl-validate: $(NODE_STAMP)
 	bash scripts/asl-validate.sh
 
+# Headless Chromium (Debian's package) renders `kbsync report`'s HTML in tests/cli/test_report_chromium.py.
+# Idempotent: installs only when no chromium is on PATH (CI runs as root; elsewhere through sudo).
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 dev: $(STAMP)
 
 checkov-venv: $(CHECKOV_STAMP)
@@ -94,7 +101,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck gates validate asl-validate build
+test: lint typecheck gates validate asl-validate build chromium
 	@echo "pytest: random order, --randomly-seed=$(SEED) (repeat this order: make test SEED=$(SEED))"
 	$(BIN)/python -m pytest -n 2 -q -p randomly --randomly-seed=$(SEED)
 

@@ -216,7 +216,20 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("--no-wait", action="store_true", help="return once the stop is requested")
     _wait_options(stop, DEFAULT_STOP_TIMEOUT_S, wait_flag=False)
     stop.set_defaults(handler=cmd_stop)
+
+    drift = command("drift", "compare the files in S3 with the documents the knowledge base reports", json_flag)
+    _ds_options(drift, required=True)
+    drift.add_argument("--limit", type=positive_int, default=10, help="list at most N files per section (default 10)")
+    drift.set_defaults(handler=cmd_drift)
+
     _alerts_command(command("alerts", "the published alerts as on-call receives them (the stack's inbox)", json_flag))
+
+    from kbsync.cli import report as night_report  # kbsync report: one night as an HTML page (kbsync/cli/report.py)
+
+    report = command("report", "write one night's job records as one self-contained HTML page (time axis, lanes)")
+    report.add_argument("--night", metavar="YYYY-MM-DD", type=night_report.night_argument, help=night_report.NIGHT_HELP)
+    report.add_argument("--out", metavar="PATH", help="where to write it (default: ./kbsync-night-<DATE>.html)")
+    report.set_defaults(handler=cmd_report)
 
     _targets_commands(
         command("targets", "the registry of sync targets (nightly and on-upload syncs)"), common, json_flag
@@ -446,6 +459,21 @@ def cmd_history(args: argparse.Namespace, io: Io) -> ExitCode:
     return ExitCode.OK
 
 
+def cmd_report(args: argparse.Namespace, io: Io) -> ExitCode:
+    """Write the night's job records (and the registered targets without a job) as one HTML page; print its path."""
+    from kbsync.cli import report
+
+    night = report.Night(args.night or report.last_night())
+    svc = services(args)
+    records = report.night_records(svc.ddb, svc.stack.jobs_table, night)
+    targets_table = svc.stack.outputs.get(registry.TARGETS_OUTPUT)
+    registered = service.records.registered(svc.ddb, targets_table) if targets_table else []
+    out = args.out or report.default_out(night)
+    report.write(out, report.render(records, night, registered, stack=svc.stack.name))
+    io.print(f"wrote {out} ({report.summary(records, night)})")
+    return ExitCode.OK
+
+
 def cmd_show(args: argparse.Namespace, io: Io) -> ExitCode:
     if bool(args.kb) != bool(args.ds):
         raise CliError("give both --kb and --ds, or neither", ExitCode.USAGE)
@@ -501,6 +529,20 @@ def cmd_stop(args: argparse.Namespace, io: Io) -> ExitCode:
         if ended.outcome == "STOPPED" and plan.job_id:
             io.print(f"  {ended.cause}: the STOPPED alert went out as for any stopped job")
     return ExitCode.OK
+
+
+def cmd_drift(args: argparse.Namespace, io: Io) -> ExitCode:
+    """The files under the data source's S3 prefixes against the documents its knowledge base reports
+    (kbsync/cli/drift.py): exit 0 when they match (or it was never synced), DRIFT (14) when they differ. Needs no
+    stack: GetDataSource, S3 ListObjectsV2 and ListKnowledgeBaseDocuments only."""
+    from kbsync.cli import drift
+
+    clients = clients_of(args)
+    bedrock, s3 = clients.client("bedrock-agent"), clients.client("s3")
+    location, found = drift.check(bedrock, s3, args.kb, args.ds, clients.aws_cli)
+    document = drift.report(location, found, args.limit)
+    io.print(as_json(document) if args.json else drift.text(document, io.style))
+    return found.exit_code
 
 
 def target_registry(args: argparse.Namespace) -> registry.Registry:

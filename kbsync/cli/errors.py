@@ -36,6 +36,7 @@ class ExitCode(IntEnum):
     NO_RECORD = 11
     PORT_IN_USE = 12
     NOT_INSTALLED = 13
+    DRIFT = 14
     INTERRUPTED = 130
 
 
@@ -60,6 +61,10 @@ EXIT_CODE_HELP: tuple[tuple[ExitCode, str], ...] = (
     ),
     (ExitCode.PORT_IN_USE, "kbsync local up: the port is in use (pass --port N, or stop what listens on it)"),
     (ExitCode.NOT_INSTALLED, "kbsync local: the local cloud is not installed (pip install -e ./localcloud, make dev)"),
+    (
+        ExitCode.DRIFT,
+        "kbsync drift: S3 and the index differ (files missing from the index, deleted from S3, or failed)",
+    ),
     (ExitCode.INTERRUPTED, "interrupted (Ctrl-C); a sync already started goes on"),
 )
 

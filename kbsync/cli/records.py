@@ -97,6 +97,31 @@ def running(ddb: Client, table: str, kb_id: str | None = None, ds_id: str | None
     return sorted(found, key=lambda r: str(r.get("startedAt", "")), reverse=True)
 
 
+def started_on(ddb: Client, table: str, statuses: tuple[str, ...], started_prefix: str) -> list[Record]:
+    """Every record of these statuses whose startedAt begins with `started_prefix` (a day: '2026-12-05'), oldest
+    first: one Query of the byStatus index per status (in the order given: lifecycle order finds a record whose
+    status changes during the read at least once), each key once (the later update wins)."""
+    found: dict[tuple[str, str], Record] = {}
+    for status in statuses:
+        kwargs: dict[str, Any] = {
+            "TableName": table,
+            "IndexName": BY_STATUS_INDEX,
+            "KeyConditionExpression": "#status = :status AND begins_with(startedAt, :day)",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":status": {"S": status}, ":day": {"S": started_prefix}},
+        }
+        for items in _pages(ddb, "query", **kwargs):
+            for item in items:
+                record = from_item(item)
+                full = record if "executionArn" in record else _full(ddb, table, record)
+                if full is None:
+                    continue
+                key = (str(full.get("pk")), str(full.get("sk")))
+                if key not in found or str(full.get("updatedAt", "")) >= str(found[key].get("updatedAt", "")):
+                    found[key] = full
+    return sorted(found.values(), key=lambda r: (str(r.get("startedAt", "")), str(r.get("sk", ""))))
+
+
 def _jobs_of_data_source(table: str, kb_id: str, ds_id: str, attribute: str, value: str) -> dict[str, Any]:
     """A Query of one data source's job records, newest first, keeping those whose `attribute` equals `value`."""
     return {
@@ -117,31 +142,6 @@ def of_execution(ddb: Client, table: str, kb_id: str, ds_id: str, execution_arn:
     """The records an execution wrote (one per attempt), newest first. Its records are the data source's newest."""
     page = ddb.query(**_jobs_of_data_source(table, kb_id, ds_id, "executionArn", execution_arn), Limit=25)
     return [from_item(item) for item in page.get("Items", [])]
-
-
-def find_job(ddb: Client, table: str, job_id: str, kb_id: str | None = None, ds_id: str | None = None) -> Record | None:
-    """The record of one ingestion job: by its data source when known, else the byJobId index, else a Scan."""
-    if kb_id and ds_id:
-        return _find_in_partition(ddb, table, job_id, kb_id, ds_id)
-    try:
-        return _find_by_index(ddb, table, job_id)
-    except ClientError as exc:
-        # AWS: ValidationException "The table does not have the specified index"; moto: ResourceNotFoundException.
-        missing_index = error_code(exc) in {"ValidationException", "ResourceNotFoundException"}
-        if not (missing_index and "index" in error_text(exc).lower()):
-            raise
-    print(
-        f"note: table {table} has no {BY_JOB_ID_INDEX} index; scanning it (pass --kb and --ds to avoid the scan)",
-        file=sys.stderr,
-    )
-    return _find_by_scan(ddb, table, job_id)
-
-
-def _find_in_partition(ddb: Client, table: str, job_id: str, kb_id: str, ds_id: str) -> Record | None:
-    for items in _pages(ddb, "query", **_jobs_of_data_source(table, kb_id, ds_id, "ingestionJobId", job_id)):
-        if items:
-            return from_item(items[0])
-    return None
 
 
 def of_gate(ddb: Client, table: str, kb_id: str, ds_id: str, gate_execution_arn: str, since: str) -> list[Record]:
@@ -186,6 +186,31 @@ def gates(ddb: Client, targets_table: str) -> list[Record]:
         "ExpressionAttributeValues": {":gate": {"S": kbsync_keys.GATE_SK}},
     }
     return [from_item(item) for items in _pages(ddb, "scan", **kwargs) for item in items]
+
+
+def find_job(ddb: Client, table: str, job_id: str, kb_id: str | None = None, ds_id: str | None = None) -> Record | None:
+    """The record of one ingestion job: by its data source when known, else the byJobId index, else a Scan."""
+    if kb_id and ds_id:
+        return _find_in_partition(ddb, table, job_id, kb_id, ds_id)
+    try:
+        return _find_by_index(ddb, table, job_id)
+    except ClientError as exc:
+        # AWS: ValidationException "The table does not have the specified index"; moto: ResourceNotFoundException.
+        missing_index = error_code(exc) in {"ValidationException", "ResourceNotFoundException"}
+        if not (missing_index and "index" in error_text(exc).lower()):
+            raise
+    print(
+        f"note: table {table} has no {BY_JOB_ID_INDEX} index; scanning it (pass --kb and --ds to avoid the scan)",
+        file=sys.stderr,
+    )
+    return _find_by_scan(ddb, table, job_id)
+
+
+def _find_in_partition(ddb: Client, table: str, job_id: str, kb_id: str, ds_id: str) -> Record | None:
+    for items in _pages(ddb, "query", **_jobs_of_data_source(table, kb_id, ds_id, "ingestionJobId", job_id)):
+        if items:
+            return from_item(items[0])
+    return None
 
 
 def _find_by_index(ddb: Client, table: str, job_id: str) -> Record | None:

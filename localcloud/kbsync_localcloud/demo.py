@@ -3,7 +3,8 @@
 Starts the local cloud in this process (moto + kbsync's adapters + the Bedrock ingestion emulator), deploys the real
 template.yaml, registers two sample targets, uploads a sample corpus (good files, one unsupported, one oversized),
 then runs an on-upload sync, a nightly run and a sync that fails, and prints the job history and the alerts exactly
-as on-call receives them. Everything goes through the same boto3 calls, state machines and CLI as on AWS.
+as on-call receives them; it ends by writing the night's report (`kbsync report`, an HTML page) and printing its
+path. Everything goes through the same boto3 calls, state machines and CLI as on AWS.
 
 Time is scaled: one virtual second lasts TIME_SCALE real seconds, so a 15 s poll interval costs 50 ms here.
 """
@@ -18,6 +19,8 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from kbsync_localcloud import CHECKOUT
@@ -48,6 +51,9 @@ GOOD_DOCUMENTS: dict[str, bytes] = {
 UNSUPPORTED = ("product/launch-video.mp4", b"\x00\x00\x00\x18ftypmp42 not really a video")
 OVERSIZED_KEY = "support/all-tickets-export.pdf"
 OVERSIZED_BYTES = 51 * 1024 * 1024  # Bedrock's limit is 50 MB per file
+#: Where the demo writes the night's report (`kbsync report`), relative to where it runs (`make run`: the checkout,
+#: whose build/ is ignored by git).
+NIGHT_REPORT = "build/kbsync-night.html"
 
 
 #: The "Next" hints: what `kbsync local up` prints, in the order a user follows it (tests/e2e/test_demo_transcript.py
@@ -256,6 +262,15 @@ def _run(demo: Demo) -> int:
         for notification in alerts:
             show_alert(demo, notification)
         demo.say(f"  {len(alerts)} alert(s)")
+
+        demo.step("8. The night as a picture: every job on a time axis, in the account's 5 quota lanes, with totals")
+        Path(NIGHT_REPORT).parent.mkdir(parents=True, exist_ok=True)
+        from kbsync.cli import main as kbsync_main
+
+        demo.say(f"$ kbsync report --night $(date -u +%F) --out {NIGHT_REPORT}")  # the day's jobs, as a shell says it
+        night = datetime.now(UTC).date().isoformat()
+        kbsync_main(["report", "--night", night, "--out", NIGHT_REPORT], out=demo.out, err=demo.out)
+        demo.say("  one self-contained HTML file (no script, nothing fetched): open it in any browser")
 
         demo.step("Next")
         for command, comment in NEXT:

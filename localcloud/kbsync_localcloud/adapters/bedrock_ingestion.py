@@ -1,10 +1,11 @@
 """Adapter: Bedrock data sources and ingestion jobs on moto 5.2.5's own bedrock-agent.
 
 moto's bedrock-agent has knowledge bases but no data sources or ingestion jobs. ``install()`` adds the
-eight operations to moto's ``AgentsforBedrockResponse`` (moto routes rest-json requests by botocore's
-router, so new methods are reachable in decorator and server mode alike), puts the fault-injection route
-first in moto's bedrock-agent URL map and teaches moto's server dispatcher to send that path to the
-bedrock-agent app. It also makes moto's knowledge bases look like Bedrock's (10-character ids, ACTIVE
+ten operations (data sources, ingestion jobs, ListKnowledgeBaseDocuments and GetKnowledgeBaseDocuments) to
+moto's ``AgentsforBedrockResponse`` (moto routes rest-json requests by botocore's router, so new methods are
+reachable in decorator and server mode alike), puts the fault-injection route first in moto's bedrock-agent
+URL map and teaches moto's server dispatcher to send that path to the bedrock-agent app. It also makes moto's
+knowledge bases look like Bedrock's (10-character ids, ACTIVE
 status) and gives moto's bedrock-agent errors the HTTP status of botocore's model.
 """
 

@@ -17,6 +17,10 @@ Counting rules (documented in docs/local-cloud-bedrock.md):
   ``numberOfMetadataDocumentsModified``;
 - a document in the previous index that is no longer in S3 is *deleted*;
 - a failed or skipped document keeps its previous indexed version, as Bedrock leaves the old vectors.
+
+Each scan also records what it did to every source document (``ScanResult.documents``: INDEXED, FAILED with the
+failureReasons entry, IGNORED for a skipped one): ListKnowledgeBaseDocuments reports the documents from these
+outcomes once the job is COMPLETE (state.py).
 """
 
 from __future__ import annotations
@@ -86,11 +90,26 @@ class IndexedDocument:
 Snapshot = Mapping[str, IndexedDocument]
 
 
+@dataclass(frozen=True)
+class DocumentOutcome:
+    """What one job did to one source document, as ListKnowledgeBaseDocuments reports it.
+
+    status: INDEXED, FAILED (reason: the job's failureReasons entry for it) or IGNORED (a skipped, empty document);
+    changed: the job (re)indexed or (re)tried it; False for an INDEXED document the job found unchanged, which
+    keeps the date it was last indexed.
+    """
+
+    status: str
+    reason: str | None = None
+    changed: bool = True
+
+
 @dataclass
 class ScanResult:
     statistics: dict[str, int]
     failure_reasons: list[str]
     snapshot: dict[str, IndexedDocument]
+    documents: dict[str, DocumentOutcome] = field(default_factory=dict)  # S3 key -> outcome, every source document
 
     @property
     def work_units(self) -> int:
@@ -135,11 +154,30 @@ def scan(bucket: str, objects: Iterable[S3Object], previous: Snapshot) -> ScanRe
     stats["numberOfMetadataDocumentsScanned"] = len(sidecars)
     reasons: list[str] = []
     snapshot: dict[str, IndexedDocument] = {}
+    outcomes: dict[str, DocumentOutcome] = {}
     for key in sorted(documents):
         document, sidecar = documents[key], sidecars.get(key + METADATA_SUFFIX)
-        _classify(bucket, document, sidecar, previous.get(key), stats, reasons, snapshot)
+        before = previous.get(key)
+        _classify(bucket, document, sidecar, before, stats, reasons, snapshot)
+        outcomes[key] = _outcome(bucket, document, sidecar, before, snapshot.get(key))
     stats["numberOfDocumentsDeleted"] = sum(1 for key in previous if key not in documents)
-    return ScanResult(stats, cap_reasons(reasons), snapshot)
+    return ScanResult(stats, cap_reasons(reasons), snapshot, outcomes)
+
+
+def _outcome(
+    bucket: str,
+    document: S3Object,
+    sidecar: S3Object | None,
+    before: IndexedDocument | None,
+    after: IndexedDocument | None,
+) -> DocumentOutcome:
+    """The per-document status of one classified document (the same rules as _classify)."""
+    problem = document_problem(bucket, document, sidecar)
+    if problem is not None:
+        return DocumentOutcome("FAILED", cap_reason(problem))
+    if document.size == 0:
+        return DocumentOutcome("IGNORED", ignored("they had no text content to index", s3_uri(bucket, document.key)))
+    return DocumentOutcome("INDEXED", changed=after != before)
 
 
 def _classify(

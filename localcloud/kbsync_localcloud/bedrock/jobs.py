@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kbsync_localcloud.bedrock.documents import IndexedDocument, empty_statistics
+from kbsync_localcloud.bedrock.documents import DocumentOutcome, IndexedDocument, empty_statistics
 
 STARTING_SECONDS = 5.0
 BASE_SECONDS = 10.0
@@ -52,6 +52,8 @@ class IngestionJob:
     never_finishes: bool = False
     stop_requested_at: float | None = None
     sequence: int = 0
+    #: What the job did to each source document (S3 key -> outcome), reported once COMPLETE (None when FAILED).
+    documents: dict[str, DocumentOutcome] | None = None
 
     @property
     def starting_seconds(self) -> float:

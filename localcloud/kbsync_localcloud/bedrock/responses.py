@@ -16,7 +16,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from kbsync_localcloud.bedrock.errors import BedrockAgentError, ValidationException
 from kbsync_localcloud.bedrock.shapes import success_status
-from kbsync_localcloud.bedrock.state import OPERATIONS, ingestion_state, state_for
+from kbsync_localcloud.bedrock.state import SERVED_OPERATIONS, ingestion_state, state_for
 
 CONTROL_PATH = "/kbsync-local/bedrock/faults"
 DEFAULT_REGION = "us-east-1"
@@ -58,7 +58,7 @@ def _snake(operation: str) -> str:
 
 def operation_methods() -> dict[str, Any]:
     """{method name: function} to set on moto's AgentsforBedrockResponse."""
-    return {_snake(operation): _operation_method(operation) for operation in OPERATIONS}
+    return {_snake(operation): _operation_method(operation) for operation in SERVED_OPERATIONS}
 
 
 # -- fault-injection control route --------------------------------------------------------------------

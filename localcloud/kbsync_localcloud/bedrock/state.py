@@ -19,7 +19,7 @@ from typing import Any
 from moto.bedrockagent.models import AgentsforBedrockBackend, bedrockagent_backends
 from moto.moto_api._internal import mock_random
 
-from kbsync_localcloud.bedrock.documents import IndexedDocument, ScanResult, empty_statistics, scan
+from kbsync_localcloud.bedrock.documents import IndexedDocument, ScanResult, empty_statistics, s3_uri, scan
 from kbsync_localcloud.bedrock.errors import (
     AccessDeniedException,
     ConflictException,
@@ -330,6 +330,7 @@ class IngestionState:
             statistics=result.statistics,
             failure_reasons=result.failure_reasons,
             snapshot=result.snapshot if outcome == "COMPLETE" else None,
+            documents=result.documents if outcome == "COMPLETE" else None,
             description=description,
             never_finishes=plan.never_finishes,
             sequence=self._sequence,
@@ -396,6 +397,101 @@ class IngestionState:
         page, token = _paginate(summaries, params, query)
         return _with_token({"ingestionJobSummaries": page}, token)
 
+    # -- documents --------------------------------------------------------------------------------------
+    # https://docs.aws.amazon.com/bedrock/latest/APIReference/API_agent_ListKnowledgeBaseDocuments.html
+    # https://docs.aws.amazon.com/bedrock/latest/APIReference/API_agent_GetKnowledgeBaseDocuments.html
+    # https://docs.aws.amazon.com/bedrock/latest/APIReference/API_agent_KnowledgeBaseDocumentDetail.html
+
+    def list_knowledge_base_documents(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Every document the data source's ingestion jobs left in the index, ordered by S3 URI (stable pages)."""
+        source = self._data_source(params, "ListKnowledgeBaseDocuments")
+        index = self._document_index(source)
+        details = [index[key].detail(source, key) for key in sorted(index)]
+        page, token = _paginate(details, params, f"documents:{source.data_source_id}")
+        return _with_token({"documentDetails": page}, token)
+
+    def get_knowledge_base_documents(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The named documents, in the order asked; one the index does not hold is NOT_FOUND."""
+        source = self._data_source(params, "GetKnowledgeBaseDocuments")
+        index = self._document_index(source)
+        details = []
+        for position, identifier in enumerate(params["documentIdentifiers"], start=1):
+            kind = identifier.get("dataSourceType")
+            if kind != "S3" or not isinstance(identifier.get("s3"), Mapping):
+                raise ValidationException(
+                    f"documentIdentifiers.{position}: the data source {source.data_source_id} is of type S3; "
+                    f"identify its documents with dataSourceType S3 and s3.uri (got dataSourceType {kind})."
+                )
+            uri = str(identifier["s3"]["uri"])
+            prefix = s3_uri(source.bucket, "")
+            state = index.get(uri[len(prefix) :]) if uri.startswith(prefix) else None
+            if state is None:
+                details.append(_document_detail(source, uri, "NOT_FOUND"))
+            else:
+                details.append(state.detail(source, uri[len(prefix) :]))
+        return {"documentDetails": details}
+
+    def _document_index(self, source: DataSource) -> dict[str, _DocumentState]:
+        """S3 key -> document state, replaying the data source's COMPLETE jobs in start order.
+
+        A document is in the index once a COMPLETE job scanned it (INDEXED, FAILED or IGNORED, as that job found
+        it) and leaves it when a later COMPLETE job no longer finds it in S3: a file deleted from S3 stays INDEXED
+        until the next job. A FAILED or STOPPED job changes nothing, nor does a running one (the emulator has no
+        per-document in-flight states). updatedAt is the end of the job that last indexed or tried the document.
+        """
+        now = CLOCK.now()
+        finished = sorted(
+            (
+                job
+                for job in self.jobs.values()
+                if job.data_source_id == source.data_source_id
+                and job.documents is not None
+                and job.status_at(now) == "COMPLETE"
+            ),
+            key=lambda job: job.sequence,
+        )
+        index: dict[str, _DocumentState] = {}
+        for job in finished:
+            ended = job.updated_at(now)
+            following: dict[str, _DocumentState] = {}
+            for key, outcome in (job.documents or {}).items():
+                earlier = index.get(key)
+                if earlier is not None and not outcome.changed and earlier.status == outcome.status:
+                    following[key] = earlier
+                else:
+                    following[key] = _DocumentState(outcome.status, outcome.reason, ended)
+            index = following
+        return index
+
+
+@dataclass(frozen=True)
+class _DocumentState:
+    """One document of the index: its status, the reason for it (FAILED, IGNORED) and when it last changed."""
+
+    status: str
+    reason: str | None
+    updated_at: float  # a virtual instant (shown as its wall-clock date)
+
+    def detail(self, source: DataSource, key: str) -> dict[str, Any]:
+        return _document_detail(source, s3_uri(source.bucket, key), self.status, self.reason, self.updated_at)
+
+
+def _document_detail(
+    source: DataSource, uri: str, status: str, reason: str | None = None, updated_at: float | None = None
+) -> dict[str, Any]:
+    """The KnowledgeBaseDocumentDetail shape (statusReason and updatedAt only when there is one)."""
+    detail: dict[str, Any] = {
+        "knowledgeBaseId": source.knowledge_base_id,
+        "dataSourceId": source.data_source_id,
+        "status": status,
+        "identifier": {"dataSourceType": "S3", "s3": {"uri": uri}},
+    }
+    if reason:
+        detail["statusReason"] = reason
+    if updated_at is not None:
+        detail["updatedAt"] = job_date(updated_at)
+    return detail
+
 
 _HANDLERS = {
     "CreateDataSource": "create_data_source",
@@ -407,7 +503,17 @@ _HANDLERS = {
     "ListIngestionJobs": "list_ingestion_jobs",
     "StopIngestionJob": "stop_ingestion_job",
 }
+#: The data source and ingestion job operations (the emulator's original eight).
 OPERATIONS: tuple[str, ...] = tuple(_HANDLERS)
+_DOCUMENT_HANDLERS = {
+    "ListKnowledgeBaseDocuments": "list_knowledge_base_documents",
+    "GetKnowledgeBaseDocuments": "get_knowledge_base_documents",
+}
+#: The per-document view of what the ingestion jobs did (read-only: no direct ingestion).
+DOCUMENT_OPERATIONS: tuple[str, ...] = tuple(_DOCUMENT_HANDLERS)
+#: Every operation the emulator serves (what the adapter adds to moto's bedrock-agent).
+SERVED_OPERATIONS: tuple[str, ...] = OPERATIONS + DOCUMENT_OPERATIONS
+_HANDLERS.update(_DOCUMENT_HANDLERS)
 
 
 def _check_s3_configuration(configuration: Mapping[str, Any]) -> None:
