@@ -20,7 +20,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +46,9 @@ class Target:
     nightly: bool = True
     data_source_name: str = ""
     registered_at: str = ""
+    #: The longest time without a successful sync before the freshness check alerts TARGET_STALE; None = the stack's
+    #: FreshnessMaxAgeHours.
+    max_age_hours: int | None = None
 
     @property
     def pk(self) -> str:
@@ -53,7 +56,7 @@ class Target:
 
     def to_item(self) -> dict[str, Any]:
         """The target item (schemas/target-item.schema.json)."""
-        return {
+        item: dict[str, Any] = {
             **kbsync_keys.target_key(self.knowledge_base_id, self.data_source_id),
             "knowledgeBaseId": self.knowledge_base_id,
             "dataSourceId": self.data_source_id,
@@ -63,6 +66,9 @@ class Target:
             "nightly": self.nightly,
             "registeredAt": self.registered_at,
         }
+        if self.max_age_hours is not None:
+            item["maxAgeHours"] = self.max_age_hours
+        return item
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Target:
@@ -74,6 +80,7 @@ class Target:
             nightly=bool(item.get("nightly", True)),
             data_source_name=str(item.get("dataSourceName", "")),
             registered_at=str(item.get("registeredAt", "")),
+            max_age_hours=int(item["maxAgeHours"]) if item.get("maxAgeHours") is not None else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -143,12 +150,20 @@ def get_target(table: Any, kb: str, ds: str) -> Target | None:
 
 
 def _same_registration(a: Target, b: Target) -> bool:
-    return (a.bucket_name, a.inclusion_prefixes, a.nightly, a.data_source_name) == (
+    return (a.bucket_name, a.inclusion_prefixes, a.nightly, a.data_source_name, a.max_age_hours) == (
         b.bucket_name,
         b.inclusion_prefixes,
         b.nightly,
         b.data_source_name,
+        b.max_age_hours,
     )
+
+
+#: The range of a target's allowed age (schemas/target-item.schema.json maxAgeHours): an hour to a year.
+MAX_AGE_HOURS_RANGE = (1, 8760)
+#: What the upload router and the freshness check keep on the TARGET item: a new registration of the same target
+#: keeps them (the verdict and the changes waiting are facts about the data source, not about its registration).
+FRESHNESS_ATTRIBUTES = ("lastChangeAt", "pendingSince", "freshness", "freshnessChangedAt")
 
 
 def add_target(
@@ -158,22 +173,31 @@ def add_target(
     ds: str,
     *,
     nightly: bool = True,
+    max_age_hours: int | None = None,
     s3: Any | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> AddResult:
     """Register (or refresh) a target from what Bedrock says; idempotent.
 
     With `s3`, also turns on the bucket's EventBridge notifications (needed for on-upload syncs) before writing.
+    `max_age_hours` sets the target's allowed age (None: keep the one it has, or the stack's default).
     """
+    low, high = MAX_AGE_HOURS_RANGE
+    if max_age_hours is not None and not low <= max_age_hours <= high:
+        raise TargetError(f"--max-age-hours {max_age_hours}: give a whole number of hours from {low} to {high}")
     discovered = discover(bedrock_agent, kb, ds, nightly)
-    existing = get_target(table, kb, ds)
+    stored = table.get_item(Key=kbsync_keys.target_key(kb, ds), ConsistentRead=True).get("Item")
+    existing = Target.from_item(stored) if stored else None
+    kept_age = existing.max_age_hours if existing else None
+    discovered = replace(discovered, max_age_hours=max_age_hours if max_age_hours is not None else kept_age)
     if existing is not None and _same_registration(existing, discovered):
         return AddResult(existing, created=False, changed=False)
     if s3 is not None:
         enable_bucket_events(s3, discovered.bucket_name)
     registered_at = existing.registered_at if existing else now().strftime(kbsync_values.UTC_SECONDS_FORMAT)
     target = Target(**{**discovered.__dict__, "registered_at": registered_at})
-    table.put_item(Item=target.to_item())
+    kept = {name: stored[name] for name in FRESHNESS_ATTRIBUTES if stored and name in stored}
+    table.put_item(Item={**kept, **target.to_item()})
     return AddResult(target, created=existing is None, changed=True)
 
 

@@ -29,6 +29,9 @@ CATALOGUE_FILE = Path(__file__).resolve().parent / "alert-catalogue.json"
 #: Who raises an alert kind (the catalogue's ``raisedBy``): the workflow's SendAlert task, the catch-all, the
 #: reconciler. The workflow's kinds are named after the job record's final status.
 WORKFLOW = "ingestion-sync"
+#: The severity of a notice nobody needs to act on (a target fresh again, an alarm back to OK): the catalogue's lowest
+#: (alert-catalogue.schema.json).
+INFO = "INFO"
 
 
 @dataclass(frozen=True)

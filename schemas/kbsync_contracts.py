@@ -41,6 +41,7 @@ SCHEMA_NAMES = (
     "upload-event",
     "execution-status-event",
     "reconcile-schedule-input",
+    "freshness-schedule-input",
     # The TargetsTable's items (kbsync_pacer, kbsync/targets.py):
     "pacer-item",
     "target-item",

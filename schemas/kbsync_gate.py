@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import kbsync_contracts
+import kbsync_handlers
 import kbsync_keys
 import kbsync_values
 
@@ -43,17 +44,9 @@ NOT_STARTED = "NOT_STARTED"
 ENTER_ATTEMPTS = 5
 
 
-class InvalidRequest(ValueError):
-    """A gate request, step or event is malformed: the state machine ends in KbSync.InvalidRequest, no alert.
-
-    The message is the Fail state's Cause: `<what>: <pointer>: <rule>: <sentence>[; ...]`, each problem naming the
-    field as a JSON pointer into the state machine's input (kbsync_contracts.Violation), never echoing raw input
-    that could not be stored or published.
-    """
-
-    def __init__(self, what: str, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__(f"{what}: " + kbsync_contracts.listing(problems))
+#: A gate request, step or event that is malformed: the state machine ends in KbSync.InvalidRequest, no alert (the one
+#: definition is kbsync_handlers', shared by every function that checks a step).
+InvalidRequest = kbsync_handlers.InvalidRequest
 
 
 class GateLost(RuntimeError):
@@ -206,7 +199,8 @@ def enter(
 
 
 def begin_round(gates: Any, kb: str, ds: str, holder: str, now: int, lease_seconds: int) -> dict[str, Any]:
-    """Capture changeSeq before this round's job starts and renew the lease: {seen, round}."""
+    """Capture changeSeq before this round's job starts and renew the lease: {seen, round, acquiredAt} (acquiredAt:
+    when the gate was taken, for the gate-wait metric)."""
     try:
         updated = gates.update_item(
             Key=kbsync_keys.gate_key(kb, ds),
@@ -220,7 +214,8 @@ def begin_round(gates: Any, kb: str, ds: str, holder: str, now: int, lease_secon
             raise GateLost(f"{holder} no longer holds the gate of {kb}/{ds}") from error
         raise
     item = updated["Attributes"]
-    return {"seen": int(item["changeSeq"]), "round": int(item["rounds"])}
+    acquired_at = int(item.get("acquiredAt", now))
+    return {"seen": int(item["changeSeq"]), "round": int(item["rounds"]), "acquiredAt": acquired_at}
 
 
 def release(gates: Any, kb: str, ds: str, holder: str, seen: int) -> dict[str, Any]:

@@ -11,10 +11,12 @@ wait bounded by the maximum, budget exhausted or not) — which keeps the poll l
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 import boto3
 import kbsync_contracts  # the Contracts layer (schemas/)
+import kbsync_metrics
 import kbsync_names
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -32,6 +34,9 @@ MAX_REASONS = int(_REASONS_CONTRACT["maxItems"])
 MAX_REASON_CHARS = int(_REASONS_CONTRACT["items"]["maxLength"])
 #: Each poll waits this much longer than the previous one, up to the maximum interval.
 WAIT_GROWTH = 1.5
+#: The statuses that end a job: the poll that first sees one is the job's last (the state machine leaves the loop),
+#: so the job's metrics are emitted there, once per job attempt.
+TERMINAL_STATUSES = ("COMPLETE", "FAILED", "STOPPED")
 
 _client: Any = None
 
@@ -88,6 +93,34 @@ def job_status(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def seconds_between(started: Any, updated: Any) -> float | None:
+    """updatedAt - startedAt in seconds (datetimes as boto3 parses them, or ISO 8601 strings); None if either is
+    missing or unreadable."""
+    try:
+        if isinstance(started, str):
+            started = datetime.fromisoformat(started.replace("Z", "+00:00"))
+        if isinstance(updated, str):
+            updated = datetime.fromisoformat(updated.replace("Z", "+00:00"))
+        return max(0.0, (updated - started).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+def emit_job_metrics(job: dict[str, Any]) -> None:
+    """A terminal job's metrics (kbsync_metrics): JobsByOutcome and JobDurationSeconds by Outcome (Bedrock's status),
+    DocumentsScanned and DocumentsFailed. Nothing for a job still running; never raises."""
+    status = str(job.get("status", ""))
+    if status not in TERMINAL_STATUSES:
+        return
+    kbsync_metrics.emit(kbsync_metrics.JOBS_BY_OUTCOME, 1, Outcome=status)
+    duration = seconds_between(job.get("startedAt"), job.get("updatedAt"))
+    if duration is not None:
+        kbsync_metrics.emit(kbsync_metrics.JOB_DURATION, duration, Outcome=status)
+    statistics = statistics_of(job)
+    kbsync_metrics.emit(kbsync_metrics.DOCUMENTS_SCANNED, statistics["numberOfDocumentsScanned"])
+    kbsync_metrics.emit(kbsync_metrics.DOCUMENTS_FAILED, statistics["numberOfDocumentsFailed"])
+
+
 def poll_job(event: dict[str, Any]) -> dict[str, Any]:
     """Fetch the job (errors propagate so the state machine's Retry sees them) and plan the next poll.
 
@@ -104,6 +137,7 @@ def poll_job(event: dict[str, Any]) -> dict[str, Any]:
     )
     result = job_status(response["ingestionJob"])
     result["poll"] = next_poll(previous.get("poll") or {}, event["config"])
+    emit_job_metrics(response["ingestionJob"])
     return result
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
-import kbsync_gate  # the Contracts layer (schemas/): the shared core
+import kbsync_handlers  # the Contracts layer (schemas/): the shared core
 import kbsync_names
 import kbsync_values
 import nightly_plan_logic
@@ -25,37 +24,26 @@ metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service i
 
 SETTINGS = Settings.from_env()
 
-_clients: dict[str, Any] = {}
-
-
-def table(name: str) -> Any:
-    """A DynamoDB table resource (one per table and container, created at first use)."""
-    if f"table:{name}" not in _clients:
-        _clients[f"table:{name}"] = boto3.resource("dynamodb").Table(name)
-    return _clients[f"table:{name}"]
+CLIENTS = kbsync_handlers.Clients()
 
 
 def targets_table() -> Any:
-    if not SETTINGS.targets_table:
-        raise RuntimeError("TARGETS_TABLE is not set (template.yaml sets it on NightlyPlanFunction)")
-    return table(SETTINGS.targets_table)
+    """The TargetsTable: the registry, the plan's pages and cursor (one resource per container)."""
+    return CLIENTS.table(SETTINGS.targets_table, "TARGETS_TABLE")
 
 
 def jobs_table() -> Any | None:
     """The job records, or None without JOBS_TABLE (the order then reads Bedrock's job history only)."""
-    return table(SETTINGS.jobs_table) if SETTINGS.jobs_table else None
+    return CLIENTS.table(SETTINGS.jobs_table, "JOBS_TABLE") if SETTINGS.jobs_table else None
 
 
 def bedrock_agent() -> Any:
-    """One Bedrock agent client per container (created at first use)."""
-    if "bedrock-agent" not in _clients:
-        _clients["bedrock-agent"] = boto3.client("bedrock-agent")
-    return _clients["bedrock-agent"]
+    return CLIENTS.client("bedrock-agent")
 
 
 def reset_clients() -> None:
     """Forget cached clients (tests switch between mocked accounts)."""
-    _clients.clear()
+    CLIENTS.reset()
 
 
 def run_step(event: Any, now: int) -> dict[str, Any]:
@@ -70,10 +58,5 @@ def run_step(event: Any, now: int) -> dict[str, Any]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """{action: storePlan | claimTarget | summarizeNight | planNight, ...} from the nightly fan-out (or an operator)."""
-    try:
-        result = run_step(event, kbsync_values.now_epoch())
-    except kbsync_gate.InvalidRequest as bad:
-        logger.warning("nightly plan step rejected", extra={"reason": str(bad)})
-        raise
-    logger.info("nightly plan step", extra={"action": event.get("action"), "result": result})
-    return result
+    now = kbsync_values.now_epoch()
+    return kbsync_handlers.run_logged(logger, "nightly plan step", event, lambda: run_step(event, now))

@@ -19,6 +19,7 @@ from typing import Any
 
 import kbsync_contracts
 import kbsync_gate
+import kbsync_handlers
 import kbsync_names
 import kbsync_values
 import nightly_plan_data
@@ -44,11 +45,7 @@ Step = Callable[[dict[str, Any], Any, Any | None, Any, Settings, int], dict[str,
 
 def checked(event: Any) -> dict[str, Any]:
     """The step if it keeps its contract; InvalidRequest naming every bad field before anything is read or written."""
-    problems = kbsync_contracts.problems(CONTRACT, event)
-    if problems:
-        raise InvalidRequest("nightly plan step", problems)
-    step: dict[str, Any] = event
-    return step
+    return kbsync_handlers.checked(CONTRACT, "nightly plan step", event)
 
 
 def check_schedule_payload(payload: Any) -> dict[str, Any]:

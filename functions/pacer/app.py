@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
-import kbsync_gate  # the Contracts layer (schemas/): the shared core
+import kbsync_handlers  # the Contracts layer (schemas/): the shared core
+import kbsync_metrics
 import kbsync_names
 import kbsync_values
 import pacer_logic
@@ -25,28 +25,21 @@ metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service i
 
 SETTINGS = Settings.from_env()
 
-_clients: dict[str, Any] = {}
+CLIENTS = kbsync_handlers.Clients()
 
 
 def targets_table() -> Any:
     """The TargetsTable (one resource per container, created at first use)."""
-    if not SETTINGS.targets_table:
-        raise RuntimeError("TARGETS_TABLE is not set (template.yaml sets it on PacerFunction)")
-    if "targets" not in _clients:
-        _clients["targets"] = boto3.resource("dynamodb").Table(SETTINGS.targets_table)
-    return _clients["targets"]
+    return CLIENTS.table(SETTINGS.targets_table, "TARGETS_TABLE")
 
 
 def bedrock_agent() -> Any:
-    """One Bedrock agent client per container (created at first use)."""
-    if "bedrock-agent" not in _clients:
-        _clients["bedrock-agent"] = boto3.client("bedrock-agent")
-    return _clients["bedrock-agent"]
+    return CLIENTS.client("bedrock-agent")
 
 
 def reset_clients() -> None:
     """Forget cached clients (tests switch between mocked accounts)."""
-    _clients.clear()
+    CLIENTS.reset()
 
 
 def run_step(event: Any, now: int) -> dict[str, Any]:
@@ -60,10 +53,7 @@ def run_step(event: Any, now: int) -> dict[str, Any]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """{action: acquireSlot | releaseStart | releaseSlot, holder, ...} from the sync-gate state machine."""
-    try:
-        result = run_step(event, kbsync_values.now_epoch())
-    except kbsync_gate.InvalidRequest as bad:
-        logger.warning("pacer step rejected", extra={"reason": str(bad)})
-        raise
-    logger.info("pacer step", extra={"action": event.get("action"), "result": result})
+    result = kbsync_handlers.run_logged(logger, "pacer step", event, lambda: run_step(event, kbsync_values.now_epoch()))
+    if result.get("granted") is False:  # a slot or the start token refused: the StartThrottles metric, by reason
+        kbsync_metrics.emit(kbsync_metrics.START_THROTTLES, 1, Reason=str(result.get("reason", "unknown")))
     return result

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import kbsync_contracts
 import kbsync_gate
+import kbsync_handlers
 import kbsync_pacer
 import pacer_data
 from pacer_settings import Settings
@@ -28,11 +28,7 @@ Step = Callable[[dict[str, Any], Any, Any, Settings, int], dict[str, Any]]
 
 def checked(event: Any) -> dict[str, Any]:
     """The step if it keeps its contract; InvalidRequest naming every bad field before anything is read or written."""
-    problems = kbsync_contracts.problems(CONTRACT, event)
-    if problems:
-        raise kbsync_gate.InvalidRequest("pacer step", problems)
-    step: dict[str, Any] = event
-    return step
+    return kbsync_handlers.checked(CONTRACT, "pacer step", event)
 
 
 def join_queue(

@@ -7,46 +7,37 @@ START_SPACING_SECONDS.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from kbsync_handlers import env, read_settings
 
 
 @dataclass(frozen=True)
 class Settings:
     #: TARGETS_TABLE: the TargetsTable, where the pacer item lives (always set by the template).
-    targets_table: str = ""
+    targets_table: str = field(default="", metadata=env("TARGETS_TABLE"))
     #: GATE_LEASE_SECONDS (parameter GateLeaseSeconds): a job slot's lease, the gate's (a holder that vanished without
     #: the catch-all noticing loses it after this).
-    gate_lease_seconds: int = 172800
+    gate_lease_seconds: int = field(default=172800, metadata=env("GATE_LEASE_SECONDS"))
     #: START_SPACING_SECONDS (parameter StartSpacingSeconds): Bedrock allows 0.1 StartIngestionJob requests per second
     #: per account, so one start per this many seconds.
-    start_spacing_seconds: int = 10
+    start_spacing_seconds: int = field(default=10, metadata=env("START_SPACING_SECONDS"))
     #: JOB_SLOTS: Bedrock allows 5 concurrent ingestion jobs per account.
-    job_slots: int = 5
+    job_slots: int = field(default=5, metadata=env("JOB_SLOTS"))
     #: SLOT_POLL_SECONDS: how long the round that has waited longest waits before asking again for a job slot.
-    slot_poll_seconds: int = 10
+    slot_poll_seconds: int = field(default=10, metadata=env("SLOT_POLL_SECONDS"))
     #: QUEUE_POLL_SECONDS: how long the other waiting rounds wait: in a busy night a slot frees every few minutes, so
     #: only the head of the queue needs to ask often (each ask is a Lambda call and 3 state transitions).
-    queue_poll_seconds: int = 30
+    queue_poll_seconds: int = field(default=30, metadata=env("QUEUE_POLL_SECONDS"))
     #: WAITER_TTL_SECONDS: a queued round not seen for this long (its execution died and the catch-all missed it)
     #: leaves the queue.
-    waiter_ttl_seconds: int = 900
+    waiter_ttl_seconds: int = field(default=900, metadata=env("WAITER_TTL_SECONDS"))
     #: START_TOKEN_LEASE_SECONDS: the start token is held for the spacing by a live holder; after this it is
     #: considered abandoned.
-    start_token_lease_seconds: int = 900
+    start_token_lease_seconds: int = field(default=900, metadata=env("START_TOKEN_LEASE_SECONDS"))
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """The settings in `env` (default: the process environment, as it is when called: at cold start)."""
-        env = os.environ if env is None else env
-        return cls(
-            targets_table=env.get("TARGETS_TABLE", ""),
-            gate_lease_seconds=int(env.get("GATE_LEASE_SECONDS", "172800")),
-            start_spacing_seconds=int(env.get("START_SPACING_SECONDS", "10")),
-            job_slots=int(env.get("JOB_SLOTS", "5")),
-            slot_poll_seconds=int(env.get("SLOT_POLL_SECONDS", "10")),
-            queue_poll_seconds=int(env.get("QUEUE_POLL_SECONDS", "30")),
-            waiter_ttl_seconds=int(env.get("WAITER_TTL_SECONDS", "900")),
-            start_token_lease_seconds=int(env.get("START_TOKEN_LEASE_SECONDS", "900")),
-        )
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings of the environment given (default: the process's, as it is when called: at cold start)."""
+        return read_settings(cls, environ)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
-import kbsync_gate  # the Contracts layer (schemas/): the shared core
+import kbsync_handlers  # the Contracts layer (schemas/): the shared core
 import kbsync_names
 import kbsync_values
 import sync_gate_logic
@@ -24,21 +23,17 @@ metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service i
 
 SETTINGS = Settings.from_env()
 
-_tables: dict[str, Any] = {}
+CLIENTS = kbsync_handlers.Clients()
 
 
 def targets_table() -> Any:
     """The TargetsTable (one resource per container, created at first use)."""
-    if not SETTINGS.targets_table:
-        raise RuntimeError("TARGETS_TABLE is not set (template.yaml sets it on SyncGateFunction)")
-    if "targets" not in _tables:
-        _tables["targets"] = boto3.resource("dynamodb").Table(SETTINGS.targets_table)
-    return _tables["targets"]
+    return CLIENTS.table(SETTINGS.targets_table, "TARGETS_TABLE")
 
 
 def reset_clients() -> None:
     """Forget cached clients (tests switch between mocked accounts)."""
-    _tables.clear()
+    CLIENTS.reset()
 
 
 def run_step(event: Any, now: int) -> dict[str, Any]:
@@ -52,10 +47,5 @@ def run_step(event: Any, now: int) -> dict[str, Any]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """{action: enter | beginRound | releaseGate, ...} from the sync-gate state machine."""
-    try:
-        result = run_step(event, kbsync_values.now_epoch())
-    except kbsync_gate.InvalidRequest as bad:
-        logger.warning("sync gate step rejected", extra={"reason": str(bad)})
-        raise
-    logger.info("sync gate step", extra={"action": event.get("action"), "result": result})
-    return result
+    now = kbsync_values.now_epoch()
+    return kbsync_handlers.run_logged(logger, "sync gate step", event, lambda: run_step(event, now))

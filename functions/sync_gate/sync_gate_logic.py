@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import kbsync_contracts
 import kbsync_gate
+import kbsync_handlers
+import kbsync_metrics
 import kbsync_names
 from sync_gate_settings import Settings
 
@@ -22,11 +23,7 @@ Step = Callable[[dict[str, Any], Any, Settings, int], dict[str, Any]]
 
 def checked(event: Any) -> dict[str, Any]:
     """The step if it keeps its contract; InvalidRequest naming every bad field before anything is read or written."""
-    problems = kbsync_contracts.problems(CONTRACT, event)
-    if problems:
-        raise kbsync_gate.InvalidRequest("sync gate step", problems)
-    step: dict[str, Any] = event
-    return step
+    return kbsync_handlers.checked(CONTRACT, "sync gate step", event)
 
 
 def enter(step: dict[str, Any], gates: Any, settings: Settings, now: int) -> dict[str, Any]:
@@ -51,9 +48,10 @@ def enter(step: dict[str, Any], gates: Any, settings: Settings, now: int) -> dic
 
 def begin_round(step: dict[str, Any], gates: Any, settings: Settings, now: int) -> dict[str, Any]:
     """BeginRound: capture changeSeq before the round's job starts, renew the lease, name the round's ingestion-sync
-    execution (`childName`)."""
+    execution (`childName`); the GateWaitSeconds metric: how long since the gate was taken."""
     kb, ds = step["knowledgeBaseId"], step["dataSourceId"]
     result = kbsync_gate.begin_round(gates, kb, ds, step["holder"], now, settings.gate_lease_seconds)
+    kbsync_metrics.emit(kbsync_metrics.GATE_WAIT, max(0, now - result.pop("acquiredAt")))
     result["childName"] = kbsync_names.execution_name(step["trigger"], kb, ds)
     return result
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import kbsync_gate  # the Contracts layer (schemas/): the shared core
+import kbsync_handlers
 import kbsync_names
 import kbsync_values
 import upload_router_logic
@@ -27,28 +27,21 @@ metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service i
 
 SETTINGS = Settings.from_env()
 
-_clients: dict[str, Any] = {}
+CLIENTS = kbsync_handlers.Clients()
 
 
 def targets_table() -> Any:
     """The TargetsTable (one resource per container, created at first use)."""
-    if not SETTINGS.targets_table:
-        raise RuntimeError("TARGETS_TABLE is not set (template.yaml sets it on UploadRouterFunction)")
-    if "targets" not in _clients:
-        _clients["targets"] = boto3.resource("dynamodb").Table(SETTINGS.targets_table)
-    return _clients["targets"]
+    return CLIENTS.table(SETTINGS.targets_table, "TARGETS_TABLE")
 
 
 def stepfunctions() -> Any:
-    """One Step Functions client per container (created at first use)."""
-    if "stepfunctions" not in _clients:
-        _clients["stepfunctions"] = boto3.client("stepfunctions")
-    return _clients["stepfunctions"]
+    return CLIENTS.client("stepfunctions")
 
 
 def reset_clients() -> None:
     """Forget cached clients (tests switch between mocked accounts)."""
-    _clients.clear()
+    CLIENTS.reset()
 
 
 def route(event: Any, now: int) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 import kbsync_contracts
 import kbsync_gate
 import kbsync_names
+import kbsync_values
 import upload_router_data
 from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
 from upload_router_settings import Settings
@@ -55,6 +56,8 @@ def route_upload(event: Any, targets_table: Any, sfn: Any, settings: Settings, n
     started, queued = [], []
     for target in upload_router_data.targets_for_object(targets_table, bucket, key):
         kb, ds = target["knowledgeBaseId"], target["dataSourceId"]
+        # The freshness check's lag: when the target last changed, and since when a change waits (functions/freshness).
+        upload_router_data.stamp_change(targets_table, kb, ds, kbsync_values.utc_seconds(now))
         name = kbsync_names.execution_name("s3", kb, ds)
         arn = kbsync_names.execution_arn(settings.sync_gate_arn, name)
         entry = kbsync_gate.enter(targets_table, kb, ds, name, arn, "s3", "queue", now, settings.gate_lease_seconds)

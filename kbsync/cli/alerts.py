@@ -224,7 +224,7 @@ def _alarm_alert(alert: Alert, alarm: dict[str, Any], message: str) -> Alert:
     alert.source = ALARM
     alert.alert_type = "ALARM" if state == "ALARM" else state
     # runbooks/README.md: the dead-letter-queue alarm is as urgent as a failed sync (severities: the catalogue's)
-    alert.severity = kbsync_alerts.alert_kind("FAILED").severity if state == "ALARM" else "INFO"
+    alert.severity = kbsync_alerts.alert_kind("FAILED").severity if state == "ALARM" else kbsync_alerts.INFO
     alert.headline = f"CloudWatch alarm {safe(alarm.get('AlarmName'), 255)} is {state}"
     alert.reasons = [safe(alarm.get("NewStateReason") or "", 1000)] if alarm.get("NewStateReason") else []
     if description:

@@ -26,6 +26,7 @@ from kbsync.cli.outcome import ALL_STATUSES
 from kbsync.cli.render import ProgressLine, Style, as_json
 from kbsync.cli.views import (
     ended_text,
+    freshness_table,
     history_table,
     progress_text,
     show_text,
@@ -191,8 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     _wait_options(sync, DEFAULT_WAIT_TIMEOUT_S, wait_flag=True)
     sync.set_defaults(handler=cmd_sync)
 
-    status = command("status", "what is running now, per data source, with live progress", json_flag)
+    status = command("status", "what is running now, per data source, with live progress; each target's freshness",
+                     json_flag)  # fmt: skip
     _ds_options(status, required=False)
+    status.add_argument(
+        "--freshness",
+        action="store_true",
+        help="only each registered target's age and lag (with --json: those rows; without: the running jobs)",
+    )
     status.set_defaults(handler=cmd_status)
 
     history = command("history", "the job records of one data source, newest first", json_flag)
@@ -272,6 +279,13 @@ def _targets_commands(
     add = command("add", "register a data source (bucket and prefixes from Bedrock); idempotent", json_flag)
     _ds_options(add, required=True)
     add.add_argument("--no-nightly", action="store_true", help="leave it out of the nightly sync (uploads still sync)")
+    add.add_argument(
+        "--max-age-hours",
+        type=int,
+        metavar="N",
+        help="alert TARGET_STALE when it has had no successful sync for N hours (default: the stack's "
+        "FreshnessMaxAgeHours, 26; kept when re-adding without it)",
+    )
     add.set_defaults(handler=cmd_targets_add)
     listing = command("list", "every registered target", json_flag)
     listing.set_defaults(handler=cmd_targets_list)
@@ -445,8 +459,17 @@ def _ended_json(ended: service.Ended) -> dict[str, Any]:
 def cmd_status(args: argparse.Namespace, io: Io) -> ExitCode:
     if bool(args.kb) != bool(args.ds):
         raise CliError("give both --kb and --ds, or neither (everything running)", ExitCode.USAGE)
-    rows = service.status(services(args), args.kb, args.ds)
-    io.print(as_json([asdict(r) for r in rows]) if args.json else status_table(rows, io.style))
+    svc = services(args)
+    if args.freshness:
+        fresh = service.freshness(svc, args.kb, args.ds)
+        io.print(as_json([asdict(r) for r in fresh]) if args.json else freshness_table(fresh, io.style))
+        return ExitCode.OK
+    rows = service.status(svc, args.kb, args.ds)
+    if args.json:  # the running rows, as scripts read them (a list); the freshness rows: --freshness --json
+        io.print(as_json([asdict(r) for r in rows]))
+        return ExitCode.OK
+    fresh = service.freshness(svc, args.kb, args.ds)  # below the running jobs, when targets are registered
+    io.print(status_table(rows, io.style) + ("\n\n" + freshness_table(fresh, io.style) if fresh else ""))
     return ExitCode.OK
 
 
@@ -553,7 +576,9 @@ def target_registry(args: argparse.Namespace) -> registry.Registry:
 
 
 def cmd_targets_add(args: argparse.Namespace, io: Io) -> ExitCode:
-    added = registry.add(target_registry(args), args.kb, args.ds, nightly=not args.no_nightly)
+    added = registry.add(
+        target_registry(args), args.kb, args.ds, nightly=not args.no_nightly, max_age_hours=args.max_age_hours
+    )
     if args.json:
         io.print(as_json({**added.target.to_dict(), "created": added.created, "changed": added.changed}))
     else:

@@ -75,11 +75,15 @@ def unknown_ids(bedrock: Client, kb_id: str, ds_id: str, aws_cli: AwsCli = plain
     )
 
 
-def add(registry: Registry, kb_id: str, ds_id: str, nightly: bool) -> targets.AddResult:
+def add(
+    registry: Registry, kb_id: str, ds_id: str, nightly: bool, max_age_hours: int | None = None
+) -> targets.AddResult:
     """Register (idempotently) and turn on the bucket's S3 -> EventBridge notifications for on-upload syncs."""
     check_ids_known(registry.bedrock, kb_id, ds_id, registry.aws_cli)
     try:
-        return targets.add_target(registry.table, registry.bedrock, kb_id, ds_id, nightly=nightly, s3=registry.s3)
+        return targets.add_target(
+            registry.table, registry.bedrock, kb_id, ds_id, nightly=nightly, max_age_hours=max_age_hours, s3=registry.s3
+        )
     except targets.TargetError as exc:  # known ids, but not a data source kbsync can sync (not S3)
         raise CliError(str(exc), ExitCode.USAGE) from exc
     except ClientError as exc:

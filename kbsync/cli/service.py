@@ -15,6 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kbsync_contracts
+import kbsync_freshness
+import kbsync_keys
+import kbsync_values
 from botocore.exceptions import BotoCoreError, ClientError
 
 from kbsync import targets
@@ -764,6 +767,108 @@ def _outside_jobs(svc: Services, kb_id: str | None, ds_id: str | None, rows: lis
 def _started_outside(svc: Services, kb: str, ds: str, job: dict[str, Any]) -> bool:
     """kbsync has no record of the job (by its id or its Description)."""
     return kbsync_record_of_job(svc, kb, ds, job) is None
+
+
+# --------------------------------------------------------------------------- freshness (status)
+
+
+@dataclass(frozen=True)
+class FreshnessRow:
+    """A registered target's freshness, from its TARGET item and its job records (never from executions)."""
+
+    knowledge_base_id: str
+    data_source_id: str
+    #: The freshness check's last verdict (FRESH, STALE, LAGGING; FRESH when it never judged the target).
+    freshness: str
+    #: The end of the newest COMPLETE or PARTIAL record; None: never synced.
+    last_success: str | None
+    last_status: str | None
+    age_seconds: int
+    #: The target's own allowed age; None: the stack's FreshnessMaxAgeHours.
+    max_age_hours: int | None
+    #: The oldest S3 change no successful sync covers; None: none waiting.
+    pending_since: str | None
+    lag_seconds: int
+
+
+#: At most this many job records are read per target to find its newest successful one (the freshness check's bound).
+FRESHNESS_RECORDS = 500
+
+
+def _newest_successful(ddb: Client, table: str, kb_id: str, ds_id: str) -> Record | None:
+    """The newest COMPLETE or PARTIAL job record of a data source (newest first, at most FRESHNESS_RECORDS read)."""
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :job)",
+        "FilterExpression": "#status IN (:complete, :partial)",
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": {
+            ":pk": {"S": kbsync_keys.ds_pk(kb_id, ds_id)},
+            ":job": {"S": kbsync_keys.JOB_SK_PREFIX},
+            ":complete": {"S": kbsync_freshness.SUCCESSFUL[0]},
+            ":partial": {"S": kbsync_freshness.SUCCESSFUL[1]},
+        },
+        "ScanIndexForward": False,
+        "Limit": 100,
+    }
+    read = 0
+    while read < FRESHNESS_RECORDS:
+        page = ddb.query(**kwargs)
+        if page.get("Items"):
+            return records.from_item(page["Items"][0])
+        read += int(page.get("ScannedCount", 0))
+        if "LastEvaluatedKey" not in page:
+            return None
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return None
+
+
+def freshness(
+    svc: Services, kb_id: str | None = None, ds_id: str | None = None, now: datetime | None = None
+) -> list[FreshnessRow]:
+    """Each registered target's age (since its last successful sync ended, or since its registration: "never
+    synced") and lag (since the oldest S3 change no successful sync covers), with the check's last verdict; sorted."""
+    table = svc.stack.outputs.get(TARGETS_OUTPUT)
+    if not table:
+        return []
+    now = now or datetime.now(UTC)
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "FilterExpression": "sk = :target",
+        "ExpressionAttributeValues": {":target": {"S": kbsync_keys.TARGET_SK}},
+    }
+    if kb_id and ds_id:
+        kwargs = {"TableName": table, "Key": kbsync_keys.client_key(kbsync_keys.target_key(kb_id, ds_id))}
+        item = svc.ddb.get_item(**kwargs).get("Item")
+        items = [item] if item else []
+    else:
+        items = []
+        while True:
+            page = svc.ddb.scan(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    rows = []
+    for target in (records.from_item(item) for item in items):
+        kb, ds = str(target["knowledgeBaseId"]), str(target["dataSourceId"])
+        last = _newest_successful(svc.ddb, svc.stack.jobs_table, kb, ds)
+        pending, _ = kbsync_freshness.waiting_since(target, last)
+        max_age = target.get("maxAgeHours")
+        rows.append(
+            FreshnessRow(
+                kb,
+                ds,
+                str(target.get("freshness") or kbsync_freshness.FRESH),
+                str(last["updatedAt"]) if last else None,
+                str(last["status"]) if last else None,
+                round(kbsync_freshness.age_seconds(target, last, now)),
+                int(max_age) if max_age is not None else None,
+                kbsync_values.utc_seconds(pending.timestamp()) if pending else None,
+                round(kbsync_freshness.lag_seconds(target, last, now)),
+            )
+        )
+    return sorted(rows, key=lambda r: (r.knowledge_base_id, r.data_source_id))
 
 
 def registered_data_sources(svc: Services) -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ from kbsync.cli.render import Style, duration, severity_of, span, table, when
 from kbsync.cli.service import (
     OUTSIDE_TRIGGER,
     Ended,
+    FreshnessRow,
     JobDetail,
     Progress,
     RunningRow,
@@ -133,6 +134,29 @@ def status_table(rows: list[RunningRow], style: Style) -> str:
     headers = ["knowledge base", "data source", "job", "status", "started", "trigger", "scanned", "indexed", "failed"]
     notes = [outside_note(r.job_id or "-", r.knowledge_base_id, r.data_source_id) for r in rows if r.started_outside]
     return "\n".join([table(headers, body, style, status_column=3), *notes])
+
+
+def freshness_table(rows: list[FreshnessRow], style: Style) -> str:
+    """Each registered target's age (since its last successful sync, or "never synced") and lag (the oldest S3 change
+    waiting for a sync), with the freshness check's last verdict."""
+    if not rows:
+        return "no registered targets"
+    body = [
+        [
+            r.knowledge_base_id,
+            r.data_source_id,
+            r.freshness,
+            when(r.last_success) + f" ({r.last_status})" if r.last_success else "never synced",
+            duration(r.age_seconds),
+            f"{r.max_age_hours}h" if r.max_age_hours is not None else "default",
+            when(r.pending_since) if r.pending_since else "-",
+            duration(r.lag_seconds) if r.pending_since else "-",
+        ]
+        for r in rows
+    ]
+    headers = ["knowledge base", "data source", "freshness", "last success", "age", "max age", "waiting since",
+               "lag"]  # fmt: skip
+    return table(headers, body, style)
 
 
 def outside_note(job_id: str, kb_id: str, ds_id: str) -> str:

@@ -10,8 +10,8 @@ tests/build/test_built_functions.py:
 2. Drive the stack through its public APIs so that every function runs at least once: register the sample target
    (nightly off), upload an unsupported file (the on-upload sync ends COMPLETE with a failed document: a PARTIAL
    alert), then start an ingestion sync with a malformed request (it fails: the catch-all sees the execution die),
-   then fire the reconciler's schedule, then the nightly schedule (a night with no target: the plan is stored and
-   summarized, and no gate or job slot is taken that a replay could find busy).
+   then fire the reconciler's schedule and the freshness check's, then the nightly schedule (a night with no
+   target: the plan is stored and summarized, and no gate or job slot is taken that a replay could find busy).
 3. Replay each function's first recorded event in the function as `sam build` packaged it, in a clean interpreter
    (tests/build/built.py), against the same server, with the environment the local cloud gave it.
 """
@@ -100,6 +100,9 @@ def main() -> int:
 
         fire_schedule(server.outputs["ReconcileScheduleName"])
         _wait_for("the reconciler", lambda: names["ReconcilerFunction"] in recorded)
+
+        fire_schedule(server.outputs["FreshnessScheduleName"])  # the registered sample target: fresh, no alert
+        _wait_for("the freshness check", lambda: names["FreshnessFunction"] in recorded)
 
         fire_schedule(server.outputs["NightlyScheduleName"], force=True)  # it ships DISABLED
         _wait_for("the nightly plan", lambda: names["NightlyPlanFunction"] in recorded)

@@ -104,6 +104,9 @@ def test_alert_table_matches_the_names_fixed_across_the_team() -> None:
         "STOPPED": ("WARNING", "sync-stopped.md"),
         "EXECUTION_DIED": ("CRITICAL", "execution-died.md"),
         "RECORD_RECONCILED": ("WARNING", "record-reconciled.md"),
+        "TARGET_STALE": ("WARNING", "target-freshness.md"),
+        "TARGET_LAGGING": ("WARNING", "target-freshness.md"),
+        "TARGET_FRESH_AGAIN": ("INFO", "target-freshness.md"),
     }
 
 

@@ -32,6 +32,7 @@ CONTRACTS = {
     "upload_router": "upload-event",
     "catch_all": "execution-status-event",
     "reconciler": "reconcile-schedule-input",
+    "freshness": "freshness-schedule-input",
 }
 
 _lock = threading.Lock()

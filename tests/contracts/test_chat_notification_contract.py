@@ -21,7 +21,7 @@ import pytest
 from kbsync_localcloud.cloud import LocalCloud
 
 from tests.contracts import producers
-from tests.helpers.functions import load_function
+from tests.helpers.functions import load_function, load_module
 
 send_alert = load_function("send_alert")
 catch_all = load_function("catch_all")
@@ -58,6 +58,13 @@ def alert_and_chat(kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
             catch_all.build_alert(detail, request, None, RUNBOOKS, GATE),
             catch_all.build_chat(detail, request, None, RUNBOOKS, GATE),
         )
+    if raised_by == "freshness":
+        logic = load_module("freshness", "freshness_logic")
+        fresh_settings = load_module("freshness", "freshness_settings").Settings(runbook_base_url=RUNBOOKS)
+        state = {"TARGET_STALE": "STALE", "TARGET_LAGGING": "LAGGING", "TARGET_FRESH_AGAIN": "FRESH"}[kind]
+        verdict = logic.Verdict(KB, DS, state, 30 * 3600.0, 3 * 3600.0, 26, 7200, None, "2026-11-21T00:00:00Z",
+                                "never synced (registered 2026-11-21T00:00:00Z)", None, None)  # fmt: skip
+        return logic.build_alert(verdict, "FRESH", fresh_settings), logic.build_chat(verdict, "FRESH", fresh_settings)
     record = {"knowledgeBaseId": KB, "dataSourceId": DS, "status": "IN_PROGRESS", "executionArn": EXECUTION_ARN}
     values = {"status": "EXECUTION_FAILED", "executionStatus": "FAILED", "jobStatus": "FAILED"}
     settings = reconciler.Settings("jobs", "targets", TOPIC, RUNBOOKS, GATE)

@@ -141,7 +141,12 @@ def test_the_account_statement_delegates_the_key_to_iam(template: dict[str, Any]
 
 def test_every_role_that_publishes_can_use_the_key(template: dict[str, Any]) -> None:
     roles = role_publishers(template)
-    assert sorted(roles) == ["CatchAllFunctionRole", "ReconcilerFunctionRole", "SendAlertFunctionRole"]
+    assert sorted(roles) == [
+        "CatchAllFunctionRole",
+        "FreshnessFunctionRole",
+        "ReconcilerFunctionRole",
+        "SendAlertFunctionRole",
+    ]
     for logical_id, statements in roles.items():
         granted = {
             action

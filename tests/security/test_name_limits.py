@@ -99,8 +99,14 @@ def test_alerts_print_the_sync_gate_that_is_deployed(template: dict[str, Any], s
         for logical_id, function in p.resources(template, "AWS::Lambda::Function").items()
         if "SYNC_GATE_STATE_MACHINE_ARN" in (variables := _environment(function))
     }
-    # The upload router Refs it (no cycle); the three alert senders must !Sub it.
-    assert sorted(with_gate) == ["CatchAllFunction", "ReconcilerFunction", "SendAlertFunction", "UploadRouterFunction"]
+    # The upload router and the freshness check Ref it (no cycle); the three other alert senders must !Sub it.
+    assert sorted(with_gate) == [
+        "CatchAllFunction",
+        "FreshnessFunction",
+        "ReconcilerFunction",
+        "SendAlertFunction",
+        "UploadRouterFunction",
+    ]
     for logical_id, expression in with_gate.items():
         assert resolver.resolve(expression) == gate_arn, logical_id
     name = gate_arn.rsplit(":", 1)[1]

@@ -17,7 +17,7 @@ import kbsync_alerts
 import kbsync_contracts
 from jsonschema import Draft202012Validator
 
-from tests.helpers.functions import load_function
+from tests.helpers.functions import load_function, load_module
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = REPO / "schemas"
@@ -44,10 +44,10 @@ def test_the_catalogue_satisfies_its_schema() -> None:
 def test_the_catalogue_refuses_an_entry_without_a_runbook() -> None:
     document = json.loads((SCHEMAS / "alert-catalogue.json").read_text(encoding="utf-8"))
     del document["alerts"]["FAILED"]["runbook"]
-    document["alerts"]["PARTIAL"]["severity"] = "INFO"
+    document["alerts"]["PARTIAL"]["severity"] = "NOTICE"
     assert kbsync_contracts.problems("alert-catalogue", document) == [
         "/alerts/FAILED/runbook: required: 'runbook' is a required property",
-        "/alerts/PARTIAL/severity: enum: 'INFO' is not one of ['CRITICAL', 'WARNING']",
+        "/alerts/PARTIAL/severity: enum: 'NOTICE' is not one of ['CRITICAL', 'WARNING', 'INFO']",
     ]
 
 
@@ -102,6 +102,22 @@ def reconciler_alert() -> dict[str, Any]:
     return alert
 
 
+def freshness_alerts() -> list[dict[str, Any]]:
+    """One alert of each verdict the freshness check can reach (functions/freshness)."""
+    logic = load_module("freshness", "freshness_logic")
+    settings = load_module("freshness", "freshness_settings").Settings(runbook_base_url="https://runbooks.example")
+    target = {"knowledgeBaseId": KB, "dataSourceId": DS, "registeredAt": "2026-11-20T00:00:00Z"}
+    lagging = {**target, "pendingSince": "2026-11-21T21:00:00Z", "lastChangeAt": "2026-11-21T21:00:00Z"}
+    now = datetime(2026, 11, 22, 3, 0, 0, tzinfo=UTC)
+    synced = {"status": "COMPLETE", "startedAt": "2026-11-21T01:00:00Z", "updatedAt": "2026-11-21T02:00:00Z"}
+    verdicts = [
+        logic.assess(target, None, None, now, settings),  # never synced for 51 h: stale
+        logic.assess(lagging, synced, None, now, settings),  # a change waiting 6 h: lagging
+        logic.assess(target, synced, None, now, settings),  # fresh
+    ]
+    return [logic.build_alert(v, "STALE" if v.state == "FRESH" else "FRESH", settings) for v in verdicts]
+
+
 def attributes(alert: dict[str, Any]) -> dict[str, str]:
     return {name: value["StringValue"] for name, value in alert["messageAttributes"].items()}
 
@@ -115,11 +131,12 @@ def test_every_kind_the_workflow_sends_is_catalogued_as_the_workflows() -> None:
 def test_every_kind_the_functions_raise_is_catalogued_as_theirs() -> None:
     assert [attributes(catch_all_alert())["alertType"]] == list(kbsync_alerts.kinds_raised_by("catch-all"))
     assert [attributes(reconciler_alert())["alertType"]] == list(kbsync_alerts.kinds_raised_by("reconciler"))
+    assert [attributes(a)["alertType"] for a in freshness_alerts()] == list(kbsync_alerts.kinds_raised_by("freshness"))
 
 
 def test_every_catalogued_kind_is_raised() -> None:
     raised = workflow_alert_kinds() | {
-        attributes(alert)["alertType"] for alert in (catch_all_alert(), reconciler_alert())
+        attributes(alert)["alertType"] for alert in (catch_all_alert(), reconciler_alert(), *freshness_alerts())
     }
     assert raised == set(catalogue())
 
@@ -130,7 +147,7 @@ def test_every_sender_takes_severity_headline_and_runbook_from_the_catalogue() -
     alerts = [
         send_alert.build_alert(send_alert.AlertFacts(kind, KB, DS, EXECUTION), "https://runbooks.example", now)
         for kind in kbsync_alerts.kinds_raised_by(kbsync_alerts.WORKFLOW)
-    ] + [catch_all_alert(), reconciler_alert()]
+    ] + [catch_all_alert(), reconciler_alert(), *freshness_alerts()]
     for alert in alerts:
         kind = catalogue()[attributes(alert)["alertType"]]
         assert attributes(alert)["severity"] == kind.severity

@@ -54,7 +54,8 @@ def function_defaults() -> dict[str, set[str]]:
 
 
 def _defaults_in(path: Path) -> dict[str, str]:
-    """NAME -> default of every `.get("NAME", "default")` call in one module."""
+    """NAME -> default of every `.get("NAME", "default")` call and every settings field
+    `field(default=X, metadata=env("NAME"))` (kbsync_handlers.read_settings) in one module."""
     found: dict[str, str] = {}
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if (
@@ -66,7 +67,37 @@ def _defaults_in(path: Path) -> dict[str, str]:
             and re.fullmatch(r"[A-Z][A-Z0-9_]+", str(node.args[0].value))  # type: ignore[attr-defined]
         ):
             found[str(node.args[0].value)] = str(node.args[1].value)  # type: ignore[attr-defined]
+        setting = _settings_field(node)
+        if setting is not None:
+            found[setting[0]] = setting[1]
     return found
+
+
+def _settings_field(node: ast.AST) -> tuple[str, str] | None:
+    """(NAME, default as the environment spells it) of `field(default=X, metadata=env("NAME"))`, else None."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "field"):
+        return None
+    keywords = {k.arg: k.value for k in node.keywords}
+    default, metadata = keywords.get("default"), keywords.get("metadata")
+    if not (
+        isinstance(default, ast.Constant)
+        and isinstance(metadata, ast.Call)
+        and isinstance(metadata.func, ast.Name)
+        and metadata.func.id == "env"
+        and isinstance(metadata.args[0], ast.Constant)
+    ):
+        return None
+    value = default.value
+    shown = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    return str(metadata.args[0].value), shown
+
+
+def test_settings_fields_are_read_as_their_variables_with_their_defaults() -> None:
+    """The scan sees the settings dataclasses (not only `.get` calls): a tunable moved into one is still checked."""
+    found = _defaults_in(REPO / "functions" / "pacer" / "pacer_settings.py")
+    assert {"JOB_SLOTS": "5", "START_SPACING_SECONDS": "10", "TARGETS_TABLE": ""}.items() <= found.items()
+    nightly = _defaults_in(REPO / "functions" / "nightly_plan" / "nightly_plan_settings.py")
+    assert nightly["BEDROCK_HISTORY_SECONDS"] == "10"
 
 
 def test_every_template_parameter_is_in_the_readme_with_its_default() -> None:

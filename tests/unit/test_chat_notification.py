@@ -295,7 +295,7 @@ def test_publish_refuses_a_chat_notification_that_breaks_its_contract_before_sen
     assert sns.published == []
 
 
-def test_the_three_senders_publish_only_through_the_one_helper() -> None:
+def test_the_senders_publish_only_through_the_one_helper() -> None:
     """No second Publish call in the functions: each one goes through kbsync_alerts.publish."""
     calls = []
     for path in sorted((REPO / "functions").glob("*/*.py")):
@@ -305,6 +305,7 @@ def test_the_three_senders_publish_only_through_the_one_helper() -> None:
                 calls.append((path.parent.name, owner.id if isinstance(owner, ast.Name) else "?"))
     assert sorted(calls) == [
         ("catch_all", "kbsync_alerts"),
+        ("freshness", "kbsync_alerts"),
         ("reconciler", "kbsync_alerts"),
         ("send_alert", "kbsync_alerts"),
     ]

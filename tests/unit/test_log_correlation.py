@@ -201,6 +201,18 @@ def case_reconciler(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, dict[str
     )
 
 
+def case_freshness(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, dict[str, Any], str]:
+    fn = load_function("freshness")
+    monkeypatch.setattr(fn, "run", logging_stand_in(fn, {"checked": 0, "states": {}, "alerted": [], "errors": []}))
+    scheduled = "2026-11-22T06:00:00Z"
+    return (
+        "freshness",
+        "freshness-schedule-input",
+        {"source": "kbsync.freshness-schedule", "scheduledTime": scheduled},
+        scheduled,
+    )
+
+
 CASES = [
     case_validate_request,
     case_get_job_status,
@@ -211,6 +223,7 @@ CASES = [
     case_upload_router,
     case_catch_all,
     case_reconciler,
+    case_freshness,
 ]
 
 
@@ -231,7 +244,7 @@ def test_every_function_takes_its_correlation_id_from_the_shared_path() -> None:
     """Static: each handler's Logger decorator names the one correlation path, and nothing else sets the id."""
     decorator = "@logger.inject_lambda_context(correlation_id_path=kbsync_names.LOG_CORRELATION_ID_PATH)"
     apps = sorted(Path(FUNCTIONS_DIR).glob("*/app.py"))
-    assert len(apps) == 9
+    assert len(apps) == 10
     for app in apps:
         source = app.read_text()
         handlers = re.findall(r"((?:^@.*\n)+)def lambda_handler\(", source, re.M)

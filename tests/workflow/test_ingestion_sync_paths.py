@@ -300,6 +300,9 @@ ALERT_TABLE = {
     "STOPPED": ("WARNING", "the job was stopped outside kbsync"),
     "EXECUTION_DIED": ("CRITICAL", "the execution ended outside its own error handling (catch-all)"),
     "RECORD_RECONCILED": ("WARNING", "the scheduled reconciler closed a record its execution left open"),
+    "TARGET_STALE": ("WARNING", "no successful sync within the target's allowed age (freshness check)"),
+    "TARGET_LAGGING": ("WARNING", "an S3 change waited past the lag threshold for a sync (freshness check)"),
+    "TARGET_FRESH_AGAIN": ("INFO", "a stale or lagging target is fresh again (freshness check)"),
 }
 EXPECTED_ALERTS = {
     "partial": ["PARTIAL"],

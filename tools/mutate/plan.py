@@ -53,7 +53,9 @@ NIGHTLY_PLAN_TESTS = (
     "tests/hostile/test_trigger_payloads.py",
 )
 #: The tests of the upload router (functions/upload_router).
+FRESHNESS_TESTS = ("tests/unit/test_freshness.py", "tests/static/test_alert_catalogue.py")
 UPLOAD_ROUTER_TESTS = (
+    "tests/unit/test_freshness.py",  # the change stamps (lastChangeAt, pendingSince)
     "tests/unit/test_trigger_upload_router.py",
     "tests/contracts/test_consumers.py",
     "tests/unit/test_item_contracts.py",
@@ -153,7 +155,12 @@ PYTHON_TARGETS = (
     ),
     Target(
         "kbsync/targets.py",
-        ("tests/unit/test_trigger_registry.py", "tests/unit/test_item_contracts.py", "tests/cli/test_cli_units.py"),
+        (
+            "tests/unit/test_trigger_registry.py",
+            "tests/unit/test_item_contracts.py",
+            "tests/cli/test_cli_units.py",
+            "tests/cli/test_freshness_status.py",
+        ),
     ),
     Target(
         "functions/send_alert/app.py",
@@ -168,7 +175,11 @@ PYTHON_TARGETS = (
     ),
     Target(
         "functions/get_job_status/app.py",
-        ("tests/unit/test_fn_get_job_status.py", "tests/unit/test_job_status_settings.py"),
+        (
+            "tests/unit/test_fn_get_job_status.py",
+            "tests/unit/test_job_status_settings.py",
+            "tests/unit/test_metrics_emf.py",
+        ),
     ),
     Target(
         "functions/catch_all/app.py",
@@ -182,6 +193,12 @@ PYTHON_TARGETS = (
         "functions/reconciler/app.py",
         ("tests/unit/test_reconciler.py", "tests/unit/test_dead_execution_alert_promises.py"),
     ),
+    # The freshness watch: the check, the rules it shares with `kbsync status`, the router's change stamps.
+    Target("functions/freshness/freshness_logic.py", FRESHNESS_TESTS),
+    Target("functions/freshness/freshness_data.py", FRESHNESS_TESTS),
+    Target("functions/freshness/freshness_settings.py", ("tests/unit/test_freshness.py",)),
+    Target("functions/freshness/app.py", FRESHNESS_TESTS),
+    Target("schemas/kbsync_freshness.py", (*FRESHNESS_TESTS, "tests/cli/test_freshness_status.py")),
     Target(
         "schemas/kbsync_causes.py",
         (
@@ -204,6 +221,8 @@ PYTHON_TARGETS = (
         "schemas/kbsync_alerts.py",
         ("tests/static/test_alert_catalogue.py", "tests/unit/test_send_alert_message_promises.py"),
     ),
+    # The metrics (their names, units and dimensions; emitted by get_job_status, pacer and sync_gate).
+    Target("schemas/kbsync_metrics.py", ("tests/unit/test_metrics_emf.py",)),
     Target(
         "kbsync/cli/outcome.py",
         (

@@ -34,6 +34,8 @@ ADAPTER_MODULES: tuple[str, ...] = (
     "kbsync_localcloud.adapters.aws_limits",
     # SNS Publish with MessageStructure=json: checked at Publish, each protocol's entry delivered (kbsync's alerts).
     "kbsync_localcloud.adapters.sns_message_structure",
+    # CloudWatch Logs' metric extraction: the EMF lines a handler prints become CloudWatch metrics.
+    "kbsync_localcloud.adapters.emf_metrics",
 )
 
 

@@ -25,6 +25,8 @@ replaces that with a real call of the function's handler, for the Invoke API and
   destination: an SQS queue, an SNS topic or another function;
 - warnings a handler raises (e.g. Powertools Metrics' "No application metrics to publish") are part of the
   function's log (the invocation's log tail), as on Lambda, never the local cloud's own stderr.
+- what a handler prints still goes to this process's stdout, and its embedded-metric-format lines become CloudWatch
+  metrics (adapters/emf_metrics.py), as CloudWatch Logs extracts them from the function's log.
 
 Not emulated: the function Timeout (handlers are not interrupted), concurrency limits.
 """
@@ -54,7 +56,7 @@ from types import ModuleType
 from typing import Any
 
 from kbsync_localcloud import code_registry
-from kbsync_localcloud.adapters import MotoInternalsChanged
+from kbsync_localcloud.adapters import MotoInternalsChanged, emf_metrics
 from kbsync_localcloud.adapters.scaled_time import check_fingerprints, mark_patch
 from kbsync_localcloud.clock import CLOCK
 
@@ -381,7 +383,9 @@ def invoke_function(fn: Any, event: Any) -> InvocationResult:
     context = _make_context(fn, request_id)
     started = time.monotonic()
     function_error: str | None = None
-    with INVOKE_LOCK, applied_environment(runtime_environment(fn, context)), _function_log() as log:
+    environment = applied_environment(runtime_environment(fn, context))
+    # emf_metrics.collected: what the handler prints also feeds CloudWatch, as CloudWatch Logs extracts EMF lines.
+    with INVOKE_LOCK, environment, _function_log() as log, emf_metrics.collected(fn):
         try:
             handler = load_handler(source_dir_of(fn), fn.handler, fn.function_arn, layer_dirs_of(fn))
             result = handler(event, context)
