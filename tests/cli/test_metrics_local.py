@@ -19,6 +19,7 @@ from tests.cli.support import Deployed, cli
 
 WAIT = ("--wait", "--interval", "0.05", "--timeout", "120")
 NAMESPACE = kbsync_metrics.DEFAULT_NAMESPACE  # the template's POWERTOOLS_METRICS_NAMESPACE
+SERVICE = "kbsync"  # the template's POWERTOOLS_SERVICE_NAME
 
 
 def stats(deployed: Deployed, metric: kbsync_metrics.Metric, **dimensions: str) -> dict[str, float]:
@@ -27,7 +28,9 @@ def stats(deployed: Deployed, metric: kbsync_metrics.Metric, **dimensions: str) 
     points: list[dict[str, Any]] = deployed.client("cloudwatch").get_metric_statistics(
         Namespace=NAMESPACE,
         MetricName=metric.name,
-        Dimensions=[{"Name": name, "Value": value} for name, value in dimensions.items()],
+        # Powertools adds the service dimension (POWERTOOLS_SERVICE_NAME, kbsync in the template) to every metric, and
+        # CloudWatch answers only for the exact dimension set: AWS needs it in the query, so the test asks the same way.
+        Dimensions=[{"Name": name, "Value": value} for name, value in {**dimensions, "service": SERVICE}.items()],
         StartTime=now - timedelta(hours=1),
         EndTime=now + timedelta(minutes=5),
         Period=3900,
