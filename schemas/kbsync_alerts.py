@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 import kbsync_contracts
+import kbsync_names
 
 CATALOGUE_FILE = Path(__file__).resolve().parent / "alert-catalogue.json"
 #: Who raises an alert kind (the catalogue's ``raisedBy``): the workflow's SendAlert task, the catch-all, the
@@ -181,3 +182,16 @@ def publish(sns: Any, topic_arn: str, alert: Mapping[str, Any], chat: Mapping[st
         MessageAttributes=alert["messageAttributes"],
     )
     return str(response["MessageId"])
+
+
+def gate_start_command(gate_arn: str, knowledge_base_id: str, data_source_id: str, reason: str, suffix: str) -> str:
+    """The AWS CLI command an alert offers to sync a data source again: a manual request started through the sync gate
+    (as `kbsync rerun` and `kbsync sync` do), named with kbsync_names.shell_execution_name (`suffix`: who offers it)."""
+    kb, ds = knowledge_base_id, data_source_id
+    request = {"knowledgeBaseId": kb, "dataSourceId": ds, "trigger": "manual", "reason": reason}
+    gate_input = {"request": request, "settleSeconds": 0, "ifBusy": "skip"}
+    return (
+        f"aws stepfunctions start-execution --state-machine-arn {gate_arn}"
+        f" --name {kbsync_names.shell_execution_name('manual', kb, ds, suffix)}"
+        f" --input '{json.dumps(gate_input, separators=(',', ':'))}'"
+    )

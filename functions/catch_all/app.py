@@ -244,13 +244,9 @@ def rerun_commands(
     ds = str((request or {}).get("dataSourceId") or UNKNOWN)
     if request is None or kb == UNKNOWN:
         return []
-    rerun = {"knowledgeBaseId": kb, "dataSourceId": ds, "trigger": "manual", "reason": "rerun after EXECUTION_DIED"}
-    gate_input = {"request": rerun, "settleSeconds": 0, "ifBusy": "skip"}  # as `kbsync rerun`: through the gate
     return [
         f"kbsync rerun {job_id or detail.get('executionArn')}",
-        f"aws stepfunctions start-execution --state-machine-arn {gate_arn}"
-        f" --name {kbsync_names.shell_execution_name('manual', kb, ds, 'rr01')}"
-        f" --input '{json.dumps(gate_input, separators=(',', ':'))}'",
+        kbsync_alerts.gate_start_command(gate_arn, kb, ds, "rerun after EXECUTION_DIED", "rr01"),
     ]
 
 

@@ -22,7 +22,6 @@ target turns so, TARGET_FRESH_AGAIN (INFO) when it recovers, nothing while it st
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +33,6 @@ import kbsync_chat
 import kbsync_contracts
 import kbsync_freshness
 import kbsync_handlers
-import kbsync_names
 import kbsync_values
 from botocore.exceptions import ClientError
 from freshness_settings import Settings
@@ -149,13 +147,9 @@ def sync_commands(verdict: Verdict, kind: str, settings: Settings) -> list[str]:
     if verdict.state == FRESH:
         return []
     kb, ds = verdict.knowledge_base_id, verdict.data_source_id
-    request = {"knowledgeBaseId": kb, "dataSourceId": ds, "trigger": "manual", "reason": f"sync after {kind}"}
-    gate_input = {"request": request, "settleSeconds": 0, "ifBusy": "skip"}
     return [
         f"kbsync sync --kb {kb} --ds {ds} --wait",
-        f"aws stepfunctions start-execution --state-machine-arn {settings.sync_gate_arn}"
-        f" --name {kbsync_names.shell_execution_name('manual', kb, ds, 'fr01')}"
-        f" --input '{json.dumps(gate_input, separators=(',', ':'))}'",
+        kbsync_alerts.gate_start_command(settings.sync_gate_arn, kb, ds, f"sync after {kind}", "fr01"),
     ]
 
 

@@ -28,7 +28,6 @@ retries. So an EventBridge Scheduler schedule (template.yaml ReconcileSchedule) 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -383,13 +382,9 @@ def rerun_commands(record: dict[str, Any], values: dict[str, str], settings: Set
     if kb == UNKNOWN or ds == UNKNOWN:
         return []
     job_id = str(record.get("ingestionJobId") or values.get("ingestionJobId") or "")
-    rerun = {"knowledgeBaseId": kb, "dataSourceId": ds, "trigger": "manual", "reason": f"rerun after {ALERT_TYPE}"}
-    gate_input = {"request": rerun, "settleSeconds": 0, "ifBusy": "skip"}
     return [
         f"kbsync rerun {job_id or record.get('executionArn')}",
-        f"aws stepfunctions start-execution --state-machine-arn {settings.gate_arn}"
-        f" --name {kbsync_names.shell_execution_name('manual', kb, ds, 'rc01')}"
-        f" --input '{json.dumps(gate_input, separators=(',', ':'))}'",
+        kbsync_alerts.gate_start_command(settings.gate_arn, kb, ds, f"rerun after {ALERT_TYPE}", "rc01"),
     ]
 
 
