@@ -167,12 +167,14 @@ def failures(cloud: Cloud) -> dict[str, dict[str, str]]:
     cloud.client("s3").put_object(Bucket=cloud.bucket, Key="docs/installer.exe", Body=b"MZ")
     assert kbsync("--endpoint-url", cloud.endpoint, "sync", "--kb", cloud.kb, "--ds", cloud.ds, *WAIT)[0] == 3
     found["PARTIAL"] = alerts.wait_for("PARTIAL", cloud.kb)
+    cloud.quiesce()
 
     agent = cloud.client("bedrock-agent")
     missing_kb = seed_knowledge_base(agent, name="runbook-missing-bucket")
     missing_ds = seed_data_source(missing_kb, "runbook-no-such-bucket", "docs/", agent, name="runbook-missing")
     assert kbsync("--endpoint-url", cloud.endpoint, "sync", "--kb", missing_kb, "--ds", missing_ds, *WAIT)[0] == 4
     found["FAILED"] = alerts.wait_for("FAILED", missing_kb)
+    cloud.quiesce()
 
     faults().hang_next_jobs(1)
     assert kbsync("--endpoint-url", cloud.endpoint, "sync", "--kb", cloud.kb, "--ds", cloud.ds)[0] == 0
@@ -194,6 +196,9 @@ def failures(cloud: Cloud) -> dict[str, dict[str, str]]:
         == 0
     )
     found["STOPPED"] = alerts.wait_for("STOPPED", cloud.kb)
+    # The alert is sent before the sync-gate execution releases the data source's gate: the next sync on the same
+    # data source waits for every execution to end, or it is refused as "already running" (seen under load).
+    cloud.quiesce()
 
     killed = _killed_execution(cloud)
     found["EXECUTION_DIED"] = alerts.wait_for("EXECUTION_DIED", cloud.kb)
