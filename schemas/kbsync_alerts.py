@@ -106,6 +106,21 @@ def message_attributes(
     return {name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()}
 
 
+def alert(
+    kind: str, kb: str, ds: str, job_id: str | None, lines: list[str], commands: list[str], heading: str = "Rerun:"
+) -> dict[str, Any]:
+    """The alert contract (schemas/alert.schema.json) of an alert of `kind` about the data source `kb`/`ds`: its
+    subject, its text (`lines`, then the `commands` under `heading` when there are any) and its SNS message
+    attributes."""
+    if commands:
+        lines = [*lines, "", heading, *(f"  {command}" for command in commands)]
+    return {
+        "subject": subject(kind, kb, ds),
+        "message": "\n".join(lines),
+        "messageAttributes": message_attributes(kind, kb, ds, job_id),
+    }
+
+
 # ---------------------------------------------------------------- publishing
 
 #: SNS Publish takes at most 262,144 bytes of UTF-8 for the message and its attributes

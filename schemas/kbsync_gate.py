@@ -237,14 +237,16 @@ def release(gates: Any, kb: str, ds: str, holder: str, seen: int) -> dict[str, A
     return {"released": False, "dirty": True, "changeSeq": int(current["changeSeq"])}
 
 
-def release_holder(gates: Any, kb: str, ds: str, holder: str) -> None:
-    """Delete the gate only if `holder` still holds it."""
+def release_holder(gates: Any, kb: str, ds: str, holder: str) -> bool:
+    """Delete the gate only if `holder` still holds it; True if it did (the sync gate's release, the catch-all's)."""
     try:
         gates.delete_item(
             Key=kbsync_keys.gate_key(kb, ds),
             ConditionExpression="holder = :h",
             ExpressionAttributeValues={":h": holder},
         )
+        return True
     except Exception as error:
         if not kbsync_values.is_condition_failure(error):
             raise
+        return False

@@ -29,8 +29,12 @@ SUFFIX_LENGTH = 4
 def execution_name(trigger: str, knowledge_base_id: str, data_source_id: str, at: datetime | None = None) -> str:
     """A fresh name: `<trigger>-<kb>-<ds>-<UTC yyyymmddTHHMMSS>-<4 random [a-z0-9]>` (`at` defaults to now)."""
     stamp = (at or datetime.now(UTC)).strftime(STAMP_FORMAT)
-    suffix = "".join(secrets.choice(SUFFIX_CHARS) for _ in range(SUFFIX_LENGTH))
-    return f"{trigger}-{knowledge_base_id}-{data_source_id}-{stamp}-{suffix}"
+    return f"{trigger}-{knowledge_base_id}-{data_source_id}-{stamp}-{random_suffix()}"
+
+
+def random_suffix() -> str:
+    """The name's last field: SUFFIX_LENGTH random [a-z0-9] (two names of the same second differ)."""
+    return "".join(secrets.choice(SUFFIX_CHARS) for _ in range(SUFFIX_LENGTH))
 
 
 def shell_execution_name(trigger: str, knowledge_base_id: str, data_source_id: str, suffix: str) -> str:

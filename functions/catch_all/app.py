@@ -37,20 +37,19 @@ import kbsync_alerts  # the Contracts layer (schemas/): the alert catalogue
 import kbsync_causes  # clean error causes
 import kbsync_chat  # the alert as Amazon Q Developer in chat applications shows it
 import kbsync_contracts
+import kbsync_gate
+import kbsync_handlers
 import kbsync_jobs
 import kbsync_keys
 import kbsync_names
 import kbsync_pacer
 import kbsync_values
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service is POWERTOOLS_SERVICE_NAME
+logger, tracer, metrics = kbsync_handlers.powertools()
 
 DIED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 OWN_ERROR_PREFIX = "KbSync."
@@ -60,6 +59,8 @@ ALERT_TYPE = "EXECUTION_DIED"
 MARKER_TTL_SECONDS = kbsync_jobs.MARKER_TTL_SECONDS
 PACER_KEY = kbsync_keys.PACER_KEY
 UNKNOWN = "n/a"
+#: An event, a request, an alert: JSON objects.
+Json = dict[str, Any]
 #: Job-record statuses that mean "the execution has not recorded the job's outcome yet" (kbsync_jobs).
 OPEN_STATUSES = kbsync_jobs.OPEN_STATUSES
 #: The execution's end -> the record's terminal status (kbsync_jobs).
@@ -92,9 +93,6 @@ def jobs_table() -> Any | None:
 
 def reset_clients() -> None:
     _clients.clear()
-
-
-is_condition_failure = kbsync_values.is_condition_failure
 
 
 # --- reading the event ---------------------------------------------------------------------------------------------
@@ -148,19 +146,8 @@ def sync_request_of(execution_in: dict[str, Any]) -> dict[str, Any] | None:
 # --- releasing what the execution held ------------------------------------------------------------------------------
 
 
-def release_gate(table: Any, kb: str, ds: str, holder: str) -> bool:
-    """Delete the data source's gate if the dead execution holds it; True if it did."""
-    try:
-        table.delete_item(
-            Key=kbsync_keys.gate_key(kb, ds),
-            ConditionExpression="holder = :h",
-            ExpressionAttributeValues={":h": holder},
-        )
-        return True
-    except ClientError as error:
-        if is_condition_failure(error):
-            return False
-        raise
+#: Delete the data source's gate if the dead execution holds it; True if it did (kbsync_gate, as the sync gate does).
+release_gate = kbsync_gate.release_holder
 
 
 def release_pacer(table: Any, holder: str) -> bool:
@@ -192,16 +179,14 @@ def ingestion_job_of(jobs: Any | None, kb: str, ds: str, execution_arn: str) -> 
     return None
 
 
-def build_alert(
-    detail: dict[str, Any],
-    request: dict[str, Any] | None,
-    job_id: str | None,
-    runbook_base_url: str,
-    gate_arn: str,
-) -> dict[str, Any]:
+def target_of(request: Json | None) -> tuple[str, str]:
+    """The dead execution's knowledge base and data source, UNKNOWN for what its request does not say."""
+    return str((request or {}).get("knowledgeBaseId") or UNKNOWN), str((request or {}).get("dataSourceId") or UNKNOWN)
+
+
+def build_alert(detail: Json, request: Json | None, job_id: str | None, runbook_base_url: str, gate_arn: str) -> Json:
     """The alert contract for one dead execution."""
-    kb = str((request or {}).get("knowledgeBaseId") or UNKNOWN)
-    ds = str((request or {}).get("dataSourceId") or UNKNOWN)
+    kb, ds = target_of(request)
     # Clean: the error name and one sentence, never the Lambda error's stack trace or a file path.
     name, cause = clean_cause(str(detail.get("status")), detail.get("error"), detail.get("cause"))
     error = name if detail.get("error") else "(stopped by StopExecution)" if detail.get("status") == "ABORTED" else "-"
@@ -225,23 +210,13 @@ def build_alert(
         "",
         f"Runbook: {kbsync_alerts.runbook_url(runbook_base_url, ALERT_TYPE)}",
     ]
-    commands = rerun_commands(detail, request, job_id, gate_arn)
-    if commands:
-        lines += ["", "Rerun:", *(f"  {command}" for command in commands)]
-    return {
-        "subject": kbsync_alerts.subject(ALERT_TYPE, kb, ds),
-        "message": "\n".join(lines),
-        "messageAttributes": kbsync_alerts.message_attributes(ALERT_TYPE, kb, ds, job_id),
-    }
+    return kbsync_alerts.alert(ALERT_TYPE, kb, ds, job_id, lines, rerun_commands(detail, request, job_id, gate_arn))
 
 
-def rerun_commands(
-    detail: dict[str, Any], request: dict[str, Any] | None, job_id: str | None, gate_arn: str
-) -> list[str]:
+def rerun_commands(detail: Json, request: Json | None, job_id: str | None, gate_arn: str) -> list[str]:
     """`kbsync rerun` and the AWS CLI start of the sync gate for the dead execution's data source (none when its
     request is unknown)."""
-    kb = str((request or {}).get("knowledgeBaseId") or UNKNOWN)
-    ds = str((request or {}).get("dataSourceId") or UNKNOWN)
+    kb, ds = target_of(request)
     if request is None or kb == UNKNOWN:
         return []
     return [
@@ -250,16 +225,9 @@ def rerun_commands(
     ]
 
 
-def build_chat(
-    detail: dict[str, Any],
-    request: dict[str, Any] | None,
-    job_id: str | None,
-    runbook_base_url: str,
-    gate_arn: str,
-) -> dict[str, Any]:
+def build_chat(detail: Json, request: Json | None, job_id: str | None, runbook_base_url: str, gate_arn: str) -> Json:
     """The chat notification of the dead execution's alert (kbsync_chat): the same facts, cleaned the same way."""
-    kb = str((request or {}).get("knowledgeBaseId") or UNKNOWN)
-    ds = str((request or {}).get("dataSourceId") or UNKNOWN)
+    kb, ds = target_of(request)
     name, cause = clean_cause(str(detail.get("status")), detail.get("error"), detail.get("cause"))
     return kbsync_chat.chat_notification(
         ALERT_TYPE,

@@ -20,32 +20,14 @@ import kbsync_alerts  # the Contracts layer (schemas/): the shared core
 import kbsync_handlers
 import kbsync_metrics
 import kbsync_names
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from freshness_settings import Settings
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service is POWERTOOLS_SERVICE_NAME
-
+logger, tracer, metrics = kbsync_handlers.powertools()
 SETTINGS = Settings.from_env()
-
-CLIENTS = kbsync_handlers.Clients()
-
-
-def targets_table() -> Any:
-    """The TargetsTable (one resource per container, created at first use)."""
-    return CLIENTS.table(SETTINGS.targets_table, "TARGETS_TABLE")
-
-
-def jobs_table() -> Any:
-    return CLIENTS.table(SETTINGS.jobs_table, "JOBS_TABLE")
-
-
-def reset_clients() -> None:
-    """Forget cached clients (tests switch between mocked accounts)."""
-    CLIENTS.reset()
+CLIENTS = kbsync_handlers.Clients(lambda: SETTINGS)  # the tables SETTINGS names when first asked for (tests patch it)
+targets_table, jobs_table, reset_clients = CLIENTS.targets_table, CLIENTS.jobs_table, CLIENTS.reset
 
 
 def publish(alert: dict[str, Any], chat: dict[str, Any]) -> str:

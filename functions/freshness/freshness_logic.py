@@ -186,14 +186,7 @@ def build_alert(verdict: Verdict, was: str, settings: Settings) -> dict[str, Any
         "",
         f"Runbook: {kbsync_alerts.runbook_url(settings.runbook_base_url, kind)}",
     ]
-    commands = sync_commands(verdict, kind, settings)
-    if commands:
-        lines += ["", "Sync now:", *(f"  {command}" for command in commands)]
-    return {
-        "subject": kbsync_alerts.subject(kind, kb, ds),
-        "message": "\n".join(lines),
-        "messageAttributes": kbsync_alerts.message_attributes(kind, kb, ds, job or None),
-    }
+    return kbsync_alerts.alert(kind, kb, ds, job or None, lines, sync_commands(verdict, kind, settings), "Sync now:")
 
 
 def build_chat(verdict: Verdict, was: str, settings: Settings) -> dict[str, Any]:

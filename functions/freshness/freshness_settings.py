@@ -1,17 +1,15 @@
-"""The freshness check's settings, typed, read once at cold start (app.py) from the environment template.yaml gives
-FreshnessFunction. Each default is the one README.md's configuration tables list
-(tests/static/test_configuration_table.py); a field's default and its variable's default are the same number."""
+"""The freshness check's settings (FreshnessFunction's environment in template.yaml), read once at cold start
+(kbsync_handlers.Settings: each default is the one README.md's configuration tables list)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
-from kbsync_handlers import env, read_settings
+import kbsync_handlers
+from kbsync_handlers import env
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(kbsync_handlers.Settings):
     #: TARGETS_TABLE: the registry (TARGET items: the verdict, the pending changes) (always set by the template).
     targets_table: str = field(default="", metadata=env("TARGETS_TABLE"))
     #: JOBS_TABLE: the job records, newest first per data source (always set by the template).
@@ -33,8 +31,3 @@ class Settings:
     #: FRESHNESS_MAX_RECORDS: at most this many job records are read per target to find its last successful sync
     #: (a target with none among them counts its age from the oldest one read).
     max_records: int = field(default=500, metadata=env("FRESHNESS_MAX_RECORDS"))
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """The settings of the environment given (default: the process's, as it is when called: at cold start)."""
-        return read_settings(cls, environ)

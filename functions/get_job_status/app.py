@@ -16,15 +16,13 @@ from typing import Any
 
 import boto3
 import kbsync_contracts  # the Contracts layer (schemas/)
+import kbsync_handlers
 import kbsync_metrics
 import kbsync_names
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service is POWERTOOLS_SERVICE_NAME
+logger, tracer, metrics = kbsync_handlers.powertools()
 
 STATISTICS = kbsync_contracts.statistic_names()  # the job-record contract's eight statistics
 #: How many reasons enter the state and the job record, and how long each may be: the job-record contract's own

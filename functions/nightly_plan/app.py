@@ -12,38 +12,19 @@ from typing import Any
 
 import kbsync_handlers  # the Contracts layer (schemas/): the shared core
 import kbsync_names
-import kbsync_values
 import nightly_plan_logic
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from nightly_plan_settings import Settings
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service is POWERTOOLS_SERVICE_NAME
-
+logger, tracer, metrics = kbsync_handlers.powertools()
 SETTINGS = Settings.from_env()
-
-CLIENTS = kbsync_handlers.Clients()
-
-
-def targets_table() -> Any:
-    """The TargetsTable: the registry, the plan's pages and cursor (one resource per container)."""
-    return CLIENTS.table(SETTINGS.targets_table, "TARGETS_TABLE")
+CLIENTS = kbsync_handlers.Clients(lambda: SETTINGS)  # the tables SETTINGS names when first asked for (tests patch it)
+targets_table, bedrock_agent, reset_clients = CLIENTS.targets_table, CLIENTS.bedrock_agent, CLIENTS.reset
 
 
 def jobs_table() -> Any | None:
     """The job records, or None without JOBS_TABLE (the order then reads Bedrock's job history only)."""
-    return CLIENTS.table(SETTINGS.jobs_table, "JOBS_TABLE") if SETTINGS.jobs_table else None
-
-
-def bedrock_agent() -> Any:
-    return CLIENTS.client("bedrock-agent")
-
-
-def reset_clients() -> None:
-    """Forget cached clients (tests switch between mocked accounts)."""
-    CLIENTS.reset()
+    return CLIENTS.jobs_table() if SETTINGS.jobs_table else None
 
 
 def run_step(event: Any, now: int) -> dict[str, Any]:
@@ -58,5 +39,4 @@ def run_step(event: Any, now: int) -> dict[str, Any]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """{action: storePlan | claimTarget | summarizeNight | planNight, ...} from the nightly fan-out (or an operator)."""
-    now = kbsync_values.now_epoch()
-    return kbsync_handlers.run_logged(logger, "nightly plan step", event, lambda: run_step(event, now))
+    return kbsync_handlers.run_step_logged(logger, "nightly plan step", event, run_step)

@@ -1,17 +1,15 @@
-"""The nightly plan function's settings, typed, read once at cold start (app.py) from the environment template.yaml
-gives NightlyPlanFunction. Each default is the one README.md's configuration tables list
-(tests/static/test_configuration_table.py); a field's default and its variable's default are the same number."""
+"""The nightly plan function's settings (NightlyPlanFunction's environment in template.yaml), read once at cold
+start (kbsync_handlers.Settings: each default is the one README.md's configuration tables list)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
-from kbsync_handlers import env, read_settings
+import kbsync_handlers
+from kbsync_handlers import env
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(kbsync_handlers.Settings):
     #: TARGETS_TABLE: the TargetsTable: the registry the night reads, and where its plan is kept (always set).
     targets_table: str = field(default="", metadata=env("TARGETS_TABLE"))
     #: JOBS_TABLE: the job records, for the previous job's duration ("" = order by Bedrock's own history only).
@@ -26,8 +24,3 @@ class Settings:
     #: execution: ~13 history events per target, so a lane execution stays near 1,300 events whatever the number of
     #: targets (docs/scale.md).
     lane_targets_per_execution: int = field(default=100, metadata=env("LANE_TARGETS_PER_EXECUTION"))
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """The settings of the environment given (default: the process's, as it is when called: at cold start)."""
-        return read_settings(cls, environ)

@@ -13,33 +13,14 @@ from typing import Any
 import kbsync_handlers  # the Contracts layer (schemas/): the shared core
 import kbsync_metrics
 import kbsync_names
-import kbsync_values
 import pacer_logic
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pacer_settings import Settings
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service is POWERTOOLS_SERVICE_NAME
-
+logger, tracer, metrics = kbsync_handlers.powertools()
 SETTINGS = Settings.from_env()
-
-CLIENTS = kbsync_handlers.Clients()
-
-
-def targets_table() -> Any:
-    """The TargetsTable (one resource per container, created at first use)."""
-    return CLIENTS.table(SETTINGS.targets_table, "TARGETS_TABLE")
-
-
-def bedrock_agent() -> Any:
-    return CLIENTS.client("bedrock-agent")
-
-
-def reset_clients() -> None:
-    """Forget cached clients (tests switch between mocked accounts)."""
-    CLIENTS.reset()
+CLIENTS = kbsync_handlers.Clients(lambda: SETTINGS)  # the tables SETTINGS names when first asked for (tests patch it)
+targets_table, bedrock_agent, reset_clients = CLIENTS.targets_table, CLIENTS.bedrock_agent, CLIENTS.reset
 
 
 def run_step(event: Any, now: int) -> dict[str, Any]:
@@ -53,7 +34,7 @@ def run_step(event: Any, now: int) -> dict[str, Any]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """{action: acquireSlot | releaseStart | releaseSlot, holder, ...} from the sync-gate state machine."""
-    result = kbsync_handlers.run_logged(logger, "pacer step", event, lambda: run_step(event, kbsync_values.now_epoch()))
+    result = kbsync_handlers.run_step_logged(logger, "pacer step", event, run_step)
     if result.get("granted") is False:  # a slot or the start token refused: the StartThrottles metric, by reason
         kbsync_metrics.emit(kbsync_metrics.START_THROTTLES, 1, Reason=str(result.get("reason", "unknown")))
     return result

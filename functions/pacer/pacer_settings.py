@@ -1,20 +1,18 @@
-"""The pacer function's settings, typed, read once at cold start (app.py) from the environment template.yaml gives
-PacerFunction. Each default is the one README.md's configuration tables list (tests/static/test_configuration_table.py);
-a field's default and its variable's default are the same number. Bedrock's quotas (June 2025, not adjustable:
-https://docs.aws.amazon.com/bedrock/latest/userguide/quotas.html) are the defaults of JOB_SLOTS and
-START_SPACING_SECONDS.
+"""The pacer function's settings (PacerFunction's environment in template.yaml), read once at cold start
+(kbsync_handlers.Settings: each default is the one README.md's configuration tables list). Bedrock's quotas (June
+2025, not adjustable: https://docs.aws.amazon.com/bedrock/latest/userguide/quotas.html) are the defaults of JOB_SLOTS
+and START_SPACING_SECONDS.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
-from kbsync_handlers import env, read_settings
+import kbsync_handlers
+from kbsync_handlers import env
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(kbsync_handlers.Settings):
     #: TARGETS_TABLE: the TargetsTable, where the pacer item lives (always set by the template).
     targets_table: str = field(default="", metadata=env("TARGETS_TABLE"))
     #: GATE_LEASE_SECONDS (parameter GateLeaseSeconds): a job slot's lease, the gate's (a holder that vanished without
@@ -36,8 +34,3 @@ class Settings:
     #: START_TOKEN_LEASE_SECONDS: the start token is held for the spacing by a live holder; after this it is
     #: considered abandoned.
     start_token_lease_seconds: int = field(default=900, metadata=env("START_TOKEN_LEASE_SECONDS"))
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """The settings of the environment given (default: the process's, as it is when called: at cold start)."""
-        return read_settings(cls, environ)

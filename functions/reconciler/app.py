@@ -40,19 +40,17 @@ import kbsync_alerts  # the Contracts layer (schemas/): the alert catalogue
 import kbsync_causes  # clean error causes
 import kbsync_chat  # the alert as Amazon Q Developer in chat applications shows it
 import kbsync_contracts
+import kbsync_handlers
 import kbsync_jobs
 import kbsync_keys
 import kbsync_names
 import kbsync_values
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service is POWERTOOLS_SERVICE_NAME
+logger, tracer, metrics = kbsync_handlers.powertools()
 
 #: The job record's open statuses and the terminal status of each execution end, shared with the catch-all.
 OPEN_STATUSES = kbsync_jobs.OPEN_STATUSES
@@ -365,14 +363,7 @@ def build_alert(record: dict[str, Any], values: dict[str, str], settings: Settin
     if values.get("jobStatus") in BEDROCK_RUNNING:
         lines.append("The ingestion job is still running in Bedrock and nobody is following it: see the runbook.")
     lines += ["", f"Runbook: {kbsync_alerts.runbook_url(settings.runbook_base_url, ALERT_TYPE)}"]
-    commands = rerun_commands(record, values, settings)
-    if commands:
-        lines += ["", "Rerun:", *(f"  {command}" for command in commands)]
-    return {
-        "subject": kbsync_alerts.subject(ALERT_TYPE, kb, ds),
-        "message": "\n".join(lines),
-        "messageAttributes": kbsync_alerts.message_attributes(ALERT_TYPE, kb, ds, job_id),
-    }
+    return kbsync_alerts.alert(ALERT_TYPE, kb, ds, job_id, lines, rerun_commands(record, values, settings))
 
 
 def rerun_commands(record: dict[str, Any], values: dict[str, str], settings: Settings) -> list[str]:

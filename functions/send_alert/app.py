@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
-import string
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -29,16 +27,14 @@ import kbsync_alerts  # the Contracts layer (schemas/): the alert catalogue
 import kbsync_causes  # clean error causes
 import kbsync_chat  # the alert as Amazon Q Developer in chat applications shows it
 import kbsync_contracts
+import kbsync_handlers
 import kbsync_keys
 import kbsync_names
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service is POWERTOOLS_SERVICE_NAME
+logger, tracer, metrics = kbsync_handlers.powertools()
 
 STATISTICS = kbsync_contracts.statistic_names()  # the job-record contract's eight statistics
 #: SNS allows 262,144 bytes for message + attributes; the whole published message (the plain text and the chat
@@ -51,7 +47,6 @@ EXAMPLES_PER_GROUP = 3
 #: An S3 URI inside a reason, without the sentence's closing punctuation.
 _S3_URI = re.compile(r"s3://[^\s,;\]\)\"']*[^\s,;\]\)\"'.:]")
 _NUMBER = re.compile(r"\d+")
-_NAME_ALPHABET = string.ascii_lowercase + string.digits
 
 
 @dataclass
@@ -149,7 +144,7 @@ def new_execution_name(facts: AlertFacts, now: datetime) -> str:
     that same execution (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
     Two pastes in the same second while the first runs are one execution; the sync gate (`ifBusy: skip`) answers
     any other overlap with NOT_STARTED. `now` is kept for the callers; the time is the shell's."""
-    suffix = "".join(secrets.choice(_NAME_ALPHABET) for _ in range(4))
+    suffix = kbsync_names.random_suffix()
     return kbsync_names.shell_execution_name("manual", facts.knowledge_base_id, facts.data_source_id, suffix)
 
 
@@ -222,19 +217,13 @@ def header_lines(facts: AlertFacts) -> list[str]:
     return lines
 
 
-def footer_lines(
-    facts: AlertFacts,
-    runbook_base_url: str,
-    now: datetime,
-    gate_arn: str = GATE_ARN_PLACEHOLDER,
-    commands: list[str] | None = None,
-) -> list[str]:
+def footer_lines(facts: AlertFacts, runbook_base_url: str, commands: list[str]) -> list[str]:
     return [
         "",
         f"Runbook: {kbsync_alerts.runbook_url(runbook_base_url, facts.alert_type)}",
         "",
         "Rerun:",
-        *(f"  {command}" for command in (rerun_commands(facts, now, gate_arn) if commands is None else commands)),
+        *(f"  {command}" for command in commands),
     ]
 
 
@@ -292,7 +281,7 @@ def message_of(
     commands = rerun_commands(facts, now, gate_arn) if commands is None else commands
     chat = chat_of(facts, runbook_base_url, commands) if chat is None else chat
     head = "\n".join(header_lines(facts))
-    foot = "\n".join(footer_lines(facts, runbook_base_url, now, gate_arn, commands))
+    foot = "\n".join(footer_lines(facts, runbook_base_url, commands))
     parts = [head]
     if facts.failure_reasons:
         budget = reason_budget(head, foot, chat)

@@ -11,29 +11,14 @@ from typing import Any
 
 import kbsync_handlers  # the Contracts layer (schemas/): the shared core
 import kbsync_names
-import kbsync_values
 import sync_gate_logic
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from sync_gate_settings import Settings
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service is POWERTOOLS_SERVICE_NAME
-
+logger, tracer, metrics = kbsync_handlers.powertools()
 SETTINGS = Settings.from_env()
-
-CLIENTS = kbsync_handlers.Clients()
-
-
-def targets_table() -> Any:
-    """The TargetsTable (one resource per container, created at first use)."""
-    return CLIENTS.table(SETTINGS.targets_table, "TARGETS_TABLE")
-
-
-def reset_clients() -> None:
-    """Forget cached clients (tests switch between mocked accounts)."""
-    CLIENTS.reset()
+CLIENTS = kbsync_handlers.Clients(lambda: SETTINGS)  # the tables SETTINGS names when first asked for (tests patch it)
+targets_table, reset_clients = CLIENTS.targets_table, CLIENTS.reset
 
 
 def run_step(event: Any, now: int) -> dict[str, Any]:
@@ -47,5 +32,4 @@ def run_step(event: Any, now: int) -> dict[str, Any]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """{action: enter | beginRound | releaseGate, ...} from the sync-gate state machine."""
-    now = kbsync_values.now_epoch()
-    return kbsync_handlers.run_logged(logger, "sync gate step", event, lambda: run_step(event, now))
+    return kbsync_handlers.run_step_logged(logger, "sync gate step", event, run_step)

@@ -16,32 +16,14 @@ import kbsync_handlers
 import kbsync_names
 import kbsync_values
 import upload_router_logic
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from upload_router_settings import Settings
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service is POWERTOOLS_SERVICE_NAME
-
+logger, tracer, metrics = kbsync_handlers.powertools()
 SETTINGS = Settings.from_env()
-
-CLIENTS = kbsync_handlers.Clients()
-
-
-def targets_table() -> Any:
-    """The TargetsTable (one resource per container, created at first use)."""
-    return CLIENTS.table(SETTINGS.targets_table, "TARGETS_TABLE")
-
-
-def stepfunctions() -> Any:
-    return CLIENTS.client("stepfunctions")
-
-
-def reset_clients() -> None:
-    """Forget cached clients (tests switch between mocked accounts)."""
-    CLIENTS.reset()
+CLIENTS = kbsync_handlers.Clients(lambda: SETTINGS)  # the tables SETTINGS names when first asked for (tests patch it)
+targets_table, stepfunctions, reset_clients = CLIENTS.targets_table, CLIENTS.stepfunctions, CLIENTS.reset
 
 
 def route(event: Any, now: int) -> dict[str, Any]:

@@ -1,17 +1,15 @@
-"""The upload router's settings, typed, read once at cold start (app.py) from the environment template.yaml gives
-UploadRouterFunction. Each default is the one README.md's configuration tables list
-(tests/static/test_configuration_table.py); a field's default and its variable's default are the same number."""
+"""The upload router's settings (UploadRouterFunction's environment in template.yaml), read once at cold start
+(kbsync_handlers.Settings: each default is the one README.md's configuration tables list)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
-from kbsync_handlers import env, read_settings
+import kbsync_handlers
+from kbsync_handlers import env
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(kbsync_handlers.Settings):
     #: TARGETS_TABLE: the TargetsTable: the registry (GSI byBucket) and the GATE items (always set by the template).
     targets_table: str = field(default="", metadata=env("TARGETS_TABLE"))
     #: SYNC_GATE_STATE_MACHINE_ARN: the sync gate, which each routed upload's sync goes through (always set).
@@ -21,8 +19,3 @@ class Settings:
     settle_seconds: int = field(default=60, metadata=env("SETTLE_SECONDS"))
     #: GATE_LEASE_SECONDS (parameter GateLeaseSeconds): the lease of a gate this router takes for a new sync.
     gate_lease_seconds: int = field(default=172800, metadata=env("GATE_LEASE_SECONDS"))
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """The settings of the environment given (default: the process's, as it is when called: at cold start)."""
-        return read_settings(cls, environ)

@@ -11,14 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import kbsync_contracts
+import kbsync_handlers
 import kbsync_names
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, as the service is POWERTOOLS_SERVICE_NAME
+logger, tracer, metrics = kbsync_handlers.powertools()
 
 #: Optional request fields that the job record always carries (empty when absent), so the state machine's
 #: DynamoDB PutItem can name them unconditionally.

@@ -73,27 +73,39 @@ def _full(ddb: Client, table: str, keys_only: Record) -> Record | None:
     return from_item(got["Item"]) if "Item" in got else None
 
 
+def _of_status(
+    ddb: Client, table: str, status: str, condition: str = "", values: dict[str, Any] | None = None, **query: Any
+) -> Iterator[Record]:
+    """The whole records one Query of the byStatus index finds for `status` (`condition` added to its key condition,
+    with its `values`; `query`: the Query's other parameters), in the index's order; a record the index holds only
+    the keys of is read whole, and left out when it has gone since."""
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": BY_STATUS_INDEX,
+        "KeyConditionExpression": "#status = :status" + condition,
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": {":status": {"S": status}, **(values or {})},
+        **query,
+    }
+    for items in _pages(ddb, "query", **kwargs):
+        for item in items:
+            record = from_item(item)
+            full = record if "executionArn" in record else _full(ddb, table, record)
+            if full is not None:
+                yield full
+
+
 def running(ddb: Client, table: str, kb_id: str | None = None, ds_id: str | None = None) -> list[Record]:
     """Records whose job is still STARTING / IN_PROGRESS / STOPPING (optionally of one data source), newest first."""
-    found: list[Record] = []
-    for status in RUNNING_STATUSES:
-        kwargs: dict[str, Any] = {
-            "TableName": table,
-            "IndexName": BY_STATUS_INDEX,
-            "KeyConditionExpression": "#status = :status",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {":status": {"S": status}},
-            "ScanIndexForward": False,
-        }
-        if kb_id and ds_id:
-            kwargs["FilterExpression"] = "pk = :pk"
-            kwargs["ExpressionAttributeValues"][":pk"] = {"S": ds_key(kb_id, ds_id)}
-        for items in _pages(ddb, "query", **kwargs):
-            for item in items:
-                record = from_item(item)
-                full = record if "executionArn" in record else _full(ddb, table, record)
-                if full is not None and full.get("status") in RUNNING_STATUSES:
-                    found.append(full)
+    one_source: dict[str, Any] = {}
+    if kb_id and ds_id:
+        one_source = {"FilterExpression": "pk = :pk", "values": {":pk": {"S": ds_key(kb_id, ds_id)}}}
+    found = [
+        record
+        for status in RUNNING_STATUSES
+        for record in _of_status(ddb, table, status, ScanIndexForward=False, **one_source)
+        if record.get("status") in RUNNING_STATUSES
+    ]
     return sorted(found, key=lambda r: str(r.get("startedAt", "")), reverse=True)
 
 
@@ -102,23 +114,12 @@ def started_on(ddb: Client, table: str, statuses: tuple[str, ...], started_prefi
     first: one Query of the byStatus index per status (in the order given: lifecycle order finds a record whose
     status changes during the read at least once), each key once (the later update wins)."""
     found: dict[tuple[str, str], Record] = {}
+    day = {":day": {"S": started_prefix}}
     for status in statuses:
-        kwargs: dict[str, Any] = {
-            "TableName": table,
-            "IndexName": BY_STATUS_INDEX,
-            "KeyConditionExpression": "#status = :status AND begins_with(startedAt, :day)",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {":status": {"S": status}, ":day": {"S": started_prefix}},
-        }
-        for items in _pages(ddb, "query", **kwargs):
-            for item in items:
-                record = from_item(item)
-                full = record if "executionArn" in record else _full(ddb, table, record)
-                if full is None:
-                    continue
-                key = (str(full.get("pk")), str(full.get("sk")))
-                if key not in found or str(full.get("updatedAt", "")) >= str(found[key].get("updatedAt", "")):
-                    found[key] = full
+        for full in _of_status(ddb, table, status, " AND begins_with(startedAt, :day)", day):
+            key = (str(full.get("pk")), str(full.get("sk")))
+            if key not in found or str(full.get("updatedAt", "")) >= str(found[key].get("updatedAt", "")):
+                found[key] = full
     return sorted(found.values(), key=lambda r: (str(r.get("startedAt", "")), str(r.get("sk", ""))))
 
 

@@ -80,6 +80,15 @@ LANES_BACKGROUND = "#eef2f8"
 TARGETS_BACKGROUND = "#f6f7f9"
 OVER_QUOTA_BACKGROUND = "#f8d0d0"
 OVER_QUOTA_TEXT = "#b01c1c"
+#: The colours the page's CSS names ($lanes, $wait, ...).
+CSS_COLOURS = {
+    "lanes": LANES_BACKGROUND,
+    "targets": TARGETS_BACKGROUND,
+    "over": OVER_QUOTA_BACKGROUND,
+    "over_text": OVER_QUOTA_TEXT,
+    "wait": WAIT_COLOUR,
+    "gate": GATE_COLOUR,
+}
 
 # Geometry of the charts (px).
 WIDTH = 1340
@@ -579,12 +588,7 @@ CSS = Template(
     "#jobs td:nth-child(-n+3){font-family:'DejaVu Sans Mono','Liberation Mono',monospace}"
     ".sw{display:inline-block;width:9px;height:9px}.warn{color:$over_text;font-weight:bold}"
 ).substitute(
-    lanes=LANES_BACKGROUND,
-    targets=TARGETS_BACKGROUND,
-    over=OVER_QUOTA_BACKGROUND,
-    over_text=OVER_QUOTA_TEXT,
-    wait=WAIT_COLOUR,
-    gate=GATE_COLOUR,
+    CSS_COLOURS,
     groups="".join(f".s-{g}{{fill:{c}}}.c-{g}{{background:{c}}}" for g, (c, _) in GROUPS.items()),
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kbsync.cli.aws import Stack
@@ -88,75 +89,79 @@ def ended_text(ended: Ended, stack: Stack, style: Style) -> str:
     return "\n".join(lines)
 
 
+def listing[T](
+    items: Sequence[T], empty: str, headers: list[str], row: Callable[[T], list[str]], style: Style, **options: Any
+) -> str:
+    """One row per item under `headers` (render.table, with its `options`), or `empty`, a sentence, when there are
+    no items."""
+    if not items:
+        return empty
+    return table(headers, [row(item) for item in items], style, **options)
+
+
 def history_table(rows: list[Record], style: Style) -> str:
-    if not rows:
-        return "no job records"
-    body = []
-    for r in rows:
-        scanned, indexed, failed = statistics_counts(r.get("statistics"))
-        note = r.get("errorCode") or (r.get("failureReasons") or [""])[0] or r.get("reason", "")
-        body.append(
-            [
-                when(r.get("startedAt")),
-                r.get("ingestionJobId") or "-",
-                str(r.get("status")),
-                str(r.get("trigger", "")),
-                str(r.get("attempt", "")),
-                str(scanned),
-                str(indexed),
-                str((r.get("statistics") or {}).get("numberOfDocumentsDeleted", 0)),
-                str(failed),
-                span(r.get("startedAt"), r.get("updatedAt")),
-                str(note),
-            ]
-        )
     headers = ["started", "job", "status", "trigger", "try", "scanned", "indexed", "deleted", "failed", "took", "note"]
-    return table(headers, body, style, status_column=2)
+    return listing(rows, "no job records", headers, _history_row, style, status_column=2)
+
+
+def _history_row(r: Record) -> list[str]:
+    scanned, indexed, failed = statistics_counts(r.get("statistics"))
+    note = r.get("errorCode") or (r.get("failureReasons") or [""])[0] or r.get("reason", "")
+    return [
+        when(r.get("startedAt")),
+        r.get("ingestionJobId") or "-",
+        str(r.get("status")),
+        str(r.get("trigger", "")),
+        str(r.get("attempt", "")),
+        str(scanned),
+        str(indexed),
+        str((r.get("statistics") or {}).get("numberOfDocumentsDeleted", 0)),
+        str(failed),
+        span(r.get("startedAt"), r.get("updatedAt")),
+        str(note),
+    ]
 
 
 def status_table(rows: list[RunningRow], style: Style) -> str:
-    if not rows:
-        return "nothing running"
-    body = [
-        [
-            r.knowledge_base_id,
-            r.data_source_id,
-            r.job_id or "-",
-            r.status,
-            when(r.started),
-            r.trigger,
-            str(r.scanned),
-            str(r.indexed),
-            str(r.failed),
-        ]
-        for r in rows
-    ]
     headers = ["knowledge base", "data source", "job", "status", "started", "trigger", "scanned", "indexed", "failed"]
+    listed = listing(rows, "nothing running", headers, _status_row, style, status_column=3)
     notes = [outside_note(r.job_id or "-", r.knowledge_base_id, r.data_source_id) for r in rows if r.started_outside]
-    return "\n".join([table(headers, body, style, status_column=3), *notes])
+    return "\n".join([listed, *notes])
+
+
+def _status_row(r: RunningRow) -> list[str]:
+    return [
+        r.knowledge_base_id,
+        r.data_source_id,
+        r.job_id or "-",
+        r.status,
+        when(r.started),
+        r.trigger,
+        str(r.scanned),
+        str(r.indexed),
+        str(r.failed),
+    ]
 
 
 def freshness_table(rows: list[FreshnessRow], style: Style) -> str:
     """Each registered target's age (since its last successful sync, or "never synced") and lag (the oldest S3 change
     waiting for a sync), with the freshness check's last verdict."""
-    if not rows:
-        return "no registered targets"
-    body = [
-        [
-            r.knowledge_base_id,
-            r.data_source_id,
-            r.freshness,
-            when(r.last_success) + f" ({r.last_status})" if r.last_success else "never synced",
-            duration(r.age_seconds),
-            f"{r.max_age_hours}h" if r.max_age_hours is not None else "default",
-            when(r.pending_since) if r.pending_since else "-",
-            duration(r.lag_seconds) if r.pending_since else "-",
-        ]
-        for r in rows
-    ]
     headers = ["knowledge base", "data source", "freshness", "last success", "age", "max age", "waiting since",
                "lag"]  # fmt: skip
-    return table(headers, body, style)
+    return listing(rows, "no registered targets", headers, _freshness_row, style)
+
+
+def _freshness_row(r: FreshnessRow) -> list[str]:
+    return [
+        r.knowledge_base_id,
+        r.data_source_id,
+        r.freshness,
+        when(r.last_success) + f" ({r.last_status})" if r.last_success else "never synced",
+        duration(r.age_seconds),
+        f"{r.max_age_hours}h" if r.max_age_hours is not None else "default",
+        when(r.pending_since) if r.pending_since else "-",
+        duration(r.lag_seconds) if r.pending_since else "-",
+    ]
 
 
 def outside_note(job_id: str, kb_id: str, ds_id: str) -> str:
@@ -285,19 +290,18 @@ def _alert(record: Record, stack: Stack, style: Style) -> list[str]:
 
 
 def targets_table(found: list[Target], style: Style) -> str:
-    if not found:
-        return "no targets registered: add one with `kbsync targets add --kb ID --ds ID`"
-    body = [
-        [
-            t.knowledge_base_id,
-            t.data_source_id,
-            "on" if t.nightly else "off",
-            t.bucket_name,
-            ",".join(t.inclusion_prefixes) or "(whole bucket)",
-            when(t.registered_at),
-            t.data_source_name or "-",
-        ]
-        for t in found
-    ]
+    empty = "no targets registered: add one with `kbsync targets add --kb ID --ds ID`"
     headers = ["knowledge base", "data source", "nightly", "bucket", "prefixes", "registered", "name"]
-    return table(headers, body, style)
+    return listing(found, empty, headers, _target_row, style)
+
+
+def _target_row(t: Target) -> list[str]:
+    return [
+        t.knowledge_base_id,
+        t.data_source_id,
+        "on" if t.nightly else "off",
+        t.bucket_name,
+        ",".join(t.inclusion_prefixes) or "(whole bucket)",
+        when(t.registered_at),
+        t.data_source_name or "-",
+    ]

@@ -32,7 +32,7 @@ send_alert = load_function("send_alert")
 
 def example(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """The chat notification of a nightly sync that completed with 3 failed documents."""
-    monkeypatch.setattr(send_alert.secrets, "choice", lambda alphabet: alphabet[0])  # the name suffix: "aaaa"
+    monkeypatch.setattr(send_alert.kbsync_names, "random_suffix", lambda: "aaaa")  # the rerun name's suffix
     facts = send_alert.AlertFacts(
         alert_type="PARTIAL",
         knowledge_base_id="AP6FOHBV6Y",

@@ -256,8 +256,10 @@ def test_every_function_takes_its_correlation_id_from_the_shared_path() -> None:
             "@metrics.log_metrics",
         ], app
         assert "set_correlation_id" not in source, app
-        # Service and namespace both come from the environment (template Globals POWERTOOLS_*).
-        assert "logger = Logger()\n" in source and "metrics = Metrics()" in source and "tracer = Tracer()\n" in source
+        # Service and namespace both come from the environment (template Globals POWERTOOLS_*): kbsync_handlers.
+        assert "logger, tracer, metrics = kbsync_handlers.powertools()\n" in source, app
+    kit = (FUNCTIONS_DIR.parent / "schemas" / "kbsync_handlers.py").read_text()
+    assert "return Logger(), Tracer(), Metrics()\n" in kit
 
 
 def test_every_state_that_invokes_a_function_sends_the_execution_arn() -> None:

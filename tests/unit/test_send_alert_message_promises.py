@@ -307,7 +307,7 @@ def test_the_reasons_fill_the_240000_byte_message_budget_and_not_one_byte_more(e
     )
     commands = fn.rerun_commands(facts, NOW, GATE_ARN)
     head = "\n".join(fn.header_lines(facts))
-    foot = "\n".join(fn.footer_lines(facts, BASE_URL, NOW, GATE_ARN, commands))
+    foot = "\n".join(fn.footer_lines(facts, BASE_URL, commands))
     facts.failure_reasons = reasons_filling(200_000, newline_bytes=2)  # the chat shows the first few (bounded)
     budget = fn.reason_budget(head, foot, fn.chat_of(facts, BASE_URL, commands))
     facts.failure_reasons = reasons_filling(budget, newline_bytes=2)
