@@ -30,6 +30,8 @@ CATALOGUE_FILE = Path(__file__).resolve().parent / "alert-catalogue.json"
 #: Who raises an alert kind (the catalogue's ``raisedBy``): the workflow's SendAlert task, the catch-all, the
 #: reconciler. The workflow's kinds are named after the job record's final status.
 WORKFLOW = "ingestion-sync"
+#: Who raises the ALARM_* kinds: functions/alarm_relay, on the state changes of kbsync's CloudWatch alarms.
+ALARM_RELAY = "alarm-relay"
 #: The severity of a notice nobody needs to act on (a target fresh again, an alarm back to OK): the catalogue's lowest
 #: (alert-catalogue.schema.json).
 INFO = "INFO"
@@ -76,7 +78,8 @@ def alert_kind(kind: str) -> AlertKind:
 
 
 def kinds_raised_by(source: str) -> tuple[str, ...]:
-    """The kinds one sender raises (``ingestion-sync``, ``catch-all``, ``reconciler``)."""
+    """The kinds one sender raises (``ingestion-sync``, ``catch-all``, ``reconciler``, ``freshness``,
+    ``alarm-relay``)."""
     return tuple(kind for kind, entry in catalogue().items() if entry.raised_by == source)
 
 
@@ -103,6 +106,10 @@ def message_attributes(
     }
     if ingestion_job_id:
         attributes["ingestionJobId"] = ingestion_job_id
+    return _string_attributes(attributes)
+
+
+def _string_attributes(attributes: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return {name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()}
 
 
@@ -119,6 +126,25 @@ def alert(
         "message": "\n".join(lines),
         "messageAttributes": message_attributes(kind, kb, ds, job_id),
     }
+
+
+def alarm_subject(kind: str, alarm_name: str) -> str:
+    """'[WARNING] kbsync ALARM_JOBS_FAILED: alarm <name>': a CloudWatch alarm's notice names the alarm, not a target
+    (at most 100 characters, one line: SNS's rules)."""
+    return f"[{alert_kind(kind).severity}] kbsync {kind}: alarm {alarm_name}"[:100]
+
+
+def alarm_message_attributes(
+    kind: str, alarm_name: str, knowledge_base_id: str | None = None, data_source_id: str | None = None
+) -> dict[str, dict[str, str]]:
+    """The message attributes of a CloudWatch alarm's notice: severity, alertType and alarmName; knowledgeBaseId and
+    dataSourceId only when the alarm's metric has them as dimensions (an account-wide alarm has neither)."""
+    attributes = {"severity": alert_kind(kind).severity, "alertType": kind, "alarmName": alarm_name}
+    if knowledge_base_id:
+        attributes["knowledgeBaseId"] = knowledge_base_id
+    if data_source_id:
+        attributes["dataSourceId"] = data_source_id
+    return _string_attributes(attributes)
 
 
 # ---------------------------------------------------------------- publishing

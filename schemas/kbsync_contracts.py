@@ -42,6 +42,7 @@ SCHEMA_NAMES = (
     "execution-status-event",
     "reconcile-schedule-input",
     "freshness-schedule-input",
+    "alarm-state-change-event",
     # The TargetsTable's items (kbsync_pacer, kbsync/targets.py):
     "pacer-item",
     "target-item",

@@ -3,8 +3,10 @@ metric as an embedded-metric-format (EMF) line through Powertools Metrics' ``sin
 (https://docs.aws.amazon.com/powertools/python/latest/core/metrics/): CloudWatch Logs extracts it from the function's
 log at no API cost (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html).
 
-Each metric is emitted with exactly the dimensions listed here (``single_metric`` adds no ``service`` dimension), so
-the dashboard and the alarms in template.yaml name them exactly (tests/static/test_metrics_template.py compares).
+Each metric is emitted with the dimensions listed here plus ``service`` (Powertools' ``single_metric`` adds the
+service name, POWERTOOLS_SERVICE_NAME = kbsync, to every metric's dimension set), and CloudWatch answers a query or
+evaluates an alarm only for the exact set: the dashboard and the alarms in template.yaml name all of them
+(tests/alarms/test_alarms_template.py compares).
 The namespace is POWERTOOLS_METRICS_NAMESPACE, as for every Powertools metric of the functions; when it is missing,
 ``DEFAULT_NAMESPACE``. A metric never breaks a sync: ``emit`` logs and swallows any error of its own.
 
@@ -53,6 +55,9 @@ START_THROTTLES = Metric("StartThrottles", "Count", ("Reason",), "pacer")
 TARGET_AGE = Metric("TargetAgeSeconds", "Seconds", ("KnowledgeBaseId", "DataSourceId"), "freshness")
 TARGET_LAG = Metric("TargetLagSeconds", "Seconds", ("KnowledgeBaseId", "DataSourceId"), "freshness")
 STALE_TARGETS = Metric("StaleTargets", "Count", (), "freshness")
+#: Each alarm state change the relay receives: 1 when it sent a notice, 0 when the change sends none (to or from
+#: INSUFFICIENT_DATA, OK without an earlier ALARM).
+ALARM_NOTICES = Metric("AlarmNotices", "Count", (), "alarm_relay")
 
 ALL = (
     JOBS_BY_OUTCOME,
@@ -64,6 +69,7 @@ ALL = (
     TARGET_AGE,
     TARGET_LAG,
     STALE_TARGETS,
+    ALARM_NOTICES,
 )
 
 

@@ -38,8 +38,7 @@ EXIT_BY_STATUS: dict[str, ExitCode] = {
     "STOPPED": ExitCode.STOPPED,
 }
 
-#: Dead-letter-queue alarms are not alerts kbsync publishes (not in the alert catalogue): they live in the index only.
-DEAD_LETTER_RUNBOOK = "dead-letter-queue.md"
+#: Runbooks that no alert kind names (the catalogue names every other one).
 OTHER_RUNBOOKS = ("rerun-a-sync.md", "pause-nightly-syncs.md")
 
 #: The workflow's own terminal errors ("already alerted") -> the status they stand for.

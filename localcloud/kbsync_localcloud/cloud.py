@@ -17,6 +17,7 @@ import boto3
 from moto import mock_aws
 
 from kbsync_localcloud.adapters import install_all
+from kbsync_localcloud.adapters.alarm_evaluator import AlarmEvaluator, evaluation_enabled
 from kbsync_localcloud.clock import CLOCK
 
 REGION = "us-east-1"
@@ -72,10 +73,14 @@ def configure_logging() -> None:
 class LocalCloud:
     """moto's embedded AWS plus kbsync's adapters, in this process."""
 
-    def __init__(self, time_scale: float = 0.01, region: str = REGION) -> None:
+    def __init__(self, time_scale: float = 0.01, region: str = REGION, evaluate_alarms: bool | None = None) -> None:
+        """`evaluate_alarms`: run the CloudWatch alarm evaluator (adapters/alarm_evaluator.py); default on, unless
+        KBSYNC_LOCAL_ALARMS=off."""
         self.time_scale = time_scale
+        self.evaluate_alarms = evaluation_enabled(evaluate_alarms)
         self.region = region
         self._mock: Any = None
+        self._alarms: AlarmEvaluator | None = None
         self._saved_env: dict[str, str | None] = {}
 
     def __enter__(self) -> LocalCloud:
@@ -88,6 +93,8 @@ class LocalCloud:
         install_all()
         self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[call-overload]
         self._mock.start()
+        if self.evaluate_alarms:  # moto stores alarms, this evaluates them
+            self._alarms = AlarmEvaluator(ACCOUNT_ID, self.region).start()
         return self
 
     def __exit__(
@@ -96,6 +103,9 @@ class LocalCloud:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._alarms is not None:
+            self._alarms.stop()
+            self._alarms = None
         if self._mock is not None:
             self._mock.stop()
             self._mock = None

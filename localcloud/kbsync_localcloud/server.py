@@ -9,6 +9,8 @@ moto's ThreadedMotoServer on 127.0.0.1 with the same adapters and config as the 
   the seeded ids — KnowledgeBaseId, DataSourceId, DocumentBucketName — are filled from the seed);
 - ``POST /_kbsync/schedules/<group>/<name>/fire[?force=true]``: fire a schedule now (scheduler.py), for
   ``kbsync local fire-schedule`` (``scheduler.fire_schedule_remote``);
+- the CloudWatch alarm evaluator (adapters/alarm_evaluator.py), running until ``stop()``: alarms change state and
+  tell EventBridge, as on AWS;
 - ``GET /_kbsync/info``: the endpoint, stack outputs and seeded ids, as printed at start-up.
 
 ``start_server`` returns a handle (for tests and embedding); ``run_server`` prints what another shell needs (the
@@ -38,8 +40,9 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from kbsync_localcloud import scheduler
 from kbsync_localcloud.adapters import MotoInternalsChanged, install_all
+from kbsync_localcloud.adapters.alarm_evaluator import AlarmEvaluator, evaluation_enabled
 from kbsync_localcloud.clock import CLOCK
-from kbsync_localcloud.cloud import MOTO_CONFIG, REGION, configure_logging
+from kbsync_localcloud.cloud import ACCOUNT_ID, MOTO_CONFIG, REGION, configure_logging
 from kbsync_localcloud.deploy import deploy_stack, install_cloudformation_support
 from kbsync_localcloud.sam import load_template
 from kbsync_localcloud.seed import SeededData, seed_local_cloud
@@ -101,6 +104,7 @@ class LocalServer:
     stack_name: str | None = None
     time_scale: float = 0.01
     _server: ThreadedMotoServer | None = None
+    _alarms: AlarmEvaluator | None = None
 
     def info(self) -> dict[str, Any]:
         return {
@@ -113,6 +117,9 @@ class LocalServer:
         }
 
     def stop(self) -> None:
+        if self._alarms is not None:
+            self._alarms.stop()
+            self._alarms = None
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -318,8 +325,10 @@ def start_server(
     seed: bool = True,
     parameters: Mapping[str, str] | None = None,
     verbose: bool = False,
+    evaluate_alarms: bool | None = None,
 ) -> LocalServer:
-    """Start the server (port 0 = any free port), seed, deploy; return once it is ready.
+    """Start the server (port 0 = any free port), seed, deploy, evaluate the alarms (unless `evaluate_alarms` is False,
+    or None with KBSYNC_LOCAL_ALARMS=off); return once it is ready.
 
     Raises PortInUse when something listens on `port`, CannotServe when it cannot be bound otherwise."""
     _configure_process(time_scale)
@@ -333,6 +342,8 @@ def start_server(
     host, bound_port = server.get_host_and_port()
     handle.endpoint = f"http://{host}:{bound_port}"
     handle._server = server
+    if evaluation_enabled(evaluate_alarms):  # moto stores alarms, this evaluates them (KBSYNC_LOCAL_ALARMS=off: not)
+        handle._alarms = AlarmEvaluator(ACCOUNT_ID, REGION).start()
     # moto's Step Functions tasks (and the aws-sdk/Lambda adapters) call back into the server on MOTO_PORT.
     os.environ["MOTO_PORT"] = str(bound_port)
     use_queue_endpoint(handle.endpoint)

@@ -11,7 +11,8 @@ tests/build/test_built_functions.py:
    (nightly off), upload an unsupported file (the on-upload sync ends COMPLETE with a failed document: a PARTIAL
    alert), then start an ingestion sync with a malformed request (it fails: the catch-all sees the execution die),
    then fire the reconciler's schedule and the freshness check's, then the nightly schedule (a night with no
-   target: the plan is stored and summarized, and no gate or job slot is taken that a replay could find busy).
+   target: the plan is stored and summarized, and no gate or job slot is taken that a replay could find busy); the
+   local cloud's alarm evaluator changes the alarms' states meanwhile, which runs the alarm relay.
 3. Replay each function's first recorded event in the function as `sam build` packaged it, in a clean interpreter
    (tests/build/built.py), against the same server, with the environment the local cloud gave it.
 """
@@ -106,6 +107,9 @@ def main() -> int:
 
         fire_schedule(server.outputs["NightlyScheduleName"], force=True)  # it ships DISABLED
         _wait_for("the nightly plan", lambda: names["NightlyPlanFunction"] in recorded)
+
+        # The alarms' first evaluation (INSUFFICIENT_DATA -> OK) and the dead execution above: the alarm relay
+        _wait_for("the alarm relay", lambda: names["AlarmRelayFunction"] in recorded)
 
         report: dict[str, Any] = {}
         for fn in built_functions():

@@ -107,6 +107,11 @@ def test_alert_table_matches_the_names_fixed_across_the_team() -> None:
         "TARGET_STALE": ("WARNING", "target-freshness.md"),
         "TARGET_LAGGING": ("WARNING", "target-freshness.md"),
         "TARGET_FRESH_AGAIN": ("INFO", "target-freshness.md"),
+        "ALARM_JOBS_FAILED": ("WARNING", "alarm-jobs-failed.md"),
+        "ALARM_TARGETS_STALE": ("WARNING", "target-freshness.md"),
+        "ALARM_DEAD_LETTERS": ("CRITICAL", "dead-letter-queue.md"),
+        "ALARM_EXECUTIONS_FAILED": ("WARNING", "alarm-executions-failed.md"),
+        "ALARM_RECOVERED": ("INFO", "alarm-recovered.md"),
     }
 
 

@@ -33,6 +33,7 @@ CONTRACTS = {
     "catch_all": "execution-status-event",
     "reconciler": "reconcile-schedule-input",
     "freshness": "freshness-schedule-input",
+    "alarm_relay": "alarm-state-change-event",
 }
 
 _lock = threading.Lock()

@@ -65,6 +65,16 @@ def alert_and_chat(kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
         verdict = logic.Verdict(KB, DS, state, 30 * 3600.0, 3 * 3600.0, 26, 7200, None, "2026-11-21T00:00:00Z",
                                 "never synced (registered 2026-11-21T00:00:00Z)", None, None)  # fmt: skip
         return logic.build_alert(verdict, "FRESH", fresh_settings), logic.build_chat(verdict, "FRESH", fresh_settings)
+    if raised_by == kbsync_alerts.ALARM_RELAY:
+        from tests.alarms.test_alarm_relay_units import SETTINGS as relay_settings
+        from tests.alarms.test_alarm_relay_units import event, logic
+
+        change = logic.change_of(event("OK" if kind == logic.RECOVERED else "ALARM", "ALARM"))
+        alarmed = "ALARM_JOBS_FAILED" if kind == logic.RECOVERED else kind
+        return (
+            logic.build_alert(change, kind, alarmed, relay_settings),
+            logic.build_chat(change, kind, alarmed, relay_settings),
+        )
     record = {"knowledgeBaseId": KB, "dataSourceId": DS, "status": "IN_PROGRESS", "executionArn": EXECUTION_ARN}
     values = {"status": "EXECUTION_FAILED", "executionStatus": "FAILED", "jobStatus": "FAILED"}
     settings = reconciler.Settings("jobs", "targets", TOPIC, RUNBOOKS, GATE)

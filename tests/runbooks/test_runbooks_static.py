@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 import pytest
 from kbsync_alerts import catalogue
 
-from kbsync.cli.outcome import DEAD_LETTER_RUNBOOK, OTHER_RUNBOOKS
+from kbsync.cli.outcome import OTHER_RUNBOOKS
 from tests.helpers.functions import load_function
 from tests.runbooks.runbook_parser import RUNBOOKS, SECTIONS, Runbook, all_runbooks, parse
 
 PROCEDURES = {"rerun-a-sync.md", "pause-nightly-syncs.md"}
-ALERT_RUNBOOKS = sorted({alert.runbook for alert in catalogue().values()} | {DEAD_LETTER_RUNBOOK})
+ALERT_RUNBOOKS = sorted({alert.runbook for alert in catalogue().values()})
 EXPECTED_FILES = {*ALERT_RUNBOOKS, *OTHER_RUNBOOKS, "README.md"}
 
 

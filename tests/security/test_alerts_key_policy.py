@@ -4,8 +4,10 @@ Who publishes, and what each needs (https://docs.aws.amazon.com/sns/latest/dg/sn
 compatibility between event sources from AWS services and encrypted topics"):
 - a Lambda function or a state machine publishes with its IAM role: the key policy's account statement delegates
   to IAM, and the role's policy grants kms:GenerateDataKey* + kms:Decrypt on the key (no service principal);
-- a CloudWatch alarm's action publishes as cloudwatch.amazonaws.com: that principal needs the key (key policy) and
-  sns:Publish (topic policy), each limited to this account and to the alarm (aws:SourceAccount, aws:SourceArn);
+- a CloudWatch alarm's action would publish as cloudwatch.amazonaws.com: that principal would need the key (key
+  policy) and sns:Publish (topic policy), each limited to this account and to the alarm (aws:SourceAccount,
+  aws:SourceArn). kbsync's alarms have no actions (the alarm relay, a function, publishes their notices), so the key
+  policy names no service principal and the template declares no topic policy;
 - an EventBridge rule or a Scheduler schedule targeting the topic would need events.amazonaws.com /
   a role: none targets it.
 """
@@ -23,8 +25,8 @@ from tests.security import properties as p
 
 STACK = n.Stack("kbsync", "51af3dc0-da77-11e4-872e-1234567db123")
 KEY, TOPIC, TOPIC_POLICY = "AlertsKey", "AlertsTopic", "AlertsTopicPolicy"
-#: The exact service principals the key policy may name (each needs a publisher below).
-EXPECTED_SERVICE_PRINCIPALS = {"cloudwatch.amazonaws.com"}
+#: The exact service principals the key policy may name (each needs a publisher below): none.
+EXPECTED_SERVICE_PRINCIPALS: set[str] = set()
 PUBLISH_KEY_ACTIONS = {"kms:GenerateDataKey*", "kms:Decrypt"}
 
 
@@ -43,6 +45,9 @@ def _references(expression: Any, logical_id: str) -> bool:
 
 
 def _statements(template: dict[str, Any], logical_id: str, document_key: str) -> list[dict[str, Any]]:
+    """The Allow statements of a policy resource ([] when the template does not declare it)."""
+    if logical_id not in template["Resources"]:
+        return []
     properties = template["Resources"][logical_id]["Properties"]
     return [s for s in _as_list(properties[document_key]["Statement"]) if s.get("Effect") == "Allow"]
 
@@ -129,8 +134,9 @@ def key_policy_problems(template: dict[str, Any]) -> list[str]:
 
 
 def test_key_policy_names_exactly_the_services_that_publish(template: dict[str, Any]) -> None:
-    assert service_publishers(template) == {"cloudwatch.amazonaws.com": ["DeadLetterQueueAlarm"]}
+    assert service_publishers(template) == {}
     assert key_policy_problems(template) == []
+    assert TOPIC_POLICY not in template["Resources"]
 
 
 def test_the_account_statement_delegates_the_key_to_iam(template: dict[str, Any]) -> None:
@@ -142,6 +148,7 @@ def test_the_account_statement_delegates_the_key_to_iam(template: dict[str, Any]
 def test_every_role_that_publishes_can_use_the_key(template: dict[str, Any]) -> None:
     roles = role_publishers(template)
     assert sorted(roles) == [
+        "AlarmRelayFunctionRole",
         "CatchAllFunctionRole",
         "FreshnessFunctionRole",
         "ReconcilerFunctionRole",
@@ -167,17 +174,39 @@ def test_no_state_machine_publishes_to_sns_directly(template: dict[str, Any]) ->
 # ------------------------------------------------------------------ the check catches what it must
 
 
-@pytest.mark.parametrize("service", ["states.amazonaws.com", "lambda.amazonaws.com", "events.amazonaws.com"])
+def _grant(service: str, source_arn: Any = None) -> dict[str, Any]:
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": sorted(PUBLISH_KEY_ACTIONS),
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+    }
+    if source_arn is not None:
+        statement["Condition"]["ArnEquals"] = {"aws:SourceArn": source_arn}
+    return statement
+
+
+@pytest.mark.parametrize(
+    "service", ["cloudwatch.amazonaws.com", "states.amazonaws.com", "lambda.amazonaws.com", "events.amazonaws.com"]
+)
 def test_a_service_principal_without_a_publisher_is_caught(template: dict[str, Any], service: str) -> None:
     broken = copy.deepcopy(template)
-    statement = service_statements(broken, KEY, "KeyPolicy")["cloudwatch.amazonaws.com"]
-    statement["Principal"]["Service"] = ["cloudwatch.amazonaws.com", service]
+    broken["Resources"][KEY]["Properties"]["KeyPolicy"]["Statement"].append(_grant(service))
     assert any(f"{service} may use the key but publishes nothing" in x for x in key_policy_problems(broken))
+
+
+def test_an_alarm_action_on_the_topic_without_a_key_grant_is_caught(template: dict[str, Any]) -> None:
+    """An alarm action publishing straight to the topic again (it would also lose the message attributes)."""
+    broken = copy.deepcopy(template)
+    broken["Resources"]["DeadLetterQueueAlarm"]["Properties"]["AlarmActions"] = [{"Ref": TOPIC}]
+    assert any("cloudwatch.amazonaws.com publishes" in x for x in key_policy_problems(broken))
 
 
 def test_a_grant_without_its_source_conditions_is_caught(template: dict[str, Any]) -> None:
     broken = copy.deepcopy(template)
-    del service_statements(broken, KEY, "KeyPolicy")["cloudwatch.amazonaws.com"]["Condition"]["ArnEquals"]
+    broken["Resources"]["DeadLetterQueueAlarm"]["Properties"]["AlarmActions"] = [{"Ref": TOPIC}]
+    broken["Resources"][KEY]["Properties"]["KeyPolicy"]["Statement"].append(_grant("cloudwatch.amazonaws.com"))
     assert any("aws:SourceArn" in x for x in key_policy_problems(broken))
 
 

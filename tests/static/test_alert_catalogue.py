@@ -118,6 +118,22 @@ def freshness_alerts() -> list[dict[str, Any]]:
     return [logic.build_alert(v, "STALE" if v.state == "FRESH" else "FRESH", settings) for v in verdicts]
 
 
+def alarm_relay_alerts() -> list[dict[str, Any]]:
+    """One notice of each alarm kind the relay can send, then a recovery notice (functions/alarm_relay)."""
+    from tests.alarms.test_alarm_relay_units import event as alarm_event
+    from tests.alarms.test_alarm_relay_units import relayed
+
+    kinds = [k for k in kbsync_alerts.kinds_raised_by(kbsync_alerts.ALARM_RELAY) if k != "ALARM_RECOVERED"]
+    names = {f"kbsync-{kind}": kind for kind in kinds}
+    settings = load_module("alarm_relay", "alarm_relay_settings").Settings(
+        runbook_base_url="https://runbooks.example", alarm_kinds=json.dumps(names)
+    )
+    changes = [alarm_event("ALARM", "OK", name=name) for name in names] + [
+        alarm_event("OK", "ALARM", name=next(iter(names)))
+    ]
+    return [alert for change in changes for alert, _ in relayed(change, settings)[1]]
+
+
 def attributes(alert: dict[str, Any]) -> dict[str, str]:
     return {name: value["StringValue"] for name, value in alert["messageAttributes"].items()}
 
@@ -132,11 +148,15 @@ def test_every_kind_the_functions_raise_is_catalogued_as_theirs() -> None:
     assert [attributes(catch_all_alert())["alertType"]] == list(kbsync_alerts.kinds_raised_by("catch-all"))
     assert [attributes(reconciler_alert())["alertType"]] == list(kbsync_alerts.kinds_raised_by("reconciler"))
     assert [attributes(a)["alertType"] for a in freshness_alerts()] == list(kbsync_alerts.kinds_raised_by("freshness"))
+    assert [attributes(a)["alertType"] for a in alarm_relay_alerts()] == list(
+        kbsync_alerts.kinds_raised_by(kbsync_alerts.ALARM_RELAY)
+    )
 
 
 def test_every_catalogued_kind_is_raised() -> None:
     raised = workflow_alert_kinds() | {
-        attributes(alert)["alertType"] for alert in (catch_all_alert(), reconciler_alert(), *freshness_alerts())
+        attributes(alert)["alertType"]
+        for alert in (catch_all_alert(), reconciler_alert(), *freshness_alerts(), *alarm_relay_alerts())
     }
     assert raised == set(catalogue())
 

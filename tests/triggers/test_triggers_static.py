@@ -103,7 +103,9 @@ def test_rule_targets_retry_into_an_encrypted_alarmed_dead_letter_queue() -> Non
         assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["TriggersDeadLetterQueue", "Arn"]}}
     assert resources["TriggersDeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"] is True
     alarm = resources["DeadLetterQueueAlarm"]["Properties"]
-    assert alarm["AlarmActions"] == [{"Ref": "AlertsTopic"}]
+    assert "AlarmActions" not in alarm  # the alarm relay notifies (AlarmRelayRule, tests/alarms)
+    relayed = resources["AlarmRelayRule"]["Properties"]["EventPattern"]["detail"]["alarmName"]
+    assert {"Ref": "DeadLetterQueueAlarm"} in relayed
     assert "dead-letter-queue.md" in json.dumps(alarm["AlarmDescription"])
 
 

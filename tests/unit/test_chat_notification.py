@@ -304,6 +304,7 @@ def test_the_senders_publish_only_through_the_one_helper() -> None:
                 owner = node.func.value
                 calls.append((path.parent.name, owner.id if isinstance(owner, ast.Name) else "?"))
     assert sorted(calls) == [
+        ("alarm_relay", "kbsync_alerts"),
         ("catch_all", "kbsync_alerts"),
         ("freshness", "kbsync_alerts"),
         ("reconciler", "kbsync_alerts"),

@@ -11,6 +11,7 @@ gets its own id: all nine share one Powertools logger in a test session, so a st
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -213,6 +214,17 @@ def case_freshness(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, dict[str,
     )
 
 
+def case_alarm_relay(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, dict[str, Any], str]:
+    from tests.alarms.test_alarm_relay_units import event
+
+    fn = load_function("alarm_relay")
+    monkeypatch.setattr(
+        fn, "SETTINGS", dataclasses.replace(fn.SETTINGS, alarm_kinds='{"kbsync-FailedJobsAlarm": "ALARM_JOBS_FAILED"}')
+    )
+    alarm = event("OK", "INSUFFICIENT_DATA")  # nothing to publish: the run is logged all the same
+    return "alarm_relay", "alarm-state-change-event", alarm, alarm["id"]
+
+
 CASES = [
     case_validate_request,
     case_get_job_status,
@@ -224,6 +236,7 @@ CASES = [
     case_catch_all,
     case_reconciler,
     case_freshness,
+    case_alarm_relay,
 ]
 
 
@@ -244,7 +257,7 @@ def test_every_function_takes_its_correlation_id_from_the_shared_path() -> None:
     """Static: each handler's Logger decorator names the one correlation path, and nothing else sets the id."""
     decorator = "@logger.inject_lambda_context(correlation_id_path=kbsync_names.LOG_CORRELATION_ID_PATH)"
     apps = sorted(Path(FUNCTIONS_DIR).glob("*/app.py"))
-    assert len(apps) == 10
+    assert len(apps) == 11
     for app in apps:
         source = app.read_text()
         handlers = re.findall(r"((?:^@.*\n)+)def lambda_handler\(", source, re.M)

@@ -303,6 +303,11 @@ ALERT_TABLE = {
     "TARGET_STALE": ("WARNING", "no successful sync within the target's allowed age (freshness check)"),
     "TARGET_LAGGING": ("WARNING", "an S3 change waited past the lag threshold for a sync (freshness check)"),
     "TARGET_FRESH_AGAIN": ("INFO", "a stale or lagging target is fresh again (freshness check)"),
+    "ALARM_JOBS_FAILED": ("WARNING", "FailedJobsAlarm: failed jobs within an hour reached the pattern threshold"),
+    "ALARM_TARGETS_STALE": ("WARNING", "StaleTargetsAlarm: several registered targets stale at once"),
+    "ALARM_DEAD_LETTERS": ("CRITICAL", "DeadLetterQueueAlarm: a message in the triggers' dead-letter queue"),
+    "ALARM_EXECUTIONS_FAILED": ("WARNING", "SyncGateExecutionsFailedAlarm: failed syncs within an hour reached it"),
+    "ALARM_RECOVERED": ("INFO", "one of the alarms above is OK again"),
 }
 EXPECTED_ALERTS = {
     "partial": ["PARTIAL"],

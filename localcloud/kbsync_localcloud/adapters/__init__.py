@@ -36,6 +36,9 @@ ADAPTER_MODULES: tuple[str, ...] = (
     "kbsync_localcloud.adapters.sns_message_structure",
     # CloudWatch Logs' metric extraction: the EMF lines a handler prints become CloudWatch metrics.
     "kbsync_localcloud.adapters.emf_metrics",
+    # CloudWatch alarms: created INSUFFICIENT_DATA, evaluated (AlarmEvaluator, started with the local cloud), every
+    # state change told to EventBridge ("CloudWatch Alarm State Change").
+    "kbsync_localcloud.adapters.alarm_evaluator",
 )
 
 

@@ -6,6 +6,12 @@ default bus of moto's events backend (same account and region) when a Standard e
 (RUNNING) and when it ends (SUCCEEDED, FAILED, TIMED_OUT, ABORTED). Rules match it and their targets
 receive it through moto's own put_events. Express executions emit none, as on AWS.
 
+It also puts Step Functions' execution metrics in moto's CloudWatch (namespace ``AWS/States``, dimension
+``StateMachineArn``, unit Count, value 1): ``ExecutionsStarted`` when a Standard execution starts, and one of
+``ExecutionsSucceeded``, ``ExecutionsFailed``, ``ExecutionsTimedOut``, ``ExecutionsAborted`` when it ends, so kbsync's
+ExecutionsFailed alarms have data (adapters/alarm_evaluator.py evaluates them):
+https://docs.aws.amazon.com/step-functions/latest/dg/procedure-cw-metrics.html
+
 Event shape (AWS): source ``aws.states``, detail-type ``Step Functions Execution Status Change``,
 resources ``[executionArn]``, detail ``{executionArn, stateMachineArn, name, status, startDate, stopDate,
 input, output, inputDetails, outputDetails, error, cause}`` with dates in epoch milliseconds and
@@ -26,6 +32,15 @@ from kbsync_localcloud.adapters.scaled_time import check_fingerprints, mark_patc
 LOG = logging.getLogger(__name__)
 
 SOURCE = "aws.states"
+METRICS_NAMESPACE = "AWS/States"
+#: An execution's status -> the AWS/States metric counting it.
+STATUS_METRICS = {
+    "RUNNING": "ExecutionsStarted",
+    "SUCCEEDED": "ExecutionsSucceeded",
+    "FAILED": "ExecutionsFailed",
+    "TIMED_OUT": "ExecutionsTimedOut",
+    "ABORTED": "ExecutionsAborted",
+}
 DETAIL_TYPE = "Step Functions Execution Status Change"
 
 _INSTALL_LOCK = threading.Lock()
@@ -107,6 +122,28 @@ def put_status_change(execution: Any, status: str) -> None:
         )
     except Exception:
         LOG.exception("could not emit %s for %s", DETAIL_TYPE, getattr(execution, "exec_arn", "?"))
+    put_status_metric(execution, status)
+
+
+def put_status_metric(execution: Any, status: str) -> None:
+    """Count the execution's start or end in AWS/States (dimension StateMachineArn); never break the execution."""
+    name = STATUS_METRICS.get(status)
+    if name is None:
+        return
+    try:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        when = datetime.datetime.now(tz=datetime.UTC).replace(tzinfo=None)
+        datum = {
+            "MetricName": name,
+            "Dimensions": [{"Name": "StateMachineArn", "Value": execution.state_machine.arn}],
+            "Value": 1.0,
+            "Unit": "Count",
+            "Timestamp": when,
+        }
+        cloudwatch_backends[execution.account_id][execution.region_name].put_metric_data(METRICS_NAMESPACE, [datum])
+    except Exception:
+        LOG.exception("could not count %s for %s", name, getattr(execution, "exec_arn", "?"))
 
 
 # --------------------------------------------------------------------------- patches
