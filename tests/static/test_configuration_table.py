@@ -5,9 +5,13 @@ table below it (what a function reads without a default is a resource the templa
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 from pathlib import Path
 
+import pytest
+
+from tests.helpers.functions import load_module
 from tests.helpers.sam import load_template
 
 REPO = Path(__file__).resolve().parents[2]
@@ -128,3 +132,12 @@ def test_every_environment_tunable_of_the_functions_is_in_the_readme_with_its_de
         assert name in rows, f"README lacks the tunable {name} (default {default})"
         assert rows[name].split()[0] == default, (name, rows[name], default)
         assert documented.get(name) == readers[name], f"README names {documented.get(name)} for {name}: {readers[name]}"
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "functions").glob("*/*_settings.py")), ids=lambda p: p.parent.name)
+def test_a_functions_settings_cannot_change_after_its_cold_start(path: Path) -> None:
+    """Read once at cold start, then fixed: assigning a setting raises instead of changing it for later calls."""
+    settings = load_module(path.parent.name, path.stem).Settings()
+    name = dataclasses.fields(settings)[0].name
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(settings, name, getattr(settings, name))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -134,3 +135,34 @@ class RecordingStepFunctions:
         self.started.append({"stateMachineArn": stateMachineArn, "name": name, "input": input})
         arn = stateMachineArn.replace(":stateMachine:", ":execution:") + ":" + name
         return {"executionArn": arn, "startDate": datetime(2026, 11, 22, 5, 0, tzinfo=UTC)}  # boto3 parses timestamps
+
+
+@contextmanager
+def function_errors(matches: Callable[[Any], bool], error: Callable[[], Exception], times: int) -> Iterator[list[Any]]:
+    """The next `times` invocations whose event `matches` raise `error()` inside the function; yields the list of
+    every matching invocation (attempts), failed or not."""
+    from kbsync_localcloud.adapters import inprocess_lambda
+
+    original = inprocess_lambda.load_handler
+    seen: list[Any] = []
+    lock = threading.Lock()
+
+    def load_handler(*args: Any, **kwargs: Any) -> Callable[..., Any]:
+        handler = original(*args, **kwargs)
+
+        def faulty(event: Any, context: Any) -> Any:
+            if matches(event):
+                with lock:
+                    seen.append(event)
+                    fail = len(seen) <= times
+                if fail:
+                    raise error()
+            return handler(event, context)
+
+        return faulty
+
+    inprocess_lambda.load_handler = load_handler  # type: ignore[assignment]
+    try:
+        yield seen
+    finally:
+        inprocess_lambda.load_handler = original  # type: ignore[assignment]

@@ -13,10 +13,8 @@ as the function's boto3 calls would raise them.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -25,6 +23,7 @@ from botocore.exceptions import ClientError
 from kbsync_localcloud.bench.triggers import TriggerRig, job_durations
 
 from kbsync import targets as registry
+from tests.triggers.support import function_errors
 
 pytestmark = pytest.mark.e2e
 
@@ -50,37 +49,6 @@ def fresh(rig: TriggerRig) -> Iterator[None]:
     rig.alerts.clear()
     yield
     faults().reset()
-
-
-@contextmanager
-def function_errors(matches: Callable[[Any], bool], error: Callable[[], Exception], times: int) -> Iterator[list[Any]]:
-    """The next `times` invocations whose event `matches` raise `error()` inside the function; yields the list of
-    every matching invocation (attempts), failed or not."""
-    from kbsync_localcloud.adapters import inprocess_lambda
-
-    original = inprocess_lambda.load_handler
-    seen: list[Any] = []
-    lock = threading.Lock()
-
-    def load_handler(*args: Any, **kwargs: Any) -> Callable[..., Any]:
-        handler = original(*args, **kwargs)
-
-        def faulty(event: Any, context: Any) -> Any:
-            if matches(event):
-                with lock:
-                    seen.append(event)
-                    fail = len(seen) <= times
-                if fail:
-                    raise error()
-            return handler(event, context)
-
-        return faulty
-
-    inprocess_lambda.load_handler = load_handler  # type: ignore[assignment]
-    try:
-        yield seen
-    finally:
-        inprocess_lambda.load_handler = original  # type: ignore[assignment]
 
 
 def action(name: str) -> Callable[[Any], bool]:

@@ -166,6 +166,7 @@ def test_the_description_is_bounded_and_says_how_many_lines_it_left_to_the_email
 def test_a_fact_and_a_next_step_are_cut_to_their_bounds() -> None:
     cause = "Bedrock said: " + "z" * 5_000
     _, chat = built("START_FAILED", ingestion_job_id=None, status=None, error="ValidationException", cause=cause)
+    assert "Error: ValidationException" in chat["content"]["description"].split("\n")
     [cause_line] = [line for line in chat["content"]["description"].split("\n") if line.startswith("Cause: ")]
     assert len(cause_line) <= len("Cause: ") + kbsync_chat.FACT_MAX_CHARS
     steps = kbsync_chat.chat_notification(
@@ -211,6 +212,14 @@ def test_the_catch_alls_and_the_reconcilers_chat_notifications() -> None:
     assert died["content"]["title"] == alert["subject"]
     assert died["content"]["keywords"] == ["CRITICAL", "EXECUTION_DIED", KB]
     assert "/var/task" not in json.dumps(died)  # the cause cleaned as in the text
+    facts = died["content"]["description"].split("\n")
+    assert "Execution status: TIMED_OUT" in facts and "Error: States.Timeout" in facts  # the error named as in the text
+    assert "What kbsync did: released the data source's sync gate and job slot; the next sync starts normally" in facts
+    failed = {**detail, "status": "FAILED", "error": "Lambda.Unknown", "cause": "the function ran out of memory"}
+    crashed = catch_all.build_chat(failed, request, None, BASE_URL, GATE_ARN)["content"]["description"].split("\n")
+    assert "Error: Lambda.Unknown" in crashed  # the execution's own error, not a name derived from its status
+    stopped = catch_all.build_chat({**detail, "status": "ABORTED", "error": None}, request, None, BASE_URL, GATE_ARN)
+    assert not any(line.startswith("Error:") for line in stopped["content"]["description"].split("\n"))
     assert died["content"]["nextSteps"][1:] == [f"Rerun: `{line}`" for line in rerun_lines(alert["message"])]
     unknown = catch_all.build_chat({**detail, "executionArn": EXECUTION_ARN}, None, None, BASE_URL, GATE_ARN)
     assert unknown["content"]["nextSteps"] == [f"Runbook: {BASE_URL}/execution-died.md"]  # no rerun without a target

@@ -68,3 +68,16 @@ def test_bounded_one_line_and_encodable() -> None:
 def test_an_error_name_is_only_ever_a_name() -> None:
     assert kbsync_causes.clean_name("BedrockAgent.AccessDeniedException") == "BedrockAgent.AccessDeniedException"
     assert kbsync_causes.clean_name("Traceback (most recent call last)") == "UnknownError"
+
+
+def test_a_generic_task_error_gives_way_to_the_functions_error_type() -> None:
+    """Step Functions names a Lambda function error States.TaskFailed or Lambda.Unknown: the errorType says more."""
+    for generic in ("States.TaskFailed", "Lambda.Unknown", None):
+        clean = kbsync_causes.clean_error(generic, lambda_cause("list index out of range", "IndexError"))
+        assert (clean.code, clean.message) == ("IndexError", "list index out of range"), generic
+
+
+def test_a_specific_error_name_is_kept_over_the_functions_error_type() -> None:
+    """A retrier's or catcher's name (GateContention, raised as an exception of that name) stays the code."""
+    clean = kbsync_causes.clean_error("GateContention", lambda_cause("the gate moved", "Exception"))
+    assert (clean.code, clean.message) == ("GateContention", "the gate moved")

@@ -97,6 +97,18 @@ def test_the_answer_is_the_same_size_for_10_and_10000_targets() -> None:
     assert sizes[10_000] < 2048
 
 
+def test_the_dry_run_lists_each_targets_gate_input_as_the_lanes_will_claim_it(table: Any) -> None:
+    """planNight: every target's gate input carries the schedule's requestedBy and reason (and skips a busy gate)."""
+    registered(table, 2)
+    nightly.store_plan(PAYLOAD, PLAN, table, None, None, NOW)
+    claimed = claim(table, 0, 0)["target"]  # the first claim of the night
+    [first, _] = nightly.plan_night(PAYLOAD, table, None)["targets"]
+    assert first["gateInput"] == claimed["gateInput"]
+    request = {"knowledgeBaseId": kb(0), "dataSourceId": DS, "trigger": "schedule"}
+    request |= {"requestedBy": "nightly-schedule", "reason": "nightly sync"}
+    assert first["gateInput"] == {"request": request, "settleSeconds": 0, "ifBusy": "skip"}
+
+
 def test_lanes_claim_the_plan_in_its_order_each_target_once_then_done(table: Any) -> None:
     registered(table, 23)
     expected = [
@@ -205,6 +217,21 @@ def test_lane_names_are_execution_names_unique_per_lane_and_hop() -> None:
     assert max(len(n) for n in names) <= 80
     assert all(set(n) <= set(nightly._PLAN_ID_CHARS) for n in names)
     assert nightly.lane_name(longest, 0, 1) != nightly.lane_name("n" * 79 + "m", 0, 1)
+
+
+@pytest.mark.parametrize("length", [36, 60])
+def test_a_night_name_of_up_to_60_characters_is_kept_whole_in_its_lane_names(length: int) -> None:
+    """An operator finds a lane's executions by the night's name: kept whole while it leaves room for the suffix."""
+    night = "n" * length
+    assert nightly.lane_name(night, 7, 999) == f"{night}-lane7-999"
+
+
+@pytest.mark.parametrize("length", [61, 80])
+def test_a_longer_night_name_is_cut_to_47_characters_and_a_hash_of_the_whole(length: int) -> None:
+    night = "n" * length
+    name = nightly.lane_name(night, 7, 999)
+    assert name.startswith("n" * 47 + "-") and name.endswith("-lane7-999")
+    assert len(name) == 47 + 1 + 12 + len("-lane7-999")
 
 
 # ------------------------------------------------------------------ the nightly plan function (functions/nightly_plan)

@@ -70,3 +70,13 @@ def test_handler_refuses_non_object_requests(event: dict[str, Any]) -> None:
 
 def test_handler_accepts_the_state_machine_payload_shape() -> None:
     assert fn.lambda_handler({"request": GOOD}, FakeLambdaContext())["valid"] is True
+
+
+def test_a_request_the_gate_did_not_send_is_its_own_round_1_entered_when_its_execution_started() -> None:
+    """The envelope ValidateRequest sends ($$.Execution.Id and StartTime): the normalized request carries the gate
+    facts the job record names (a direct `aws stepfunctions start-execution`, outside the sync gate)."""
+    arn = "arn:aws:states:us-east-1:123456789012:execution:kbsync-IngestionSync:manual-x"
+    event = {"request": GOOD, "executionArn": arn, "executionStartedAt": "2026-11-22T05:04:03.123Z"}
+    verdict = fn.lambda_handler(event, FakeLambdaContext())
+    gate = {"executionArn": arn, "round": 1, "enteredAt": "2026-11-22T05:04:03.123Z"}
+    assert verdict == {"valid": True, "request": {**GOOD, "reason": "", "requestedBy": "", "gate": gate}}

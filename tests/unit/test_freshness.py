@@ -10,10 +10,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import kbsync_contracts
 import kbsync_handlers
 import kbsync_keys
 import pytest
+from botocore.stub import Stubber
 
 from tests.helpers.functions import load_function, load_module
 from tests.triggers.support import (
@@ -119,12 +121,15 @@ def test_stale_alerts_once_and_fresh_again_once(tables: Tables) -> None:
     stale, fresh = (alert for alert, _ in tables.published)
     assert stale["subject"] == f"[WARNING] kbsync TARGET_STALE: kb {KB} / ds {DS}"
     assert "Age:             27.0 h (allowed 26 h" in stale["message"]
+    assert f"\nKnowledge base:  {KB}\nData source:     {DS}\n" in stale["message"]
     assert f"kbsync sync --kb {KB} --ds {DS} --wait" in stale["message"]
     assert "\nRunbook: https://runbooks.example/target-freshness.md" in stale["message"]
     assert fresh["subject"] == f"[INFO] kbsync TARGET_FRESH_AGAIN: kb {KB} / ds {DS}"
     assert fresh["messageAttributes"]["severity"]["StringValue"] == "INFO"
     assert fresh["messageAttributes"]["ingestionJobId"]["StringValue"] == "JOB0000002"
     assert "Sync now:" not in fresh["message"] and "Was:             STALE" in fresh["message"]
+    fresh_chat = tables.published[1][1]  # the chat notification names the job of the sync that made it fresh
+    assert fresh_chat["metadata"]["additionalContext"]["ingestionJobId"] == "JOB0000002"
 
 
 def test_a_target_never_synced_counts_from_its_registration_and_is_no_error(tables: Tables) -> None:
@@ -207,6 +212,17 @@ def test_a_change_newer_than_the_threshold_is_fresh(tables: Tables) -> None:
     tables.set(lastChangeAt=iso(at(2)), pendingSince=iso(at(2)))
     verdict = logic.check_all(tables.targets, tables.jobs, tables.publish, SETTINGS, at(3.9)).verdicts[0]
     assert (verdict.state, verdict.lag_seconds) == ("FRESH", 1.9 * 3600)
+
+
+def test_a_change_lags_only_once_it_has_waited_longer_than_the_threshold(tables: Tables) -> None:
+    """FRESHNESS_LAG_MINUTES=120: waiting exactly 7,200 s is not lagging yet; one second more is."""
+    tables.record("COMPLETE", at(0), at(1))
+    tables.set(lastChangeAt=iso(at(2)), pendingSince=iso(at(2)))
+    on_time = logic.check_all(tables.targets, tables.jobs, tables.publish, SETTINGS, at(4)).verdicts[0]
+    assert (on_time.state, on_time.lag_seconds, on_time.lag_threshold_seconds) == ("FRESH", 7200, 7200)
+    late = logic.check_all(tables.targets, tables.jobs, tables.publish, SETTINGS, at(4) + timedelta(seconds=1))
+    assert (late.verdicts[0].state, late.verdicts[0].lag_seconds) == ("LAGGING", 7201)
+    assert late.to_dict()["checked"] == 1 and late.to_dict()["states"] == {"LAGGING": 1}  # the handler's answer
 
 
 def test_stale_wins_over_lagging_and_a_change_of_kind_alerts_the_new_kind(tables: Tables) -> None:
@@ -294,3 +310,42 @@ def test_the_upload_router_does_not_bring_a_removed_target_back(tables: Tables) 
     tables.targets.delete_item(Key=kbsync_keys.target_key(KB, DS))
     router_data.stamp_change(tables.targets, KB, DS, iso(at(1)))
     assert "Item" not in tables.targets.get_item(Key=kbsync_keys.target_key(KB, DS))
+
+
+def test_every_page_of_the_registry_is_checked() -> None:
+    """More targets than one Scan page (1 MB): the check follows LastEvaluatedKey to the last page."""
+    table = boto3.resource(
+        "dynamodb", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    ).Table("targets")
+
+    def item(ds: str) -> dict[str, Any]:
+        return {
+            "pk": {"S": f"DS#{KB}#{ds}"},
+            "sk": {"S": "TARGET"},
+            "knowledgeBaseId": {"S": KB},
+            "dataSourceId": {"S": ds},
+        }
+
+    last = {"pk": {"S": f"DS#{KB}#DSAAAAAAA2"}, "sk": {"S": "TARGET"}}
+    # The Table resource's parameters, before it serializes them (what Stubber compares): plain values.
+    scan = {"TableName": "targets", "FilterExpression": "sk = :t", "ExpressionAttributeValues": {":t": "TARGET"}}
+    with Stubber(table.meta.client) as stub:
+        stub.add_response("scan", {"Items": [item("DSAAAAAAA2")], "LastEvaluatedKey": last}, scan)
+        start = {"pk": f"DS#{KB}#DSAAAAAAA2", "sk": "TARGET"}
+        stub.add_response("scan", {"Items": [item(DS)]}, {**scan, "ExclusiveStartKey": start})
+        listed = [t["dataSourceId"] for t in data.targets(table)]
+        stub.assert_no_pending_responses()
+    assert listed == ["DSAAAAAAA2", DS]
+
+
+def test_a_target_without_a_success_among_its_newest_records_ages_from_the_oldest_read(tables: Tables) -> None:
+    """The read is bounded (FRESHNESS_MAX_RECORDS): with no successful sync among them, the age counts from the
+    oldest record read, named in the alert."""
+    for i in range(101):  # FAILED records started 6 min apart; the newest 100 are read (one page)
+        tables.record("FAILED", at(0.1 * i), at(0.1 * i + 0.05), job=f"JOB{i:07d}")
+    assert tables.check(at(30), replace(SETTINGS, max_records=100)) == ["TARGET_STALE"]
+    oldest_read = iso(at(0.1))
+    assert (
+        f"no successful sync among the newest 100 records (the oldest started {oldest_read})"
+        in (tables.published[0][0]["message"])
+    )

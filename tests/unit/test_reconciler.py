@@ -146,6 +146,8 @@ class FakeBedrock:
     def __init__(self) -> None:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.calls = 0
+        #: The error ListIngestionJobs answers with (a data source deleted, throttling past retries), if any.
+        self.list_error: str | None = None
 
     def set(self, job: str, status: str, failed: int = 0, description: str | None = None, age: float = 600) -> None:
         self.jobs[job] = {
@@ -165,6 +167,8 @@ class FakeBedrock:
     ) -> dict[str, Any]:
         """IngestionJobSummary as the API lists it (no failureReasons), STARTED_AT newest first, one page."""
         self.calls += 1
+        if self.list_error is not None:
+            raise client_error(self.list_error, "ListIngestionJobs")
         assert sortBy == {"attribute": "STARTED_AT", "order": "DESCENDING"}
         jobs = sorted(self.jobs.values(), key=lambda job: job["startedAt"], reverse=True)
         summaries = [{k: v for k, v in job.items() if k != "failureReasons"} for job in jobs]
@@ -454,6 +458,7 @@ def test_the_catch_all_gets_its_grace_period_first(env: dict[str, Any]) -> None:
     [
         ("SUCCEEDED", "COMPLETE", 0, "COMPLETE"),
         ("SUCCEEDED", "COMPLETE", 2, "PARTIAL"),
+        ("SUCCEEDED", "COMPLETE", 1, "PARTIAL"),  # one failed document is enough (the workflow's `> 0`)
         (None, "FAILED", 0, "FAILED"),
         (None, "STOPPED", 0, "STOPPED"),
         (None, None, 0, "EXECUTION_FAILED"),
@@ -586,6 +591,27 @@ def test_a_record_whose_start_never_reached_bedrock_is_closed_as_no_job(env: dic
     assert [c["status"] for c in result["closed"]] == ["EXECUTION_FAILED"]
     got = record(env["jobs"], item)
     assert "ingestionJobId" not in got and "Bedrock knows no job" in got["cause"]
+
+
+def test_a_record_whose_data_source_is_gone_is_closed_as_no_job(env: dict[str, Any]) -> None:
+    """ListIngestionJobs: ResourceNotFoundException (the data source was deleted, its jobs with it): no job to wait
+    for, so the record is closed like one whose start never reached Bedrock."""
+    item = put_record_before_its_job(env["jobs"], "s3-lost-answer")
+    env["agent"].list_error = "ResourceNotFoundException"
+    result = run(env)
+    assert [c["status"] for c in result["closed"]] == ["EXECUTION_FAILED"]
+    got = record(env["jobs"], item)
+    assert "ingestionJobId" not in got and "Bedrock knows no job" in got["cause"]
+
+
+def test_a_record_whose_jobs_cannot_be_listed_is_left_open_for_the_next_run(env: dict[str, Any]) -> None:
+    """Any other error (throttling past boto3's retries): nothing is known, so nothing is closed."""
+    item = put_record_before_its_job(env["jobs"], "s3-lost-answer")
+    env["agent"].list_error = "ThrottlingException"
+    result = run(env)
+    assert (result["closed"], result["alerted"]) == ([], 0)
+    assert record(env["jobs"], item)["status"] == "STARTING"
+    assert env["sns"].published == []
 
 
 def test_the_catch_all_names_the_job_a_dead_execution_started_before_it_could_record_its_id(

@@ -9,12 +9,15 @@ SendAlertFunction, variable for variable.
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 from datetime import UTC, datetime
 from typing import Any
 
 import kbsync_alerts
 import kbsync_contracts
+import kbsync_gate
 import pytest
 from botocore.exceptions import ClientError
 
@@ -385,3 +388,45 @@ def test_without_the_gate_variable_the_rerun_names_a_placeholder_not_none() -> N
     env = {name: value for name, value in ENV.items() if name != "SYNC_GATE_STATE_MACHINE_ARN"}
     published, _ = publish(alert_message("FAILED"), FakeBedrock(None), env)
     assert f" --state-machine-arn {fn.GATE_ARN_PLACEHOLDER} " in published["Message"]
+
+
+# ------------------------------------------------------------------ the shared parts every sender uses (kbsync_alerts)
+
+
+@pytest.mark.parametrize(("kind", "severity"), [("FAILED", "CRITICAL"), ("PARTIAL", "WARNING")])
+def test_every_alert_carries_the_attributes_subscribers_filter_on(kind: str, severity: str) -> None:
+    def string(value: str) -> dict[str, str]:
+        return {"DataType": "String", "StringValue": value}
+
+    without_job = {
+        "severity": string(severity),
+        "alertType": string(kind),
+        "knowledgeBaseId": string("KB12345678"),
+        "dataSourceId": string("DS12345678"),
+    }
+    assert kbsync_alerts.message_attributes(kind, "KB12345678", "DS12345678") == without_job
+    with_job = kbsync_alerts.message_attributes(kind, "KB12345678", "DS12345678", "JOB1234567")
+    assert with_job == {**without_job, "ingestionJobId": string("JOB1234567")}
+    assert kbsync_alerts.message_attributes(kind, "KB12345678", "DS12345678", "") == without_job
+
+
+def test_the_offered_sync_command_starts_a_manual_sync_through_the_gate_without_settling_or_queueing() -> None:
+    """The command an alert offers is `kbsync sync`'s request: the gate with no settle delay and ifBusy skip."""
+    gate = "arn:aws:states:us-east-1:123456789012:stateMachine:kbsync-SyncGate"
+    command = kbsync_alerts.gate_start_command(gate, "KB12345678", "DS12345678", "after the alert", "ca")
+    head, quoted_input = command.split(" --input ", 1)
+    name = "manual-KB12345678-DS12345678-$(date -u +%Y%m%dT%H%M%S)-ca"  # the time taken when the command runs
+    assert head == f"aws stepfunctions start-execution --state-machine-arn {gate} --name {name}"
+    [text] = shlex.split(quoted_input)  # one shell word
+    gate_input = json.loads(text)
+    assert gate_input == {
+        "request": {
+            "knowledgeBaseId": "KB12345678",
+            "dataSourceId": "DS12345678",
+            "trigger": "manual",
+            "reason": "after the alert",
+        },
+        "settleSeconds": 0,
+        "ifBusy": "skip",
+    }
+    assert kbsync_gate.check_input(gate_input) == gate_input  # what the gate's EnterGate accepts

@@ -177,3 +177,9 @@ def test_a_deliberate_stop_with_our_error_releases_the_gate_without_alerting(env
     result = fn.handle(event, NOW)
     assert result["alerted"] is False and result["released"]["gate"] is True
     assert env["sns"].published == []
+
+
+@pytest.mark.parametrize("status", ["SUCCEEDED", "RUNNING"])
+def test_an_execution_that_did_not_die_is_ignored_naming_its_status(env: dict[str, Any], status: str) -> None:
+    result = fn.handle(status_change(SYNC_SM, "s3-x", status, REQUEST, None), NOW)
+    assert result == {"alerted": False, "ignored": f"status {status!r} is not a death"}

@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import kbsync_gate
 import kbsync_keys
 import kbsync_names
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -87,7 +89,8 @@ def test_a_change_after_the_round_began_makes_exactly_one_more_round(table: Any)
     seen = begin_round(table, "h1", NOW)["seen"]
     for i in range(50):
         enter(table, f"late{i}")
-    assert kbsync_gate.release(table, KB, DS, "h1", seen)["dirty"] is True
+    dirty = kbsync_gate.release(table, KB, DS, "h1", seen)
+    assert dirty == {"released": False, "dirty": True, "changeSeq": int(dirty["changeSeq"])}  # kept: one more round
     second = begin_round(table, "h1", NOW)
     assert second["round"] == 2
     assert kbsync_gate.release(table, KB, DS, "h1", second["seen"])["released"] is True
@@ -198,3 +201,19 @@ def test_the_sync_gate_settings_are_read_from_the_environment_with_their_documen
     settings_type = type(SETTINGS)
     assert settings_type.from_env({}) == settings_type()
     assert settings_type.from_env({"TARGETS_TABLE": "t", "GATE_LEASE_SECONDS": "7200"}) == settings_type("t", 7200)
+
+
+def test_a_holder_gives_back_only_a_gate_it_still_holds(table: Any) -> None:
+    """release_holder (the router's undo after a failed start): another holder's gate is left alone, quietly."""
+    enter(table, "s3-first")
+    kbsync_gate.release_holder(table, KB, DS, "s3-someone-else")  # not ours: no error, nothing deleted
+    assert table.get_item(Key=kbsync_keys.gate_key(KB, DS))["Item"]["holder"] == "s3-first"
+    kbsync_gate.release_holder(table, KB, DS, "s3-first")
+    assert "Item" not in table.get_item(Key=kbsync_keys.gate_key(KB, DS))
+
+
+def test_a_release_that_dynamodb_refuses_for_another_reason_raises(table: Any) -> None:
+    """Only "not the holder any more" is quiet: any other refusal (here, no such table) is the caller's to see."""
+    missing = boto3.resource("dynamodb", region_name="us-east-1").Table("no-such-table")
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        kbsync_gate.release_holder(missing, KB, DS, "s3-first")

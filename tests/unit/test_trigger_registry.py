@@ -6,8 +6,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 
 from kbsync import targets
 from tests.triggers.support import DS, DS2, KB, aws, create_targets_table
@@ -144,3 +146,57 @@ def test_bucket_event_notifications_are_enabled_keeping_existing_ones(table: Any
     assert s3.puts == [{"Bucket": "docs", "QueueConfigurations": [queue], "EventBridgeConfiguration": {}}]
     targets.add_target(table, bedrock, KB, DS2, s3=s3)  # already on: not written again
     assert len(s3.puts) == 1
+
+
+def test_a_new_target_is_stamped_with_the_moment_it_was_registered(table: Any, bedrock: FakeBedrockAgent) -> None:
+    moment = datetime(2026, 11, 22, 5, 4, 3, tzinfo=UTC)
+    added = targets.add_target(table, bedrock, KB, DS, now=lambda: moment)
+    assert added.target.registered_at == "2026-11-22T05:04:03Z"
+    assert table.get_item(Key={"pk": added.target.pk, "sk": "TARGET"})["Item"]["registeredAt"] == "2026-11-22T05:04:03Z"
+    later = datetime(2026, 11, 23, tzinfo=UTC)
+    bedrock.add_s3(KB, DS, "docs", ["tenant-b/"])
+    refreshed = targets.add_target(table, bedrock, KB, DS, now=lambda: later)  # a refresh keeps the first stamp
+    assert (refreshed.changed, refreshed.target.registered_at) == (True, "2026-11-22T05:04:03Z")
+
+
+@pytest.mark.parametrize("hours", [1, 8760])
+def test_the_allowed_age_may_be_an_hour_up_to_a_year(table: Any, bedrock: FakeBedrockAgent, hours: int) -> None:
+    assert targets.add_target(table, bedrock, KB, DS, max_age_hours=hours).target.max_age_hours == hours
+    assert table.get_item(Key={"pk": f"DS#{KB}#{DS}", "sk": "TARGET"})["Item"]["maxAgeHours"] == hours
+
+
+@pytest.mark.parametrize("hours", [0, 8761])
+def test_an_allowed_age_outside_an_hour_to_a_year_is_refused(table: Any, bedrock: FakeBedrockAgent, hours: int) -> None:
+    refused = f"--max-age-hours {hours}: give a whole number of hours from 1 to 8760"
+    with pytest.raises(targets.TargetError, match=refused):
+        targets.add_target(table, bedrock, KB, DS, max_age_hours=hours)
+    assert table.scan()["Count"] == 0
+
+
+def test_every_page_of_the_registry_is_listed() -> None:
+    """A registry larger than one Scan page (1 MB): the listing follows LastEvaluatedKey to the last page."""
+    table = boto3.resource(
+        "dynamodb", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    ).Table("targets")
+
+    def item(ds: str) -> dict[str, Any]:
+        return {
+            "pk": {"S": f"DS#{KB}#{ds}"},
+            "sk": {"S": "TARGET"},
+            "knowledgeBaseId": {"S": KB},
+            "dataSourceId": {"S": ds},
+            "bucketName": {"S": "docs"},
+            "inclusionPrefixes": {"L": []},
+            "nightly": {"BOOL": True},
+        }
+
+    last = {"pk": {"S": f"DS#{KB}#{DS2}"}, "sk": {"S": "TARGET"}}
+    # The Table resource's parameters, before it serializes them (what Stubber compares): plain values.
+    scan = {"TableName": "targets", "FilterExpression": "sk = :t", "ExpressionAttributeValues": {":t": "TARGET"}}
+    with Stubber(table.meta.client) as stub:
+        stub.add_response("scan", {"Items": [item(DS2)], "LastEvaluatedKey": last}, scan)
+        start = {"pk": f"DS#{KB}#{DS2}", "sk": "TARGET"}
+        stub.add_response("scan", {"Items": [item(DS)]}, {**scan, "ExclusiveStartKey": start})
+        listed = targets.list_targets(table)
+        stub.assert_no_pending_responses()
+    assert [t.data_source_id for t in listed] == [DS, DS2]  # sorted, both pages

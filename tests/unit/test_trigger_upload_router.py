@@ -66,6 +66,16 @@ def test_a_burst_to_one_data_source_starts_one_gated_sync(table: Any) -> None:
     assert (gate_input["settleSeconds"], gate_input["ifBusy"]) == (SETTINGS.settle_seconds, "queue")
     gate = table.get_item(Key=kbsync_keys.gate_key(KB, DS))["Item"]
     assert (gate["holder"], int(gate["changeSeq"])) == (started["name"], 100)
+    # The first upload names the gated sync it started; each later one the data source it queued for and the holder.
+    arn = kbsync_names.execution_arn(GATE_SM_ARN, started["name"])
+    assert results[0] == {
+        "bucket": "docs",
+        "key": "tenant-a/file-0.pdf",
+        "started": [{"knowledgeBaseId": KB, "dataSourceId": DS, "executionArn": arn}],
+        "queued": [],
+    }
+    queued = {"knowledgeBaseId": KB, "dataSourceId": DS, "heldBy": started["name"]}
+    assert [r["queued"] for r in results[1:]] == [[queued]] * 99
 
 
 def test_two_data_sources_sync_independently(table: Any) -> None:

@@ -16,7 +16,12 @@ ASL_STATIC = (
     "tests/static/test_ingestion_sync_static.py",
     "tests/static/test_sdk_integrations.py",
     "tests/promises/test_asl_promises.py",
+    "tests/unit/test_log_correlation.py",  # every lambda:invoke state sends executionArn (the log correlation id)
 )
+
+
+#: Each setting's default is the one README.md's configuration tables list (the functions' *_settings.py).
+CONFIG_TABLE = "tests/static/test_configuration_table.py"
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ NIGHTLY_PLAN_TESTS = (
 )
 #: The tests of the upload router (functions/upload_router).
 FRESHNESS_TESTS = ("tests/unit/test_freshness.py", "tests/static/test_alert_catalogue.py")
+ALARM_TESTS = ("tests/alarms/test_alarm_relay_units.py", "tests/static/test_alert_catalogue.py")
 UPLOAD_ROUTER_TESTS = (
     "tests/unit/test_freshness.py",  # the change stamps (lastChangeAt, pendingSince)
     "tests/unit/test_trigger_upload_router.py",
@@ -93,7 +99,12 @@ ASL_TARGETS = (
     ),
     Target(
         "statemachines/nightly-fanout.asl.json",
-        (*ASL_STATIC, "tests/triggers/test_triggers_static.py", "tests/triggers/test_triggers_e2e.py"),
+        (
+            *ASL_STATIC,
+            "tests/triggers/test_triggers_static.py",
+            "tests/triggers/test_triggers_e2e.py",
+            "tests/triggers/test_fanout_faults_e2e.py",  # a dead gate, a dead lane, hand-offs and a dead hand-off
+        ),
     ),
 )
 
@@ -102,23 +113,30 @@ PYTHON_TARGETS = (
     # covered by the same files' handler and settings tests).
     Target("functions/pacer/pacer_logic.py", PACER_POLICY_TESTS),
     Target("functions/pacer/pacer_data.py", ("tests/unit/test_trigger_pacer_and_plan.py", *PACER_POLICY_TESTS[:2])),
-    Target("functions/pacer/pacer_settings.py", ("tests/unit/test_trigger_pacer_and_plan.py",)),
+    Target("functions/pacer/pacer_settings.py", ("tests/unit/test_trigger_pacer_and_plan.py", CONFIG_TABLE)),
     Target(
-        "functions/pacer/app.py", ("tests/contracts/test_consumers.py", "tests/unit/test_trigger_pacer_and_plan.py")
+        "functions/pacer/app.py",
+        (
+            "tests/contracts/test_consumers.py",
+            "tests/unit/test_trigger_pacer_and_plan.py",
+            "tests/unit/test_metrics_emf.py",  # the StartThrottles metric of a refused slot
+        ),
     ),
     Target("functions/sync_gate/sync_gate_logic.py", ("tests/unit/test_trigger_gate.py",)),
-    Target("functions/sync_gate/sync_gate_settings.py", ("tests/unit/test_trigger_gate.py",)),
+    Target("functions/sync_gate/sync_gate_settings.py", ("tests/unit/test_trigger_gate.py", CONFIG_TABLE)),
     Target("functions/sync_gate/app.py", ("tests/contracts/test_consumers.py", "tests/unit/test_trigger_gate.py")),
     Target("functions/nightly_plan/nightly_plan_logic.py", NIGHTLY_PLAN_TESTS),
     Target("functions/nightly_plan/nightly_plan_data.py", NIGHTLY_PLAN_TESTS),
-    Target("functions/nightly_plan/nightly_plan_settings.py", ("tests/unit/test_fanout_plan_paging.py",)),
+    Target("functions/nightly_plan/nightly_plan_settings.py", ("tests/unit/test_fanout_plan_paging.py", CONFIG_TABLE)),
     Target(
         "functions/nightly_plan/app.py",
         ("tests/contracts/test_consumers.py", "tests/unit/test_fanout_plan_paging.py", *NIGHTLY_PLAN_TESTS[-1:]),
     ),
     Target("functions/upload_router/upload_router_logic.py", UPLOAD_ROUTER_TESTS),
     Target("functions/upload_router/upload_router_data.py", UPLOAD_ROUTER_TESTS),
-    Target("functions/upload_router/upload_router_settings.py", ("tests/unit/test_trigger_upload_router.py",)),
+    Target(
+        "functions/upload_router/upload_router_settings.py", ("tests/unit/test_trigger_upload_router.py", CONFIG_TABLE)
+    ),
     Target("functions/upload_router/app.py", UPLOAD_ROUTER_TESTS),
     Target("schemas/kbsync_gate.py", GATE_TESTS),
     # The shared core (schemas/kbsync_*.py): each rule where it is written.
@@ -157,6 +175,7 @@ PYTHON_TARGETS = (
         "kbsync/targets.py",
         (
             "tests/unit/test_trigger_registry.py",
+            "tests/unit/test_manual_sync_request.py",  # request_sync and the gate's answer (Stubber)
             "tests/unit/test_item_contracts.py",
             "tests/cli/test_cli_units.py",
             "tests/cli/test_freshness_status.py",
@@ -169,6 +188,7 @@ PYTHON_TARGETS = (
             "tests/unit/test_fn_send_alert.py",
             "tests/unit/test_send_alert_message_promises.py",
             "tests/unit/test_outcome_and_causes_promises.py",
+            "tests/unit/test_chat_notification.py",  # the chat notification's facts
             "tests/hostile/test_alert_formatter.py",
             "tests/runbooks/test_runbooks_static.py",
         ),
@@ -187,18 +207,26 @@ PYTHON_TARGETS = (
             "tests/unit/test_trigger_catch_all.py",
             "tests/unit/test_reconciler.py",
             "tests/unit/test_dead_execution_alert_promises.py",
+            "tests/unit/test_chat_notification.py",  # its chat notification
         ),
     ),
     Target(
         "functions/reconciler/app.py",
-        ("tests/unit/test_reconciler.py", "tests/unit/test_dead_execution_alert_promises.py"),
+        (
+            "tests/unit/test_reconciler.py",
+            "tests/unit/test_dead_execution_alert_promises.py",
+            "tests/unit/test_chat_notification.py",  # its chat notification
+        ),
     ),
     # The freshness watch: the check, the rules it shares with `kbsync status`, the router's change stamps.
     Target("functions/freshness/freshness_logic.py", FRESHNESS_TESTS),
     Target("functions/freshness/freshness_data.py", FRESHNESS_TESTS),
-    Target("functions/freshness/freshness_settings.py", ("tests/unit/test_freshness.py",)),
+    Target("functions/freshness/freshness_settings.py", ("tests/unit/test_freshness.py", CONFIG_TABLE)),
     Target("functions/freshness/app.py", FRESHNESS_TESTS),
     Target("schemas/kbsync_freshness.py", (*FRESHNESS_TESTS, "tests/cli/test_freshness_status.py")),
+    # The alarm relay: which state change sends what, its wording and attributes (units), the template's alarms.
+    Target("functions/alarm_relay/alarm_relay_logic.py", ALARM_TESTS),
+    Target("functions/alarm_relay/app.py", ALARM_TESTS),
     Target(
         "schemas/kbsync_causes.py",
         (
@@ -219,7 +247,11 @@ PYTHON_TARGETS = (
     ),
     Target(
         "schemas/kbsync_alerts.py",
-        ("tests/static/test_alert_catalogue.py", "tests/unit/test_send_alert_message_promises.py"),
+        (
+            "tests/static/test_alert_catalogue.py",
+            "tests/unit/test_send_alert_message_promises.py",  # message attributes, the offered gate command
+            "tests/unit/test_chat_notification.py",
+        ),
     ),
     # The metrics (their names, units and dimensions; emitted by get_job_status, pacer and sync_gate).
     Target("schemas/kbsync_metrics.py", ("tests/unit/test_metrics_emf.py",)),

@@ -4,8 +4,9 @@
   working state without ignored files) in a temporary directory; a mutant is written into the copy, its tests run
   there, and the original text is put back. Tests load everything relative to their own location (the template,
   ``statemachines/*.asl.json`` through its DefinitionUri, ``functions/<name>/app.py`` by file path), so a copy needs
-  no hook in the product. PYTHONPATH puts the copy's ``kbsync`` and ``schemas`` (kbsync_contracts) before the
-  editable install, and no bytecode is written (a mutant of the same size written within the same second would
+  no hook in the product. PYTHONPATH puts the copy's ``kbsync``, ``schemas`` (kbsync_contracts) and
+  ``localcloud`` (kbsync_localcloud, whose ``CHECKOUT`` is where TriggerRig deploys ``template.yaml`` from) before the
+  editable installs, and no bytecode is written (a mutant of the same size written within the same second would
   otherwise run a stale .pyc).
 - Each mutant runs ``pytest -x -q`` on its file's test files only (tools/mutate/plan.py), at most 2 at a time, with
   a per-mutant timeout (a timeout counts as caught: the mutant made the tests hang). Before any mutant, each
@@ -100,7 +101,9 @@ def run_tests(
     output when failing fast, all of it otherwise)."""
     env = {
         **os.environ,
-        "PYTHONPATH": f"{tree}{os.pathsep}{tree / 'schemas'}",
+        # The copy's localcloud too: kbsync_localcloud.CHECKOUT (its parent's parent) is the tree TriggerRig deploys;
+        # from the editable install it would deploy the unmutated work tree and every trigger e2e test would pass.
+        "PYTHONPATH": os.pathsep.join(str(p) for p in (tree, tree / "schemas", tree / "localcloud")),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     env.pop("PYTEST_ADDOPTS", None)
