@@ -304,7 +304,7 @@ def test_a_target_never_synced_says_so(deployed: Deployed) -> None:
 
 
 def test_drift_reports_each_file_exactly(deployed: Deployed) -> None:
-    t = deployed.new_target({"a.md": b"# A\n", "gone.md": b"# soon deleted\n", "setup.exe": b"MZ"})
+    t = deployed.new_target({"a.md": b"# A\n", "gone.md": b"# soon deleted\n", "setup.exe": b"MZ\x90\x00 exe-body"})
     assert cli("sync", "--kb", t.kb, "--ds", t.ds, *WAIT).code == ExitCode.PARTIAL  # setup.exe fails
     code, shown = drift_json(t)
     assert code == ExitCode.DRIFT and shown["failed"]["count"] == 1
@@ -342,7 +342,7 @@ def test_drift_reports_each_file_exactly(deployed: Deployed) -> None:
         "drift: 3 file(s) differ (exit code 14)",
     ):
         assert expected in lines, (expected, text.out)
-    assert "# new" not in text.out and "MZ" not in text.out  # never the content of a document
+    assert "# new" not in text.out and "exe-body" not in text.out  # never the content of a document (ids are [0-9A-Z])
 
     assert cli("sync", "--kb", t.kb, "--ds", t.ds, "--reason", "drift", *WAIT).code == ExitCode.PARTIAL
     code, shown = drift_json(t)
