@@ -155,3 +155,96 @@ def test_the_handler_publishes_through_kbsync_alerts(monkeypatch: pytest.MonkeyP
     [request] = published
     assert request["MessageStructure"] == "json" and request["TopicArn"] == "arn:aws:sns:us-east-1:1:t"
     assert request["MessageAttributes"]["alertType"]["StringValue"] == "ALARM_JOBS_FAILED"
+
+
+# --------------------------------------------------------------------------- the notice, line by line
+
+
+def test_the_alarm_notice_is_exactly_these_lines() -> None:
+    """Every fact in its place: a fact dropped, a label changed or an empty line lost changes what on-call reads."""
+    _, [(alert, chat)] = relayed(event("ALARM", "OK"))
+    kind = kbsync_alerts.alert_kind("ALARM_JOBS_FAILED")
+    assert alert["message"].splitlines() == [
+        f"kbsync ALARM_JOBS_FAILED ({kind.severity}): {kind.headline}.",
+        "",
+        f"Alarm:           {NAME}",
+        "State:           ALARM (was OK) at 2026-11-22T03:04:40.985+0000",
+        "Reason:          Threshold Crossed: 1 datapoint [3.0] > 0.0",
+        "Metric:          kbsync JobsByOutcome (Outcome=FAILED, service=kbsync), Sum over 300 s",
+        "Description:     kbsync ingestion jobs ended FAILED. Runbook: https://runbooks.example/x.md",
+        "",
+        f"Runbook: https://runbooks.example/{kind.runbook}",
+    ]
+    assert chat["content"]["description"].splitlines() == [
+        f"kbsync ALARM_JOBS_FAILED ({kind.severity}): {kind.headline}.",
+        "",
+        f"Alarm: {NAME}",
+        "State: ALARM (was OK) at 2026-11-22T03:04:40.985+0000",
+        "Reason: Threshold Crossed: 1 datapoint [3.0] \u203a 0.0",  # kbsync_chat.inert: no markdown quote
+        "Metric: kbsync JobsByOutcome (Outcome=FAILED, service=kbsync), Sum over 300 s",
+        "Description: kbsync ingestion jobs ended FAILED. Runbook: https://runbooks.example/x.md",
+    ]
+    assert chat["content"]["nextSteps"] == [f"Runbook: https://runbooks.example/{kind.runbook}"]
+    assert chat["metadata"]["summary"] == alert["subject"]
+
+
+def test_a_target_alarm_s_notice_lists_the_knowledge_base_and_data_source() -> None:
+    dims = {"service": "kbsync", "KnowledgeBaseId": "KB12345678", "DataSourceId": "DS12345678"}
+    _, [(alert, _)] = relayed(event("ALARM", "OK", name="kbsync-TargetAgeAlarm", dimensions=dims))
+    lines = alert["message"].splitlines()
+    assert "Knowledge base:  KB12345678" in lines and "Data source:     DS12345678" in lines
+    assert lines.index("Knowledge base:  KB12345678") + 1 == lines.index("Data source:     DS12345678")
+
+
+def test_what_the_event_lacks_is_left_out_not_printed_empty() -> None:
+    """No state timestamp, reason, description or metricStat (a metric-math alarm): those lines are absent."""
+    bare = copy.deepcopy(event("ALARM", "OK"))
+    bare["detail"]["state"] = {"value": "ALARM"}
+    bare["detail"]["configuration"] = {"metrics": [{"id": "e1", "expression": "m1 + m2", "returnData": True}]}
+    _, [(alert, _)] = relayed(bare)
+    assert alert["message"].splitlines()[2:-2] == [f"Alarm:           {NAME}", "State:           ALARM (was OK)"]
+
+
+def test_long_values_are_cut_to_their_limits() -> None:
+    """A fact at most FACT_MAX_CHARS (1,000) characters; an alarm name of CloudWatch's longest (255) kept whole as a
+    chat keyword; the runbook step within the chat's limit."""
+    long = copy.deepcopy(event("ALARM", "OK"))
+    long["detail"]["state"]["reason"] = "r" * 1_500
+    _, [(alert, chat)] = relayed(long)
+    [reason] = [line for line in alert["message"].splitlines() if line.startswith("Reason:")]
+    assert reason == "Reason:          " + "r" * 1_000
+    long_name = "kbsync-" + "A" * 248
+    kinds = json.dumps({long_name: "ALARM_JOBS_FAILED"})
+    base = "https://runbooks.example/" + "p" * 1_200
+    _, [(_, chat)] = relayed(event("ALARM", "OK", name=long_name), Settings(runbook_base_url=base, alarm_kinds=kinds))
+    import kbsync_chat
+
+    assert chat["content"]["keywords"][2] == long_name
+    [step] = chat["content"]["nextSteps"]
+    assert len(step) == kbsync_chat.NEXT_STEP_MAX_CHARS
+
+
+def test_the_handler_counts_each_notice_sent_and_each_change_that_sends_none(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """AlarmNotices: 1 for a change that sent a notice, 0 for one that did not (the dashboard's widget)."""
+    from tests.unit.test_metrics_emf import emf_metrics
+
+    app = load_function("alarm_relay")
+    monkeypatch.setattr(app, "SETTINGS", dataclasses.replace(SETTINGS, topic_arn="arn:aws:sns:us-east-1:1:t"))
+
+    class Sns:
+        def publish(self, **_request: Any) -> dict[str, str]:
+            return {"MessageId": "sns-1"}
+
+    monkeypatch.setattr(app.CLIENTS, "client", lambda service: Sns())
+
+    class Context:
+        function_name, memory_limit_in_mb, aws_request_id = "alarm-relay", 256, "r-1"
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:alarm-relay"
+
+    capsys.readouterr()
+    app.lambda_handler(event("ALARM", "OK"), Context())
+    app.lambda_handler(event("INSUFFICIENT_DATA", "OK"), Context())
+    notices = [m for m in emf_metrics(capsys.readouterr().out) if m["name"] == "AlarmNotices"]
+    assert [m["values"] for m in notices] == [[1.0], [0.0]]
