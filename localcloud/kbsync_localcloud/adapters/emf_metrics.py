@@ -9,10 +9,9 @@ directives ``{Namespace, Dimensions: [[dimension name, ...], ...], Metrics: [{Na
 each metric's value is the root member of its name (a number, or an array of up to 100 numbers) and each dimension's
 value the root member of its name (a string). Each dimension set of a directive is one metric.
 
-Here ``inprocess_lambda.invoke_function`` runs each handler inside ``collected(fn)``: what the handler's thread prints
-(``print``, as Powertools Metrics writes its EMF lines) still goes where it went (the terminal, pytest's capture, never
-another thread's redirect) and is also kept; after the call every line is parsed and its metrics put into the
-function's account and region (``put_metric_data`` of moto's backend).
+Here ``inprocess_lambda.invoke_function`` runs each handler inside ``collected(fn)``: what the handler's thread writes
+to ``sys.stdout`` still goes where it went (the terminal, pytest's capture) and is also kept; after the call every
+line is parsed and its metrics put into the function's account and region (``put_metric_data`` of moto's backend).
 A line that is not an EMF document is ordinary log output; an EMF document that breaks the spec is dropped whole, as
 CloudWatch Logs drops it (it never reaches the function: extraction happens after the fact).
 
@@ -22,8 +21,6 @@ the 1 MB event limit, the AWS/Logs ``EMFValidationErrors`` metric.
 
 from __future__ import annotations
 
-import builtins
-import contextlib
 import json
 import logging
 import math
@@ -172,25 +169,13 @@ def extract(account: str, region: str, text: str) -> int:
 
 
 # --------------------------------------------------------------------------- the handler's stdout
-#
-# sys.stdout is one per process, and in-process Lambdas run on threads beside their caller: a test that captures its
-# own stdout (contextlib.redirect_stdout around an in-process AWS CLI call, tests/runbooks) must neither receive the
-# lines a handler prints on another thread at that moment (the alarm evaluator's relay, an execution's task) nor lose
-# its own to a handler's swap. So nothing swaps sys.stdout: print() is routed per thread. While a handler runs, what
-# its thread prints goes to that invocation's _Tee (kept for the EMF extraction, then written on to the stdout that
-# was in place when the handler began, leaving out a redirect another thread had made: the stream that redirect
-# replaced). Every other thread's print is unchanged.
 
 _ACTIVE = threading.local()
-_PRINT_LOCK = threading.Lock()
-_ORIGINAL_PRINT = builtins.print
-#: id(stream a contextlib.redirect_stdout put in place) -> (the thread that did, the stream it replaced).
-_REDIRECTS: dict[int, tuple[int, Any]] = {}
 
 
 class _Tee:
-    """A handler's stdout: every write goes on to `target`; the handler thread's writes are also kept (only by the
-    innermost collection, when invocations nest)."""
+    """sys.stdout while a handler runs: every write goes on to `target`; the handler thread's writes are also kept
+    (only by the innermost collection, when invocations nest)."""
 
     def __init__(self, target: Any) -> None:
         self.target = target
@@ -206,77 +191,26 @@ class _Tee:
         self.target.flush()
 
     def __getattr__(self, name: str) -> Any:
-        if name == "target":  # not set yet (a copy, an unpickled object): no recursion through the lookup below
-            raise AttributeError(name)
         return getattr(self.target, name)
-
-
-def _print(*args: Any, **kwargs: Any) -> None:
-    """print(): a handler thread's default stdout is its invocation's _Tee."""
-    tee = getattr(_ACTIVE, "tee", None)
-    if tee is not None and kwargs.get("file") is None:
-        kwargs["file"] = tee
-    _ORIGINAL_PRINT(*args, **kwargs)
-
-
-def _redirect_enter(original: Any) -> Any:
-    def __enter__(self: Any) -> Any:
-        replaced = getattr(sys, self._stream)
-        _REDIRECTS[id(self._new_target)] = (threading.get_ident(), replaced)
-        return original(self)
-
-    __enter__.__kbsync_original__ = original  # type: ignore[attr-defined]
-    return __enter__
-
-
-def _redirect_exit(original: Any) -> Any:
-    def __exit__(self: Any, *exc: Any) -> Any:
-        _REDIRECTS.pop(id(self._new_target), None)
-        return original(self, *exc)
-
-    __exit__.__kbsync_original__ = original  # type: ignore[attr-defined]
-    return __exit__
-
-
-def _install_print() -> None:
-    """Route print() per thread, and remember which thread made each contextlib stdout redirect (idempotent)."""
-    with _PRINT_LOCK:
-        if builtins.print is not _print:
-            builtins.print = _print
-        redirect = contextlib.redirect_stdout
-        if not hasattr(redirect.__enter__, "__kbsync_original__"):
-            redirect.__enter__ = _redirect_enter(redirect.__enter__)  # type: ignore[method-assign]
-            redirect.__exit__ = _redirect_exit(redirect.__exit__)  # type: ignore[method-assign]
-
-
-def _own_stdout() -> Any:
-    """sys.stdout as this thread should see it: past every redirect another thread has in place."""
-    stream, me = sys.stdout, threading.get_ident()
-    for _ in range(100):  # a chain of redirects, each made by some thread
-        found = _REDIRECTS.get(id(stream))
-        if found is None or found[0] == me:
-            return stream
-        stream = found[1]
-    return stream
 
 
 @contextmanager
 def collected(fn: Any) -> Iterator[None]:
     """Keep what the handler of moto LambdaFunction `fn` prints; afterwards, its EMF metrics go into CloudWatch."""
-    _install_print()
-    tee, previous_tee = _Tee(_own_stdout()), getattr(_ACTIVE, "tee", None)
-    _ACTIVE.tee = tee
+    tee, previous_tee, previous_stdout = _Tee(sys.stdout), getattr(_ACTIVE, "tee", None), sys.stdout
+    sys.stdout, _ACTIVE.tee = tee, tee
     try:
         yield
     finally:
+        if sys.stdout is tee:
+            sys.stdout = previous_stdout
         _ACTIVE.tee = previous_tee
         parts = str(fn.function_arn).split(":")
         extract(parts[4], parts[3], "".join(tee.kept))
 
 
 def install() -> None:
-    """Route print() per thread (inprocess_lambda.invoke_function runs every handler inside ``collected``)."""
-    _install_print()
+    """Nothing to patch: inprocess_lambda.invoke_function runs every handler inside ``collected``."""
 
 
 def verify_moto_internals() -> None:
