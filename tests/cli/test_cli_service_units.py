@@ -15,6 +15,7 @@ from botocore.stub import Stubber
 from kbsync.cli import service
 from kbsync.cli.aws import Stack, load_stack
 from kbsync.cli.errors import CliError, ExitCode
+from tests.helpers.stubs import stubbed
 
 KB, DS, JOB = "KB12345678", "DS12345678", "JOB1234567"
 SM = "arn:aws:states:us-east-1:123456789012:stateMachine:kbsync-IngestionSync"
@@ -38,14 +39,8 @@ def _client(service_name: str) -> Any:
 
 @pytest.fixture
 def stubs() -> Iterator[dict[str, Stubber]]:
-    clients = {name: _client(name) for name in ("stepfunctions", "dynamodb", "bedrock-agent", "cloudformation")}
-    stubbers = {name: Stubber(client) for name, client in clients.items()}
-    for stubber in stubbers.values():
-        stubber.activate()
-    yield stubbers
-    for stubber in stubbers.values():
-        stubber.assert_no_pending_responses()
-        stubber.deactivate()
+    with stubbed("stepfunctions", "dynamodb", "bedrock-agent", "cloudformation") as stubbers:
+        yield stubbers
 
 
 def services(stubs: dict[str, Stubber]) -> service.Services:

@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 
 from kbsync.cli import app, main, service
 from kbsync.cli.aws import Stack
 from kbsync.cli.errors import EXIT_CODE_HELP, ExitCode
+from tests.helpers.stubs import stubbed
 
 KB, DS, JOB = "KB12345678", "DS12345678", "JOB1234567"
 ACCOUNT = "arn:aws:states:us-east-1:123456789012"
@@ -36,17 +36,8 @@ REQUEST = {"knowledgeBaseId": KB, "dataSourceId": DS, "trigger": "manual"}
 
 @pytest.fixture
 def stubs() -> Iterator[dict[str, Stubber]]:
-    clients = {
-        name: boto3.client(name, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-        for name in ("stepfunctions", "dynamodb", "bedrock-agent")
-    }
-    stubbers = {name: Stubber(client) for name, client in clients.items()}
-    for stubber in stubbers.values():
-        stubber.activate()
-    yield stubbers
-    for stubber in stubbers.values():
-        stubber.assert_no_pending_responses()
-        stubber.deactivate()
+    with stubbed("stepfunctions", "dynamodb", "bedrock-agent") as stubbers:
+        yield stubbers
 
 
 def services(stubs: dict[str, Stubber]) -> service.Services:

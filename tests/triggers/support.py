@@ -166,3 +166,41 @@ def function_errors(matches: Callable[[Any], bool], error: Callable[[], Exceptio
         yield seen
     finally:
         inprocess_lambda.load_handler = original  # type: ignore[assignment]
+
+
+#: The holder of the gates register_held_targets writes, and its lease (2100-01-01: never runs out during a test).
+HOLDER = "held-by-an-upload-sync"
+FAR_FUTURE = 4_102_444_800
+
+
+def register_held_targets(table: Any, pairs: list[tuple[str, str]]) -> None:
+    """Nightly targets kb/ds (bucket kbsync-docs, every prefix), each with its gate held by HOLDER: a night that plans
+    them all and can start none (the fan-out's tests, without Bedrock jobs)."""
+    with table.batch_writer() as batch:
+        for kb, ds in pairs:
+            pk = f"DS#{kb}#{ds}"
+            target = {"pk": pk, "sk": "TARGET", "knowledgeBaseId": kb, "dataSourceId": ds,
+                      "bucketName": "kbsync-docs", "inclusionPrefixes": [], "nightly": True}  # fmt: skip
+            batch.put_item(Item=target)
+            batch.put_item(Item={"pk": pk, "sk": "GATE", "holder": HOLDER, "changeSeq": 1, "leaseUntil": FAR_FUTURE})
+
+
+def run_night(rig: Any, what: str, timeout_s: float, poll_s: float) -> dict[str, Any]:
+    """Fire the nightly fan-out, wait for it to end (`what` named at the deadline) and for every execution to end:
+    its description, and the fan-out and sync-gate executions it started."""
+    sfn = rig.clients["stepfunctions"]
+    fanout = rig.fire_nightly()
+    described = rig.wait_for(
+        what,
+        lambda: (d := sfn.describe_execution(executionArn=fanout))["status"] != "RUNNING" and d,
+        timeout_s=timeout_s,
+        poll_s=poll_s,
+    )
+    rig.wait_until_quiet(120)
+    since = described["startDate"]
+    return {
+        "described": described,
+        "since": since,
+        "fanout": [e for e in rig.executions("NightlyFanOutStateMachineArn") if e["startDate"] >= since],
+        "gates": [e for e in rig.executions("SyncGateStateMachineArn") if e["startDate"] >= since],
+    }

@@ -27,15 +27,13 @@ import pytest
 from botocore.exceptions import ClientError
 from kbsync_localcloud.bench.triggers import TriggerRig
 
-from tests.triggers.support import function_errors
+from tests.triggers.support import function_errors, register_held_targets, run_night
 
 pytestmark = pytest.mark.e2e
 
 TIME_SCALE = 0.01
 TARGETS = 20
 LANE_TARGETS = 2
-HOLDER = "held-by-an-upload-sync"
-FAR_FUTURE = 4_102_444_800  # 2100-01-01: the holder's lease never runs out during the test
 FAILING_DS = "DSFAULT007"
 
 
@@ -77,41 +75,14 @@ def night() -> Iterator[dict[str, Any]]:
             Environment={"Variables": {**variables, "LANE_TARGETS_PER_EXECUTION": str(LANE_TARGETS)}},
         )
         pairs = [(f"KBFAULT{i:03d}", f"DSFAULT{i:03d}") for i in range(TARGETS)]
-        with rig.targets_table.batch_writer() as batch:
-            for kb, ds in pairs:
-                pk = f"DS#{kb}#{ds}"
-                batch.put_item(
-                    Item={
-                        "pk": pk,
-                        "sk": "TARGET",
-                        "knowledgeBaseId": kb,
-                        "dataSourceId": ds,
-                        "bucketName": "kbsync-docs",
-                        "inclusionPrefixes": [],
-                        "nightly": True,
-                    }
-                )
-                batch.put_item(
-                    Item={"pk": pk, "sk": "GATE", "holder": HOLDER, "changeSeq": 1, "leaseUntil": FAR_FUTURE}
-                )
+        register_held_targets(rig.targets_table, pairs)
         gate_failures = faults.enter_context(function_errors(gate_entered_for(FAILING_DS), access_denied, times=1))
         lane_failures = faults.enter_context(function_errors(first_claim_of(0, 1), lane_lost, times=1))
         handoff_failures = faults.enter_context(function_errors(first_claim_of(1, 2), lane_lost, times=1))
-        sfn = rig.clients["stepfunctions"]
-        fanout = rig.fire_nightly()
-        described = rig.wait_for(
-            "the night",
-            lambda: (d := sfn.describe_execution(executionArn=fanout))["status"] != "RUNNING" and d,
-            timeout_s=300,
-            poll_s=0.1,
-        )
-        rig.wait_until_quiet(120)
-        since = described["startDate"]
+        night = run_night(rig, "the night", timeout_s=300, poll_s=0.1)
         yield {
             "pairs": pairs,
-            "described": described,
-            "fanout": [e for e in rig.executions("NightlyFanOutStateMachineArn") if e["startDate"] >= since],
-            "gates": [e for e in rig.executions("SyncGateStateMachineArn") if e["startDate"] >= since],
+            **night,
             "injected": (len(gate_failures), len(lane_failures), len(handoff_failures)),
         }
 

@@ -25,14 +25,13 @@ import pytest
 from kbsync_localcloud.bench.triggers import HISTORY_LIMIT_EVENTS, PAYLOAD_LIMIT_BYTES, TriggerRig
 
 from tests.helpers.functions import load_module
+from tests.triggers.support import HOLDER, register_held_targets, run_night
 
 pytestmark = pytest.mark.e2e
 
 nightly = load_module("nightly_plan", "nightly_plan_logic")
 TARGETS = 1000
 TIME_SCALE = 0.001
-HOLDER = "held-by-an-upload-sync"
-FAR_FUTURE = 4_102_444_800  # 2100-01-01: the holder's lease never runs out during the test
 
 
 @pytest.fixture(scope="module")
@@ -43,39 +42,12 @@ def night() -> Iterator[dict[str, Any]]:
     with LocalCloud(time_scale=TIME_SCALE), redirect_stdout(io.StringIO()):  # the handlers' JSON logs
         rig = TriggerRig.deploy()
         pairs = [(f"KBSCALE{i:03d}", f"DSSCALE{i:03d}") for i in range(TARGETS)]
-        with rig.targets_table.batch_writer() as batch:
-            for kb, ds in pairs:
-                pk = f"DS#{kb}#{ds}"
-                batch.put_item(
-                    Item={
-                        "pk": pk,
-                        "sk": "TARGET",
-                        "knowledgeBaseId": kb,
-                        "dataSourceId": ds,
-                        "bucketName": "kbsync-docs",
-                        "inclusionPrefixes": [],
-                        "nightly": True,
-                    }
-                )
-                batch.put_item(
-                    Item={"pk": pk, "sk": "GATE", "holder": HOLDER, "changeSeq": 1, "leaseUntil": FAR_FUTURE}
-                )
-        sfn = rig.clients["stepfunctions"]
-        fanout = rig.fire_nightly()
-        described = rig.wait_for(
-            "the 1,000-target night",
-            lambda: (d := sfn.describe_execution(executionArn=fanout))["status"] != "RUNNING" and d,
-            timeout_s=600,
-            poll_s=0.5,
-        )
-        rig.wait_until_quiet(120)
-        since = described["startDate"]
+        register_held_targets(rig.targets_table, pairs)
+        night = run_night(rig, "the 1,000-target night", timeout_s=600, poll_s=0.5)
         yield {
             "pairs": pairs,
-            "described": described,
-            "fanout": [e for e in rig.executions("NightlyFanOutStateMachineArn") if e["startDate"] >= since],
-            "gates": [e for e in rig.executions("SyncGateStateMachineArn") if e["startDate"] >= since],
-            "limits": rig.history_limits(("NightlyFanOutStateMachineArn",), since),
+            **night,
+            "limits": rig.history_limits(("NightlyFanOutStateMachineArn",), night["since"]),
             "held": [i for i in rig.targets_table.scan()["Items"] if i["sk"] == "GATE" and i["holder"] == HOLDER],
         }
 

@@ -10,14 +10,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import kbsync_contracts
 import kbsync_handlers
 import kbsync_keys
 import pytest
-from botocore.stub import Stubber
 
 from tests.helpers.functions import load_function, load_module
+from tests.helpers.stubs import two_page_registry_scan
 from tests.triggers.support import (
     DS,
     GATE_SM_ARN,
@@ -314,27 +313,8 @@ def test_the_upload_router_does_not_bring_a_removed_target_back(tables: Tables) 
 
 def test_every_page_of_the_registry_is_checked() -> None:
     """More targets than one Scan page (1 MB): the check follows LastEvaluatedKey to the last page."""
-    table = boto3.resource(
-        "dynamodb", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    ).Table("targets")
-
-    def item(ds: str) -> dict[str, Any]:
-        return {
-            "pk": {"S": f"DS#{KB}#{ds}"},
-            "sk": {"S": "TARGET"},
-            "knowledgeBaseId": {"S": KB},
-            "dataSourceId": {"S": ds},
-        }
-
-    last = {"pk": {"S": f"DS#{KB}#DSAAAAAAA2"}, "sk": {"S": "TARGET"}}
-    # The Table resource's parameters, before it serializes them (what Stubber compares): plain values.
-    scan = {"TableName": "targets", "FilterExpression": "sk = :t", "ExpressionAttributeValues": {":t": "TARGET"}}
-    with Stubber(table.meta.client) as stub:
-        stub.add_response("scan", {"Items": [item("DSAAAAAAA2")], "LastEvaluatedKey": last}, scan)
-        start = {"pk": f"DS#{KB}#DSAAAAAAA2", "sk": "TARGET"}
-        stub.add_response("scan", {"Items": [item(DS)]}, {**scan, "ExclusiveStartKey": start})
+    with two_page_registry_scan(KB, "DSAAAAAAA2", DS) as table:
         listed = [t["dataSourceId"] for t in data.targets(table)]
-        stub.assert_no_pending_responses()
     assert listed == ["DSAAAAAAA2", DS]
 
 

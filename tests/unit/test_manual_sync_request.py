@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
 from kbsync import targets
+from tests.helpers.stubs import stubbed
 
 KB, DS = "KBAAAAAAA1", "DSAAAAAAA1"
 GATE_SM = "arn:aws:states:us-east-1:123456789012:stateMachine:kbsync-SyncGate"
@@ -28,17 +28,8 @@ GATE_KEY = {"pk": {"S": f"DS#{KB}#{DS}"}, "sk": {"S": "GATE"}}
 
 @pytest.fixture
 def stubs() -> Iterator[dict[str, Stubber]]:
-    clients = {
-        name: boto3.client(name, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-        for name in ("stepfunctions", "dynamodb")
-    }
-    stubbers = {name: Stubber(client) for name, client in clients.items()}
-    for stubber in stubbers.values():
-        stubber.activate()
-    yield stubbers
-    for stubber in stubbers.values():
-        stubber.assert_no_pending_responses()
-        stubber.deactivate()
+    with stubbed("stepfunctions", "dynamodb") as stubbers:
+        yield stubbers
 
 
 def expect_start(sfn: Stubber, gate_input: dict[str, Any]) -> None:

@@ -6,12 +6,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from botocore.stub import Stubber
 
 from kbsync import targets
+from tests.helpers.stubs import two_page_registry_scan
 from tests.triggers.support import DS, DS2, KB, aws, create_targets_table
 
 
@@ -175,28 +174,6 @@ def test_an_allowed_age_outside_an_hour_to_a_year_is_refused(table: Any, bedrock
 
 def test_every_page_of_the_registry_is_listed() -> None:
     """A registry larger than one Scan page (1 MB): the listing follows LastEvaluatedKey to the last page."""
-    table = boto3.resource(
-        "dynamodb", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    ).Table("targets")
-
-    def item(ds: str) -> dict[str, Any]:
-        return {
-            "pk": {"S": f"DS#{KB}#{ds}"},
-            "sk": {"S": "TARGET"},
-            "knowledgeBaseId": {"S": KB},
-            "dataSourceId": {"S": ds},
-            "bucketName": {"S": "docs"},
-            "inclusionPrefixes": {"L": []},
-            "nightly": {"BOOL": True},
-        }
-
-    last = {"pk": {"S": f"DS#{KB}#{DS2}"}, "sk": {"S": "TARGET"}}
-    # The Table resource's parameters, before it serializes them (what Stubber compares): plain values.
-    scan = {"TableName": "targets", "FilterExpression": "sk = :t", "ExpressionAttributeValues": {":t": "TARGET"}}
-    with Stubber(table.meta.client) as stub:
-        stub.add_response("scan", {"Items": [item(DS2)], "LastEvaluatedKey": last}, scan)
-        start = {"pk": f"DS#{KB}#{DS2}", "sk": "TARGET"}
-        stub.add_response("scan", {"Items": [item(DS)]}, {**scan, "ExclusiveStartKey": start})
+    with two_page_registry_scan(KB, DS2, DS) as table:
         listed = targets.list_targets(table)
-        stub.assert_no_pending_responses()
     assert [t.data_source_id for t in listed] == [DS, DS2]  # sorted, both pages
