@@ -16,6 +16,8 @@ from types import ModuleType
 
 ADAPTER_MODULES: tuple[str, ...] = (
     "kbsync_localcloud.adapters.scaled_time",
+    # DynamoDB item operations one at a time (moto's tables are dicts that threads would change mid-Query).
+    "kbsync_localcloud.adapters.dynamodb_serial",
     "kbsync_localcloud.adapters.jsonpath_cache",
     "kbsync_localcloud.adapters.asl_program_cache",
     "kbsync_localcloud.adapters.aws_sdk_tasks",
