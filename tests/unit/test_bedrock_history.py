@@ -24,7 +24,8 @@ from kbsync_localcloud import bedrock as emulator
 from kbsync_localcloud.adapters import bedrock_ingestion
 from kbsync_localcloud.clock import CLOCK
 
-from tests.helpers.functions import load_module
+from tests.helpers.functions import load_function, load_module
+from tests.helpers.logs import log_lines
 from tests.triggers.support import aws
 
 plan_data = load_module("nightly_plan", "nightly_plan_data")
@@ -138,3 +139,30 @@ def test_against_the_emulator_a_finished_job_gives_its_duration(bedrock: Any) ->
     assert isinstance(summaries[0]["startedAt"], datetime)  # botocore's type, as the real API gives it
     expected = (done["updatedAt"] - done["startedAt"]).total_seconds()
     assert plan_data.bedrock_previous_duration(bedrock, source.knowledge_base_id, source.data_source_id) == expected
+
+
+def test_a_finished_job_without_usable_timestamps_is_skipped_for_the_next_finished_one() -> None:
+    """The newest finished summary may lack a usable end (no updatedAt, or naive against aware): it is passed over,
+    not the end of the search, and the next finished job gives the duration."""
+    summaries = [
+        {"status": "COMPLETE", "startedAt": T0, "updatedAt": T0.replace(tzinfo=None)},  # naive vs aware
+        {"status": "FAILED", "startedAt": T0 - timedelta(hours=1), "updatedAt": T0 - timedelta(minutes=59)},
+    ]
+    assert plan_data.bedrock_previous_duration(Answering(summaries), KB, DS) == 60.0
+
+
+@pytest.mark.parametrize(
+    ("error", "named"),
+    [
+        (_client_error("AccessDeniedException"), "AccessDeniedException"),
+        (ReadTimeoutError(endpoint_url="https://bedrock-agent.us-east-1.amazonaws.com"), "ReadTimeoutError"),
+    ],
+    ids=["ClientError", "BotoCoreError"],
+)
+def test_the_warning_names_the_aws_error_code_or_the_sdk_error(error: Exception, named: str) -> None:
+    """Clean causes: the log says which error made the hint unknown by its code, never by a repr or a trace."""
+    load_function("nightly_plan")  # the handler's logger: the parent the data module's child logger writes through
+    with log_lines(plan_data) as lines:
+        assert plan_data.bedrock_previous_duration(Raising(error), KB, DS) is None
+    (warning,) = [line for line in lines() if line["message"] == "no Bedrock job history for the night's order"]
+    assert (warning["level"], warning["error"], warning["kb"], warning["ds"]) == ("WARNING", named, KB, DS)

@@ -356,3 +356,32 @@ def test_a_text_too_long_for_the_budget_is_cut_to_fit_exactly() -> None:
     published = sns.published[0]["Message"]
     assert len(published.encode("utf-8")) <= kbsync_alerts.MESSAGE_BUDGET_BYTES
     assert json.loads(published)["default"].endswith(kbsync_alerts.CUT_NOTE)
+
+
+@pytest.mark.parametrize(
+    ("status", "sentence"),
+    [
+        ("ABORTED", "The execution was stopped (StopExecution) before it recorded the job's outcome."),
+        ("TIMED_OUT", "The execution ran past its TimeoutSeconds before it recorded the job's outcome."),
+        ("FAILED", "The execution failed before it recorded the job's outcome."),
+    ],
+)
+def test_the_catch_alls_chat_gives_the_cause_its_execution_status_gives_the_text(status: str, sentence: str) -> None:
+    """How the execution ended decides the cause's sentence, in the chat as in the e-mail: a stopped execution is
+    not reported as a failure."""
+    detail = {"executionArn": EXECUTION_ARN, "status": status, "error": None, "cause": None}
+    request = {"knowledgeBaseId": KB, "dataSourceId": DS}
+    chat = catch_all.build_chat(detail, request, None, BASE_URL, GATE_ARN)["content"]["description"].split("\n")
+    text = catch_all.build_alert(detail, request, None, BASE_URL, GATE_ARN)["message"]
+    assert f"Cause: {sentence}" in chat
+    assert sentence in text
+
+
+def test_with_no_room_for_any_of_the_text_only_the_cut_note_is_left() -> None:
+    """`fitted` keeps the longest beginning that fits, and with room for the cut note alone (or less) that is no
+    character at all: never one character too many, never most of the text."""
+    note = kbsync_alerts.CUT_NOTE
+    note_size = kbsync_alerts.escaped_size(note)
+    assert kbsync_alerts.fitted("\n" + "a" * 50, note_size + 1) == note  # the line break alone takes 2
+    assert kbsync_alerts.fitted("a" * 50, note_size + 1) == "a" + note
+    assert kbsync_alerts.fitted("a" * 50, 0) == note

@@ -155,6 +155,18 @@ def test_a_claimed_target_is_a_valid_skip_if_busy_gate_request(table: Any) -> No
     assert target["executionName"].startswith(f"schedule-{kb(0)}-{DS}-") and len(target["executionName"]) <= 80
 
 
+def test_the_nights_request_is_normalized_to_the_sync_request_contract_not_cut_short() -> None:
+    """The nightly fan-out builds its requests itself, so they are normalized to the contract (schemas/sync-request:
+    requestedBy at most 200 characters, reason 500, one printable line), never refused, never cut shorter: text at
+    the limit is kept whole, longer text ends in '...' at the limit."""
+    whole = nightly.schedule_request(kb(0), DS, "n" * 200, "r" * 500)
+    assert (whole["requestedBy"], whole["reason"]) == ("n" * 200, "r" * 500)
+    cut = nightly.schedule_request(kb(0), DS, "n\n" + "n" * 300, "r\n" + "r" * 600)
+    assert cut["requestedBy"] == "n\\n" + "n" * 194 + "..." and len(cut["reason"]) == 500
+    for request in (whole, cut):
+        kbsync_contracts.validate("sync-request", request)
+
+
 def test_a_retried_claim_answers_the_same_target_and_counts_the_outcome_once(table: Any) -> None:
     registered(table, 5)
     nightly.store_plan(PAYLOAD, PLAN, table, None, None, NOW)

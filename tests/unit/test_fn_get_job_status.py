@@ -12,6 +12,7 @@ from botocore.stub import Stubber
 from kbsync_contracts import ContractError
 
 from tests.helpers.functions import FakeLambdaContext, load_function
+from tests.helpers.logs import log_lines
 
 fn = load_function("get_job_status")
 #: As the state Initialize builds it (schemas/get-job-status-input.schema.json#/$defs/config).
@@ -137,3 +138,15 @@ def test_a_message_that_breaks_its_contract_is_refused_before_bedrock_is_called(
     """The consumer side of schemas/get-job-status-input.schema.json: no GetIngestionJob for a broken message."""
     with pytest.raises(ContractError, match=r"/config/pollBudget: required"):
         fn.poll_job({"request": REQUEST, "job": {"ingestionJobId": "JOB1234567", "status": "STARTING"}, "config": {}})
+
+
+def test_each_poll_logs_the_job_it_polled_and_what_bedrock_said(stubbed_agent: Stubber) -> None:
+    """One "polled ingestion job" line per poll names the ingestion job, its status and the poll's count and wait:
+    searching the function's logs for a job id finds every poll of that job."""
+    stubbed_agent.add_response("get_ingestion_job", {"ingestionJob": bedrock_job("IN_PROGRESS")})
+    event = {"request": REQUEST, "job": {"ingestionJobId": "JOB1234567", "status": "STARTING"}, "config": CONFIG}
+    with log_lines(fn) as lines:
+        fn.lambda_handler(event, FakeLambdaContext())
+    (polled,) = [line for line in lines() if line["message"] == "polled ingestion job"]
+    assert (polled["level"], polled["ingestionJobId"], polled["status"]) == ("INFO", "JOB1234567", "IN_PROGRESS")
+    assert polled["poll"] == {"count": 1, "waitSeconds": 23, "exhausted": False}

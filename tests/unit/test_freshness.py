@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kbsync_contracts
+import kbsync_freshness
 import kbsync_handlers
 import kbsync_keys
 import pytest
@@ -329,3 +330,52 @@ def test_a_target_without_a_success_among_its_newest_records_ages_from_the_oldes
         f"no successful sync among the newest 100 records (the oldest started {oldest_read})"
         in (tables.published[0][0]["message"])
     )
+
+
+# ---------------------------------------------------------------- the alert's layout, the run's errors, the clocks
+
+
+def test_the_alert_is_a_headline_a_blank_line_the_facts_a_blank_line_and_the_runbook(tables: Tables) -> None:
+    """The layout of a kbsync alert: mail clients and the alert inbox show the headline
+    apart from the facts, and the runbook apart from both."""
+    tables.record("COMPLETE", at(0.5), at(1))
+    assert tables.check(at(28)) == ["TARGET_STALE"]
+    lines = tables.published[0][0]["message"].split("\n")
+    runbook = lines.index("Runbook: https://runbooks.example/target-freshness.md")
+    assert lines[:6] == [
+        "kbsync TARGET_STALE (WARNING): a registered target has had no successful sync for longer than its allowed"
+        " age.",
+        "",
+        f"Knowledge base:  {KB}",
+        f"Data source:     {DS}",
+        "Was:             FRESH",
+        "Freshness:       STALE",
+    ]
+    assert "" not in lines[2 : runbook - 1] and lines[runbook - 1] == ""
+
+
+def test_a_target_that_cannot_be_checked_is_named_by_its_key_when_the_run_fails(tables: Tables) -> None:
+    """The run fails after the other targets, naming each target it could not check and the AWS error code: the
+    operator finds the target from the error alone."""
+    tables.jobs.delete()  # its job records cannot be read: ResourceNotFoundException
+    with pytest.raises(RuntimeError) as raised:
+        tables.check(at(2))
+    pk = tables.target()["pk"]
+    assert str(raised.value) == f"freshness check: 1 target(s) not checked: {pk}: ResourceNotFoundException"
+
+
+def test_age_and_lag_start_at_zero_and_never_go_negative() -> None:
+    """0 s at the very moment they start counting; a stamp ahead of the clock (another host's clock, a record
+    written a moment later than the check read `now`) counts as 0, never as a negative age or lag."""
+    now = at(5)
+    registered = {"registeredAt": iso(now)}
+    assert kbsync_freshness.age_seconds(registered, None, now) == 0.0
+    assert kbsync_freshness.age_seconds(registered, {"updatedAt": iso(now + timedelta(seconds=30))}, now) == 0.0
+    assert kbsync_freshness.age_seconds(registered, {"updatedAt": iso(now - timedelta(seconds=30))}, now) == 30.0
+    assert kbsync_freshness.lag_seconds(registered, None, now) == 0.0  # no change waiting
+    waiting_now = {**registered, "pendingSince": iso(now), "lastChangeAt": iso(now)}
+    assert kbsync_freshness.lag_seconds(waiting_now, None, now) == 0.0
+    ahead = {**registered, "pendingSince": iso(now + timedelta(seconds=30)), "lastChangeAt": iso(now)}
+    assert kbsync_freshness.lag_seconds(ahead, None, now) == 0.0
+    waiting = {**registered, "pendingSince": iso(now - timedelta(seconds=30)), "lastChangeAt": iso(now)}
+    assert kbsync_freshness.lag_seconds(waiting, None, now) == 30.0

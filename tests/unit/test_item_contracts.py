@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import kbsync_contracts
 import kbsync_keys
 import kbsync_pacer
 import kbsync_values
 import pytest
+from botocore.stub import Stubber
 
 from kbsync import targets as registry
 from tests.helpers.functions import load_function, load_module
@@ -245,3 +247,23 @@ def test_the_once_per_execution_alert_marker_expires_by_the_tables_ttl_a_month_a
     assert kbsync_jobs.claim_execution_alert(table, arn, 2_000) is False
     kbsync_jobs.unclaim_execution_alert(table, arn)
     assert kbsync_jobs.claim_execution_alert(table, arn, 3_000) is True
+
+
+def test_every_read_of_the_pacer_item_is_strongly_consistent() -> None:
+    """The pacer item is read, changed and written back many times a second at night: a read must see the last write
+    (GetItem is eventually consistent unless ConsistentRead is true:
+    https://docs.aws.amazon.com/sdkfornet/v3/apidocs/items/DynamoDBv2/MDynamoDBGetItemGetItemRequest.html), or a
+    decision is made on a stale item and its conditional write fails, or a slot that was freed is still seen busy.
+    moto's DynamoDB is always consistent, so the request itself is checked (Stubber: the real client's shapes)."""
+    pacer_table = boto3.resource(
+        "dynamodb", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    ).Table("targets")
+    # The Table resource's parameters, before it serializes them (what Stubber compares): plain values.
+    consistent = {"TableName": "targets", "Key": kbsync_keys.PACER_KEY, "ConsistentRead": True}
+    stored_item = {**{k: {"S": v} for k, v in kbsync_keys.PACER_KEY.items()}, kbsync_pacer.VERSION: {"N": "7"}}
+    with Stubber(pacer_table.meta.client) as stub:
+        stub.add_response("get_item", {"Item": stored_item}, consistent)
+        stub.add_response("get_item", {}, consistent)
+        assert kbsync_pacer.read(pacer_table)[1] == 7
+        assert kbsync_pacer.release(pacer_table, "holder", slot=True, start_token=True) is False  # no pacer yet
+        stub.assert_no_pending_responses()

@@ -9,15 +9,17 @@ import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
-import boto3
 import kbsync_contracts
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.helpers.functions import load_function
+from tests.helpers.functions import FakeLambdaContext, load_function
+from tests.helpers.logs import log_lines
 from tests.helpers.sns import as_received
+from tests.helpers.tables import create_jobs_table
 from tests.triggers.support import DS, KB, aws, create_targets_table
 
 catch_all = load_function("catch_all")
@@ -48,35 +50,6 @@ def arn_of(name: str) -> str:
 
 def iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def create_jobs_table(name: str = "jobs") -> Any:
-    """The JobsTable of template.yaml: pk/sk, GSI byStatus (status, startedAt), GSI byJobId."""
-    ddb = boto3.resource("dynamodb", region_name="us-east-1")
-    ddb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "status", "startedAt", "ingestionJobId")
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "byStatus",
-                "KeySchema": [
-                    {"AttributeName": "status", "KeyType": "HASH"},
-                    {"AttributeName": "startedAt", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            },
-            {
-                "IndexName": "byJobId",
-                "KeySchema": [{"AttributeName": "ingestionJobId", "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "ALL"},
-            },
-        ],
-    )
-    return ddb.Table(name)
 
 
 def put_record(jobs: Any, execution: str, status: str = "STARTING", job: str | None = JOB, started: float = NOW - 600):
@@ -654,3 +627,53 @@ def test_when_bedrock_cannot_be_asked_the_catch_all_leaves_the_record_to_the_rec
     closed = run(env)
     assert closed["closed"] == [{"record": JOB, "status": "EXECUTION_ABORTED"}] and closed["alerted"] == 0
     assert record(env["jobs"], item)["ingestionJobId"] == JOB
+
+
+def test_when_bedrock_cannot_be_asked_the_catch_alls_warning_names_the_aws_error_code(env: dict[str, Any]) -> None:
+    """Clean causes in the log too: the record and the AWS error code, never an exception's repr."""
+    item = put_record_before_its_job(env["jobs"], "s3-lost-answer")
+
+    def denied(**_kwargs: Any) -> dict[str, Any]:
+        raise client_error("AccessDeniedException", "ListIngestionJobs")
+
+    env["agent"].list_ingestion_jobs = denied
+    with log_lines(catch_all) as lines:
+        assert catch_all.handle(status_change("s3-lost-answer", "ABORTED"), NOW)["closed"] == []
+    (warning,) = [line for line in lines() if line["message"] == "cannot look up the job of an open record"]
+    assert (warning["level"], warning["error"], warning["sk"]) == ("WARNING", "AccessDeniedException", item["sk"])
+
+
+# ====================================================================== the reconciler's handler and settings
+
+
+def test_the_settings_defaults_are_the_environments_defaults() -> None:
+    """One default per setting: the dataclass's (what a caller without an environment gets) is the one `from_env`
+    falls back to, which tests/static/test_configuration_table.py holds to the README and the template's parameter
+    (ReconcileGraceSeconds 3600; GET_INGESTION_JOB_PER_SECOND 4; RECONCILE_MAX_RECORDS 50)."""
+    required = {"JOBS_TABLE": "jobs", "TARGETS_TABLE": "targets", "ALERTS_TOPIC_ARN": TOPIC}
+    from_env = reconciler.Settings.from_env(required)
+    constructed = reconciler.Settings("jobs", "targets", TOPIC, from_env.runbook_base_url, from_env.gate_arn)
+    assert constructed == from_env
+    assert (from_env.grace_seconds, from_env.get_job_per_second, from_env.max_records) == (3600, 4.0, 50)
+
+
+class Context(FakeLambdaContext):
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def test_a_run_that_closed_records_says_so_at_warning_and_a_quiet_run_at_info(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A closed record means an execution ended unnoticed: the run's log line is a WARNING (a log-level filter
+    finds it); a run that found nothing open to close logs at INFO."""
+    put_record(env["jobs"], "s3-lost", "IN_PROGRESS")
+    env["sfn"].end("s3-lost", "FAILED", error="ClientError", cause=LAMBDA_CAUSE)
+    env["agent"].set(JOB, "IN_PROGRESS")
+    monkeypatch.setattr(reconciler, "time", SimpleNamespace(time=lambda: float(NOW)))  # the handler's clock
+    schedule = {"source": "kbsync.reconcile-schedule", "scheduledTime": "2027-01-15T08:00:00Z"}
+    with log_lines(reconciler) as lines:
+        assert reconciler.lambda_handler(schedule, Context())["closed"] != []
+        assert reconciler.lambda_handler(schedule, Context())["closed"] == []
+    runs = [(line["level"], line["message"]) for line in lines() if "left open" in line["message"]]
+    assert runs == [("WARNING", "closed job records left open"), ("INFO", "no job record left open")]

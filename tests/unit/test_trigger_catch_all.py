@@ -11,9 +11,10 @@ import kbsync_gate
 import kbsync_keys
 import pytest
 
-from tests.helpers.functions import load_function, load_module
+from tests.helpers.functions import FakeLambdaContext, load_function, load_module
 from tests.helpers.sns import as_received
 from tests.triggers.support import DS, KB, aws, create_jobs_table, create_targets_table
+from tests.unit.test_metrics_emf import by_name
 
 fn = load_function("catch_all")
 pacer_logic = load_module("pacer", "pacer_logic")
@@ -183,3 +184,20 @@ def test_a_deliberate_stop_with_our_error_releases_the_gate_without_alerting(env
 def test_an_execution_that_did_not_die_is_ignored_naming_its_status(env: dict[str, Any], status: str) -> None:
     result = fn.handle(status_change(SYNC_SM, "s3-x", status, REQUEST, None), NOW)
     assert result == {"alerted": False, "ignored": f"status {status!r} is not a death"}
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")  # the invocations that count nothing
+def test_each_death_counts_once_in_the_executions_died_metric(
+    env: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ExecutionsDied (README: the functions' metrics) counts the deaths alerted: 1 for a death, nothing for its
+    redelivery or for an execution that did not die, so an alarm on it fires once per death."""
+    event = status_change(SYNC_SM, "s3-x", "FAILED", REQUEST, "States.Runtime")
+    capsys.readouterr()
+    assert fn.lambda_handler(event, FakeLambdaContext())["alerted"] is True
+    died = by_name(capsys.readouterr().out)["ExecutionsDied"]
+    assert (died["unit"], died["values"]) == ("Count", [1.0])
+    assert fn.lambda_handler(event, FakeLambdaContext())["alerted"] is False  # EventBridge redelivered it
+    done = status_change(SYNC_SM, "s3-y", "SUCCEEDED", REQUEST)
+    assert fn.lambda_handler(done, FakeLambdaContext())["alerted"] is False
+    assert "ExecutionsDied" not in by_name(capsys.readouterr().out)

@@ -114,6 +114,23 @@ def test_a_non_s3_data_source_is_refused(table: Any, bedrock: FakeBedrockAgent) 
     assert table.scan()["Count"] == 0
 
 
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:s3:us-east-1:123456789012:accesspoint/docs",  # an ARN, but of an access point: no bucket in it
+        "docs:::tenant-a",  # the bucket separator without being an ARN
+        "docs",
+    ],
+)
+def test_only_an_s3_bucket_arn_gives_a_bucket(arn: str) -> None:
+    """A bucket is read only from `arn:<partition>:s3:::<bucket>` (the form Bedrock's S3 data source configuration
+    takes); anything else is refused by name, never turned into a bucket or an IndexError."""
+    assert targets.bucket_of("arn:aws:s3:::docs") == "docs"
+    assert targets.bucket_of("arn:aws-cn:s3:::docs.cn") == "docs.cn"
+    with pytest.raises(targets.TargetError, match="is not an S3 bucket ARN"):
+        targets.bucket_of(arn)
+
+
 def test_nightly_switch_and_remove(table: Any, bedrock: FakeBedrockAgent) -> None:
     targets.add_target(table, bedrock, KB, DS)
     assert targets.set_nightly(table, KB, DS, False).nightly is False

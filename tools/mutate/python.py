@@ -96,7 +96,13 @@ def _cosmic_ray_mutants(source: str, relative: str, functions: frozenset[str] | 
                 line_text = source.splitlines()[start[0] - 1]
                 if name.endswith("NumberReplacer") and GET_DEFAULT.search(line_text[: start[1]]):
                     continue
-                mutated = mutate_code(source, operator, occurrence)
+                try:
+                    mutated = mutate_code(source, operator, occurrence)
+                except AttributeError:
+                    # cosmic-ray 8.7.0's ExceptionReplacer assumes every name in an except tuple is a plain name: a
+                    # dotted one (`except (KeyError, binascii.Error)`) is a parso PythonNode without .value. That
+                    # one replacement cannot be made; the clause's other names still are.
+                    continue
                 if mutated is None or mutated == source:
                     continue
                 line = start[0]
