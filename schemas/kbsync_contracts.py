@@ -43,6 +43,12 @@ SCHEMA_NAMES = (
     "reconcile-schedule-input",
     "freshness-schedule-input",
     "alarm-state-change-event",
+    # Push completion (docs/push-completion.md): the knowledge base's application log events (functions/job_events),
+    # the job watch's input (WaitForJobEnd's wait, the JobWatchSchedule) and the wake it sends the waiting execution:
+    "log-subscription-event",
+    "kb-log-event",
+    "job-watch-input",
+    "job-wake",
     # The TargetsTable's items (kbsync_pacer, kbsync/targets.py):
     "pacer-item",
     "target-item",

@@ -58,6 +58,13 @@ STALE_TARGETS = Metric("StaleTargets", "Count", (), "freshness")
 #: Each alarm state change the relay receives: 1 when it sent a notice, 0 when the change sends none (to or from
 #: INSUFFICIENT_DATA, OK without an earlier ALARM).
 ALARM_NOTICES = Metric("AlarmNotices", "Count", (), "alarm_relay")
+#: Push completion (docs/push-completion.md): each waiting execution woken, by what woke it (Source: logs, sweep).
+WAKES = Metric("Wakes", "Count", ("Source",), "job_events, job_watch")
+#: GetIngestionJob calls of one sweep of the job watch (the checks that were due).
+SWEEP_CHECKS = Metric("SweepChecks", "Count", (), "job_watch")
+#: Knowledge base log events job_events could not use, by reason (not json, not in contract, wrong knowledge base,
+#: unknown job, job update failed, unreadable delivery): counted, never fatal.
+LOG_EVENTS_IGNORED = Metric("LogEventsIgnored", "Count", ("Reason",), "job_events")
 
 ALL = (
     JOBS_BY_OUTCOME,
@@ -70,6 +77,9 @@ ALL = (
     TARGET_LAG,
     STALE_TARGETS,
     ALARM_NOTICES,
+    WAKES,
+    SWEEP_CHECKS,
+    LOG_EVENTS_IGNORED,
 )
 
 

@@ -40,6 +40,7 @@ const rules = [
   [/TopicArn$/, (n) => `arn:aws:sns:${region}:${account}:kbsync-${n}`],
   [/TableName$/, (n) => `kbsync-${n}-ABC123`],
   [/(Seconds|Budget|Attempts|Waits|Count)$/, () => "1"],
+  [/^KnowledgeBaseLogs$/, () => "off"],
 ];
 const unknown = new Set();
 const text = fs.readFileSync(source, "utf8").replace(/\$\{([A-Za-z0-9_]+)\}/g, (_, name) => {

@@ -10,7 +10,6 @@ wait bounded by the maximum, budget exhausted or not) — which keeps the poll l
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +18,7 @@ import kbsync_contracts  # the Contracts layer (schemas/)
 import kbsync_handlers
 import kbsync_metrics
 import kbsync_names
+import kbsync_polling  # the poll schedule, shared with functions/job_watch's sweep
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -30,8 +30,8 @@ STATISTICS = kbsync_contracts.statistic_names()  # the job-record contract's eig
 _REASONS_CONTRACT = kbsync_contracts.schema("job-record")["properties"]["failureReasons"]
 MAX_REASONS = int(_REASONS_CONTRACT["maxItems"])
 MAX_REASON_CHARS = int(_REASONS_CONTRACT["items"]["maxLength"])
-#: Each poll waits this much longer than the previous one, up to the maximum interval.
-WAIT_GROWTH = 1.5
+#: Each poll waits this much longer than the previous one, up to the maximum interval (kbsync_polling).
+WAIT_GROWTH = kbsync_polling.WAIT_GROWTH
 #: The statuses that end a job: the poll that first sees one is the job's last (the state machine leaves the loop),
 #: so the job's metrics are emitted there, once per job attempt.
 TERMINAL_STATUSES = ("COMPLETE", "FAILED", "STOPPED")
@@ -72,7 +72,7 @@ def next_poll(poll: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
     count = int(poll.get("count", 0)) + 1
     maximum = int(config["maxPollIntervalSeconds"])
     current = int(poll.get("waitSeconds", config["pollIntervalSeconds"]))
-    wait = min(maximum, max(1, math.ceil(current * WAIT_GROWTH)))
+    wait = kbsync_polling.next_wait(current, maximum)
     return {"count": count, "waitSeconds": wait, "exhausted": count >= int(config["pollBudget"])}
 
 

@@ -34,6 +34,8 @@ CONTRACTS = {
     "reconciler": "reconcile-schedule-input",
     "freshness": "freshness-schedule-input",
     "alarm_relay": "alarm-state-change-event",
+    "job_watch": "job-watch-input",
+    "job_events": "log-subscription-event",
 }
 
 _lock = threading.Lock()

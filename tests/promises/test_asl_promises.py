@@ -91,6 +91,7 @@ EXPECTED: dict[tuple[str, str], list[Retrier]] = {
     ("ingestion-sync", "RecordStartFailed"): [RECORD_WRITE],
     ("ingestion-sync", "RecordCoalesced"): [RECORD_WRITE],
     ("ingestion-sync", "GetJobStatus"): [LAMBDA_SYNC, (IN_GET_JOB_STATUS, 2, 6, 2, 60, "FULL")],
+    ("ingestion-sync", "WaitForJobEnd"): [LAMBDA_SYNC],
     ("ingestion-sync", "StopIngestionJob"): [(BEDROCK, 2, 5, 2, 60, "FULL")],
     ("ingestion-sync", "RecordPollFailed"): [RECORD_WRITE],
     ("ingestion-sync", "RecordOutcome"): [RECORD_WRITE],

@@ -179,6 +179,26 @@ NAME_LIMITS: tuple[NameLimit, ...] = (
         "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html",
         ("logs", "CreateLogGroup", "logGroupName"),
     ),
+    # "name ... 1-60 ... [\w-]*" (the knowledge bases' delivery destination, KnowledgeBaseLogs=on).
+    NameLimit(
+        "AWS::Logs::DeliveryDestination",
+        "Name",
+        1,
+        60,
+        r"[\w-]+",
+        "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutDeliveryDestination.html",
+        ("logs", "PutDeliveryDestination", "name"),
+    ),
+    # The API states no limit for policyName; CloudFormation's resource schema for AWS::Logs::ResourcePolicy does:
+    # 1-255, no ':' or '*', '/' only between parts.
+    NameLimit(
+        "AWS::Logs::ResourcePolicy",
+        "PolicyName",
+        1,
+        255,
+        r"([^:*/]+/?)*[^:*/]+",
+        "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-resourcepolicy.html",
+    ),
     NameLimit(
         "AWS::CloudWatch::Alarm",
         "AlarmName",
@@ -206,6 +226,7 @@ NOT_RESOURCE_NAMES = {
     ("AWS::Lambda::EventSourceMapping", "FunctionName"),
     ("AWS::SNS::Topic", "DisplayName"),
     ("AWS::CloudWatch::Alarm", "MetricName"),
+    ("AWS::Logs::SubscriptionFilter", "LogGroupName"),
 }
 
 #: What ``Ref`` returns, per resource type: "name", or a format of the ARN / URL built from the name.

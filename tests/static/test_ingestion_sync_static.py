@@ -73,10 +73,20 @@ def test_no_arn_or_resource_name_is_hard_coded_in_the_asl() -> None:
 
 
 def test_numeric_substitutions_come_from_number_parameters() -> None:
+    """What the ASL reads as a number (States.StringToJson('${X}')) is a Number parameter; any other parameter it
+    takes is text from a closed list (AllowedValues), so no value can break the definition's JSON."""
     params = template()["Parameters"]
+    numeric = set(re.findall(r"States\.StringToJson\('\$\{([A-Za-z0-9_]+)\}'\)", asl_text()))
+    checked = 0
     for key, value in substitutions().items():
         if "Ref" in value and value["Ref"] in params:
-            assert params[value["Ref"]]["Type"] == "Number", key
+            parameter = params[value["Ref"]]
+            if key in numeric:
+                assert parameter["Type"] == "Number", key
+            else:
+                assert parameter["Type"] == "String" and parameter["AllowedValues"], key
+            checked += 1
+    assert checked and numeric
 
 
 # ------------------------------------------------------------------ the local engine

@@ -110,6 +110,7 @@ SERVICES_CALLED = {
     "functions/send_alert/": ("dynamodb", "sns", "bedrock-agent"),
     "functions/get_job_status/": ("bedrock-agent",),
     "functions/validate_request/": (),
+    "functions/job_watch/": ("dynamodb", "stepfunctions", "bedrock-agent"),
 }
 
 

@@ -225,6 +225,58 @@ def case_alarm_relay(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, dict[st
     return "alarm_relay", "alarm-state-change-event", alarm, alarm["id"]
 
 
+def stub_clients(monkeypatch: pytest.MonkeyPatch, fn: ModuleType) -> None:
+    """The logic is a stand-in: the handler's clients are never used, so none is created (no region, no table)."""
+    for name in ("jobs_table", "stepfunctions", "bedrock_agent"):
+        monkeypatch.setattr(fn.CLIENTS, name, lambda: None)
+
+
+def case_job_watch_wait(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, dict[str, Any], str]:
+    from tests.helpers.functions import load_module
+
+    fn = load_function("job_watch")
+    stub_clients(monkeypatch, fn)
+    logic = load_module("job_watch", "job_watch_logic")
+    monkeypatch.setattr(logic, "begin_wait", logging_stand_in(fn, {"stored": True, "wokenAtOnce": False}))
+    arn = execution_arn("IngestionSync", "manual-waiting")
+    event = {
+        "action": "wait",
+        "taskToken": "token-1",
+        "record": {"pk": "DS#KB12345678#DS12345678", "sk": "JOB#2026-11-22T05:00:00Z#manual-waiting-1"},
+        "ingestionJobId": "JOB1234567",
+        "executionArn": arn,
+        "pollIntervalSeconds": 15,
+    }
+    return "job_watch", "job-watch-input", event, arn
+
+
+def case_job_watch_sweep(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, dict[str, Any], str]:
+    from tests.helpers.functions import load_module
+
+    fn = load_function("job_watch")
+    stub_clients(monkeypatch, fn)
+    logic = load_module("job_watch", "job_watch_logic")
+    monkeypatch.setattr(logic, "sweep", logging_stand_in(fn, logic.Sweep()))
+    scheduled = "2026-11-22T05:01:00Z"
+    return (
+        "job_watch",
+        "job-watch-input",
+        {"source": "kbsync.job-watch-schedule", "scheduledTime": scheduled},
+        scheduled,
+    )
+
+
+def case_job_events(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, dict[str, Any], Any]:
+    """A log delivery carries no execution ARN, event id or scheduled time: no correlation id (functions/job_events)."""
+    from tests.helpers.functions import load_module
+
+    fn = load_function("job_events")
+    stub_clients(monkeypatch, fn)
+    logic = load_module("job_events", "job_events_logic")
+    monkeypatch.setattr(logic, "handle", logging_stand_in(fn, logic.Outcome()))
+    return "job_events", "log-subscription-event", {"awslogs": {"data": "H4sIAAAAAAAA/6uuBQBDv6ajAgAAAA=="}}, None
+
+
 CASES = [
     case_validate_request,
     case_get_job_status,
@@ -237,6 +289,9 @@ CASES = [
     case_reconciler,
     case_freshness,
     case_alarm_relay,
+    case_job_watch_wait,
+    case_job_watch_sweep,
+    case_job_events,
 ]
 
 
@@ -257,7 +312,7 @@ def test_every_function_takes_its_correlation_id_from_the_shared_path() -> None:
     """Static: each handler's Logger decorator names the one correlation path, and nothing else sets the id."""
     decorator = "@logger.inject_lambda_context(correlation_id_path=kbsync_names.LOG_CORRELATION_ID_PATH)"
     apps = sorted(Path(FUNCTIONS_DIR).glob("*/app.py"))
-    assert len(apps) == 11
+    assert len(apps) == 13
     for app in apps:
         source = app.read_text()
         handlers = re.findall(r"((?:^@.*\n)+)def lambda_handler\(", source, re.M)
