@@ -6,6 +6,11 @@ job from Bedrock, groups and truncates the reasons to fit SNS's 256 KB, publishe
 The published message holds the plain text and the chat notification (kbsync_chat) together
 (kbsync_alerts.publish): the reasons fill what the chat notification leaves of the budget.
 
+Named documents: when the knowledge base's application logs are delivered, the job record carries
+``documentFailures`` (reason -> count and the first keys, kbsync_documents), and PARTIAL and FAILED alerts list
+those S3 keys grouped by reason. The number of failed documents stays Bedrock's own ``numberOfDocumentsFailed``: the
+names are what the logs named so far. The record is read by the same one GetItem that checks ``alertSent``.
+
 Exactly once: the job record's ``alertSent`` flag is read before publishing and set (conditionally) after. A task
 retry after a successful run finds the flag and returns the stored MessageId without publishing again. The only
 window for a duplicate is a crash between Publish and the flag update, where re-publishing is the lesser evil
@@ -27,11 +32,14 @@ import kbsync_alerts  # the Contracts layer (schemas/): the alert catalogue
 import kbsync_causes  # clean error causes
 import kbsync_chat  # the alert as Amazon Q Developer in chat applications shows it
 import kbsync_contracts
+import kbsync_documents  # the per-document failures the knowledge base's logs named (job record's documentFailures)
 import kbsync_handlers
 import kbsync_keys
 import kbsync_names
+import kbsync_values
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 logger, tracer, metrics = kbsync_handlers.powertools()
@@ -44,9 +52,19 @@ MESSAGE_BUDGET_BYTES = kbsync_alerts.MESSAGE_BUDGET_BYTES
 FOOTER_RESERVE_BYTES = 4_000
 MAX_LINE_CHARS = 2_400
 EXAMPLES_PER_GROUP = 3
-#: An S3 URI inside a reason, without the sentence's closing punctuation.
-_S3_URI = re.compile(r"s3://[^\s,;\]\)\"']*[^\s,;\]\)\"'.:]")
+#: An S3 URI inside a reason (the shared core's pattern: the documents' reasons are blanked with it too).
+_S3_URI = kbsync_documents.S3_URI
 _NUMBER = re.compile(r"\d+")
+#: The alert kinds that list the documents the knowledge base's logs named: a job that ran to its end with failed
+#: documents (PARTIAL) or failed (FAILED); their runbooks show how to fix and re-ingest exactly those files.
+DOCUMENT_ALERTS = frozenset({"PARTIAL", "FAILED"})
+#: How many keys of each reason the alert names (kbsync show lists every stored key).
+KEYS_SHOWN = 3
+#: The escaped bytes the "Failed documents" lines may take in the text: at most 11 reasons (10 and "other") of
+#: MAX_LINE_CHARS each would fit; a line beyond this budget is counted instead, whatever the keys hold.
+DOCUMENTS_BUDGET_BYTES = 32_000
+DOCUMENTS_HEADING = "Failed documents (named by the knowledge base's logs)"
+_DESERIALIZER = TypeDeserializer()
 
 
 @dataclass
@@ -79,6 +97,10 @@ class AlertFacts:
     failure_reasons_total: int = 0  # how many Bedrock reported (the workflow keeps the first 25 in its state)
     error: str | None = None
     cause: str | None = None
+    #: The job record's documentFailures (reason id -> {reason, status, count, keys}), reduced to what an alert may
+    #: show (kbsync_documents); empty when the logs named none (logs off, or nothing failed).
+    document_failures: dict[str, Any] = field(default_factory=dict)
+    document_failures_total: int = 0
 
 
 # ---------------------------------------------------------------- failure reasons
@@ -130,6 +152,76 @@ def reason_lines(reasons: list[str], budget_bytes: int) -> list[str]:
         used += size
         shown_reasons += group.count
     return lines
+
+
+# ---------------------------------------------------------------- the documents the logs named
+
+
+def shown_failures(document_failures: Any) -> dict[str, Any]:
+    """The record's documentFailures reduced to what an alert may carry: each reason's text, status, count and S3
+    keys, made encodable (clean_text). Anything else an entry might hold never reaches the alert, and an entry that
+    is not the documented shape is left out (the alert must go out whatever the record holds)."""
+    if not isinstance(document_failures, dict):
+        return {}
+    shown: dict[str, Any] = {}
+    for reason_id, entry in document_failures.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("reason"), str):
+            continue
+        count = entry.get("count")
+        keys = entry.get("keys") or []
+        if not isinstance(count, int) or isinstance(count, bool) or not isinstance(keys, list):
+            continue
+        shown[str(reason_id)] = {
+            "reason": clean_text(entry["reason"]),
+            "status": clean_text(str(entry.get("status", ""))),
+            "count": count,
+            "keys": [clean_text(key) for key in keys if isinstance(key, str)],
+        }
+    return shown
+
+
+def named_count(facts: AlertFacts) -> int:
+    """How many failures the logs named: the record's documentFailuresTotal, or the sum of the reasons' counts."""
+    counted = sum(int(entry["count"]) for entry in facts.document_failures.values())
+    return max(facts.document_failures_total, counted)
+
+
+def documents_heading(facts: AlertFacts) -> str:
+    """'Failed documents (named by the knowledge base's logs: 37 so far; Bedrock counts 40 failed)': the number of
+    failed documents is Bedrock's; the names are what the logs have named when the alert is sent."""
+    named = named_count(facts)
+    failed = facts.statistics.get("numberOfDocumentsFailed")
+    bedrock = f"; Bedrock counts {failed} failed" if failed is not None else ""
+    return f"{DOCUMENTS_HEADING[:-1]}: {named} so far{bedrock})"
+
+
+def document_lines(facts: AlertFacts, budget_bytes: int = DOCUMENTS_BUDGET_BYTES) -> list[str]:
+    """'- 37 files: file too large (max 50 MB) - a.pdf, b.pdf, c.pdf and 34 more', one per reason, biggest first
+    (kbsync_documents.summary_lines), each cut to MAX_LINE_CHARS, within `budget_bytes` (escaped, with their line
+    breaks); the reasons beyond it are counted in a last line. No line for an alert kind outside DOCUMENT_ALERTS or a
+    record without named documents."""
+    if facts.alert_type not in DOCUMENT_ALERTS or not facts.document_failures:
+        return []
+    lines: list[str] = []
+    used = 0
+    summary = kbsync_documents.summary_lines(facts.document_failures, keys_shown=KEYS_SHOWN)
+    for index, text in enumerate(summary):
+        line = f"- {text}"
+        line = line if len(line) <= MAX_LINE_CHARS else line[: MAX_LINE_CHARS - 3] + "..."
+        size = kbsync_alerts.escaped_size(line) + 2
+        if used + size > budget_bytes:
+            left = len(summary) - index
+            lines.append(f"... {left} more reason(s) omitted: `kbsync show {facts.ingestion_job_id}` lists them all")
+            break
+        lines.append(line)
+        used += size
+    return lines
+
+
+def documents_section(facts: AlertFacts) -> str:
+    """The text's "Failed documents" block (heading and lines), or '' when there is nothing to name."""
+    lines = document_lines(facts)
+    return f"\n{documents_heading(facts)}:\n" + "\n".join(lines) if lines else ""
 
 
 # ---------------------------------------------------------------- message
@@ -239,6 +331,12 @@ def chat_of(facts: AlertFacts, runbook_base_url: str, commands: list[str]) -> di
         )
         statistics = f"{failed} failed of {scanned} scanned"
     attempt = f"{facts.attempt} of {facts.max_attempts}" if facts.ingestion_job_id else ""
+    reasons_heading = f"Failure reasons ({reported_count(facts)}, {len(groups)} distinct)"
+    reasons = [group_line(group) for group in groups]
+    documents = document_lines(facts)
+    if documents:  # the named files first: what on-call fixes; then Bedrock's own reasons
+        reasons_heading = f"{documents_heading(facts)}, then the {reasons_heading[0].lower()}{reasons_heading[1:]}"
+        reasons = [*documents, *reasons]
     return kbsync_chat.chat_notification(
         facts.alert_type,
         facts.knowledge_base_id,
@@ -255,8 +353,8 @@ def chat_of(facts: AlertFacts, runbook_base_url: str, commands: list[str]) -> di
             ("Error", facts.error or ""),
             ("Cause", facts.cause or ""),
         ],
-        reasons_heading=f"Failure reasons ({reported_count(facts)}, {len(groups)} distinct)",
-        reasons=[group_line(group) for group in groups],
+        reasons_heading=reasons_heading,
+        reasons=reasons,
     )
 
 
@@ -281,6 +379,9 @@ def message_of(
     commands = rerun_commands(facts, now, gate_arn) if commands is None else commands
     chat = chat_of(facts, runbook_base_url, commands) if chat is None else chat
     head = "\n".join(header_lines(facts))
+    documents = documents_section(facts)
+    if documents:  # after the statistics, before Bedrock's reasons; the reasons get what the documents leave
+        head = f"{head}\n{documents}"
     foot = "\n".join(footer_lines(facts, runbook_base_url, commands))
     parts = [head]
     if facts.failure_reasons:
@@ -418,12 +519,33 @@ def record_key(event: dict[str, Any]) -> dict[str, Any]:
     return kbsync_keys.client_key(kbsync_keys.key_of(event["record"]))
 
 
-def already_sent(dynamodb: Any, table: str, key: dict[str, Any]) -> str | None:
+def read_record(dynamodb: Any, table: str, key: dict[str, Any]) -> dict[str, Any]:
+    """The job record as DynamoDB holds it (attribute values), {} when absent: the one GetItem of an alert, read
+    consistently (a documentFailures merge just before must be seen)."""
+    item: dict[str, Any] = dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item") or {}
+    return item
+
+
+def already_sent(item: dict[str, Any]) -> str | None:
     """The MessageId of an alert already published for this record, or None."""
-    item = dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item") or {}
     if item.get("alertSent", {}).get("BOOL"):
         return str(item.get("alertMessageId", {}).get("S", "unknown"))
     return None
+
+
+def with_named_documents(facts: AlertFacts, item: dict[str, Any]) -> AlertFacts:
+    """The facts with the record's documentFailures and documentFailuresTotal (what the logs named), if any."""
+    if "documentFailures" not in item:
+        return facts
+    try:
+        failures = kbsync_values.plain(_DESERIALIZER.deserialize(item["documentFailures"]))
+        total = kbsync_values.plain(_DESERIALIZER.deserialize(item.get("documentFailuresTotal", {"N": "0"})))
+    except (TypeError, ValueError, ArithmeticError) as error:  # not the documented shape: alert without the names
+        logger.warning("documentFailures unreadable; alerting without the names", extra={"error": str(error)})
+        return facts
+    facts.document_failures = shown_failures(failures)
+    facts.document_failures_total = total if isinstance(total, int) else 0
+    return facts
 
 
 def mark_sent(dynamodb: Any, table: str, key: dict[str, Any], message_id: str) -> None:
@@ -446,12 +568,13 @@ def send_alert(event: dict[str, Any], clients: dict[str, Any], env: dict[str, st
     kbsync_contracts.validate("send-alert-input", event)
     key = record_key(event)
     table = env["JOBS_TABLE"]
-    sent = already_sent(clients["dynamodb"], table, key)
+    item = read_record(clients["dynamodb"], table, key)
+    sent = already_sent(item)
     alert_type = event["outcome"]["alertType"]
     if sent is not None:
         logger.info("alert already sent for this record; not publishing again", extra={"messageId": sent})
         return {"messageId": sent, "alertType": alert_type, "duplicate": True}
-    facts = with_full_job(facts_from_message(event), clients["bedrock-agent"])
+    facts = with_named_documents(with_full_job(facts_from_message(event), clients["bedrock-agent"]), item)
     gate_arn = env.get("SYNC_GATE_STATE_MACHINE_ARN") or GATE_ARN_PLACEHOLDER
     alert, chat = build_alert_and_chat(facts, env.get("RUNBOOK_BASE_URL", ""), now, gate_arn)
     message_id = kbsync_alerts.publish(clients["sns"], env["ALERTS_TOPIC_ARN"], alert, chat)

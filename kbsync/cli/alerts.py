@@ -87,6 +87,9 @@ class Alert:
     ingestion_job_id: str | None = None
     reasons_summary: str | None = None
     reasons: list[str] = field(default_factory=list)
+    #: The failed documents the knowledge base's logs named (send_alert's "Failed documents (...):" block).
+    documents_summary: str | None = None
+    documents: list[str] = field(default_factory=list)
     runbook: str | None = None
     rerun: list[str] = field(default_factory=list)
     message: str = ""
@@ -107,6 +110,8 @@ class Alert:
             "ingestionJobId": self.ingestion_job_id,
             "reasonsSummary": self.reasons_summary,
             "reasons": self.reasons,
+            "documentsSummary": self.documents_summary,
+            "documents": self.documents,
             "runbook": self.runbook,
             "rerun": self.rerun,
             "message": self.message,
@@ -161,7 +166,8 @@ def _attributes(raw: Any) -> dict[str, str]:
 
 def _kbsync_alert(alert: Alert, kind: str, message: str) -> Alert:
     """The body kbsync's senders write (functions/send_alert, catch_all, reconciler): header fields, an optional
-    'Failure reasons (...):' block of '- ' lines, 'Runbook: <url>', 'Rerun:' and indented commands."""
+    'Failed documents (...):' block and an optional 'Failure reasons (...):' block of '- ' lines, 'Runbook: <url>',
+    'Rerun:' and indented commands."""
     entry = kbsync_alerts.alert_kind(kind)
     attributes = alert.attributes
     alert.source = KBSYNC
@@ -177,7 +183,13 @@ def _kbsync_alert(alert: Alert, kind: str, message: str) -> Alert:
     for raw_line in message.splitlines():
         line = safe(raw_line)
         stripped = line.strip()
-        if stripped.startswith("Failure reasons"):
+        if stripped.startswith("Failed documents"):
+            section = "documents"
+            summary = stripped[len("Failed documents") :].strip().rstrip(":").strip()
+            alert.documents_summary = summary.removeprefix("(").removesuffix(")") or None
+        elif section == "documents" and (stripped.startswith("- ") or stripped.startswith("... ")):
+            alert.documents.append(stripped.removeprefix("- "))
+        elif stripped.startswith("Failure reasons"):
             section = "reasons"
             summary = stripped[len("Failure reasons") :].strip().rstrip(":").strip()
             alert.reasons_summary = summary.removeprefix("(").removesuffix(")") or None
@@ -187,7 +199,7 @@ def _kbsync_alert(alert: Alert, kind: str, message: str) -> Alert:
         elif stripped == "Rerun:":
             section = "rerun"
         elif not stripped:
-            section = "" if section == "reasons" else section
+            section = "" if section in ("reasons", "documents") else section
         elif section == "reasons" and (stripped.startswith("- ") or stripped.startswith("... ")):
             alert.reasons.append(stripped.removeprefix("- "))
         elif section == "reasons" and alert.reasons:  # a reason spanning lines (Bedrock's text may hold some)
@@ -267,6 +279,10 @@ def text(alert: Alert, style: Style) -> str:
     reasons = [f"- {r}" for r in alert.reasons]
     if alert.reasons_summary:
         reasons.insert(0, f"({alert.reasons_summary})")
+    documents = [f"- {d}" for d in alert.documents]
+    if documents and alert.documents_summary:
+        documents.insert(0, f"({alert.documents_summary})")
+    row("documents", *documents)
     row("reasons", *(reasons or ["(none given)"]))
     row("runbook", alert.runbook or "(none in the message: see runbooks/README.md)")
     row("rerun", *alert.rerun)

@@ -230,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     drift.set_defaults(handler=cmd_drift)
 
     _alerts_command(command("alerts", "the published alerts as on-call receives them (the stack's inbox)", json_flag))
+    _logs_commands(
+        command("logs", "a knowledge base's application logs delivered to kbsync (names failed documents)"),
+        common,
+        json_flag,
+    )
 
     from kbsync.cli import report as night_report  # kbsync report: one night as an HTML page (kbsync/cli/report.py)
 
@@ -296,6 +301,55 @@ def _targets_commands(
     _ds_options(nightly, required=True)
     nightly.add_argument("state", choices=("on", "off"), help="on or off")
     nightly.set_defaults(handler=cmd_targets_nightly)
+
+
+# --------------------------------------------------------------------------- kbsync logs (kbsync/cli/logs.py)
+
+
+def _logs_commands(
+    logs: argparse.ArgumentParser, common: argparse.ArgumentParser, json_flag: argparse.ArgumentParser
+) -> None:
+    sub = logs.add_subparsers(dest="logs_command", required=True, metavar="LOGS_COMMAND")
+    helps = {
+        "enable": "deliver the knowledge base's application logs to kbsync's log group (idempotent)",
+        "disable": "stop delivering them (delete kbsync's delivery and delivery source; idempotent)",
+        "status": "whether they are delivered to kbsync: the delivery source, its deliveries, the destination",
+    }
+    for name, help_text in helps.items():
+        parser = sub.add_parser(name, help=help_text, description=help_text, parents=[common, json_flag])
+        parser.add_argument(
+            "--knowledge-base-id",
+            "--kb",
+            dest="kb",
+            required=True,
+            type=bedrock_id("knowledge base"),
+            help="knowledge base id",
+        )
+        parser.set_defaults(handler=cmd_logs)
+
+
+def cmd_logs(args: argparse.Namespace, io: Io) -> ExitCode:
+    """enable / disable / status of one knowledge base's log delivery (kbsync/cli/logs.py); exit 0 once done (or
+    already so), NOT_FOUND (9) to enable on a stack deployed with KnowledgeBaseLogs=off."""
+    from kbsync.cli import logs
+
+    clients = clients_of(args)
+    stack = stack_of(clients, args)
+    cloudwatch, bedrock = clients.client("logs"), clients.client("bedrock-agent")
+    if args.logs_command == "status":
+        found = logs.read(cloudwatch, bedrock, stack, args.kb, clients.aws_cli)
+        io.print(as_json(found.to_dict()) if args.json else logs.status_text(found, stack))
+        return ExitCode.OK
+    if args.logs_command == "enable":
+        found, changed = logs.enable(cloudwatch, bedrock, stack, args.kb, clients.aws_cli)
+        document, text = found.to_dict(), logs.enable_text(found, changed)
+    else:
+        found, changed = logs.disable(cloudwatch, bedrock, stack, args.kb, clients.aws_cli)
+        deleted = [delivery["id"] for delivery in found.deliveries]
+        document = {**found.emptied().to_dict(), "deletedDeliveries": deleted}
+        text = logs.disable_text(found, changed)
+    io.print(as_json({**document, "changed": changed}) if args.json else text)
+    return ExitCode.OK
 
 
 # --------------------------------------------------------------------------- kbsync alerts (kbsync/cli/alerts.py)

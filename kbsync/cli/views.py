@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import kbsync_documents
+
 from kbsync.cli.aws import Stack
 from kbsync.cli.names import execution_name_of
 from kbsync.cli.outcome import RUNNING_STATUSES, alert_type_for, runbook_url
@@ -198,6 +200,7 @@ def show_text(detail: JobDetail, stack: Stack, style: Style) -> str:
     stats = (live or {}).get("statistics") or record.get("statistics") or {}
     lines += _pairs([(label, str(stats.get(key, 0))) for key, label in STATISTICS_LABELS])
     lines += ["", *_reasons(record, live, style)]
+    lines += documents_lines(record, stats, style)
     lines += ["", style.bold("Execution"), *_pairs(_execution_pairs(record, execution))]
     lines += ["", *_alert(record, stack, style)]
     return "\n".join(lines)
@@ -258,6 +261,22 @@ def _reasons(record: Record, live: dict[str, Any] | None, style: Style) -> list[
     if total > len(reasons):
         lines.append(f"  ... {total - len(reasons)} more not kept in the record (Bedrock no longer lists them)")
     return lines
+
+
+def documents_lines(record: Record, statistics: dict[str, Any], style: Style) -> list[str]:
+    """The failed documents the knowledge base's logs named (the record's documentFailures): every stored key under
+    its reason (kbsync_documents.all_lines), after how many were named and how many Bedrock counts as failed. A job
+    with failed documents and no names says where names come from; a job without failures says nothing."""
+    failures = record.get("documentFailures")
+    failed = int(statistics.get("numberOfDocumentsFailed", 0) or 0)
+    if not failures:
+        if not failed or "knowledgeBaseId" not in record:
+            return []
+        title = "Failed documents (none named: the knowledge base's logs are off or not delivered)"
+        return ["", style.bold(title), f"  see `kbsync logs status --knowledge-base-id {record['knowledgeBaseId']}`"]
+    named = max(int(record.get("documentFailuresTotal", 0) or 0), kbsync_documents.total(failures))
+    title = f"Failed documents ({named} named by the knowledge base's logs; Bedrock counts {failed} failed)"
+    return ["", style.bold(title), *(f"  {line}" for line in kbsync_documents.all_lines(failures))]
 
 
 def _execution_pairs(record: Record, execution: dict[str, Any] | None) -> list[tuple[str, str]]:

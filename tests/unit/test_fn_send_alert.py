@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import kbsync_contracts
+import kbsync_documents
 import pytest
 from botocore.stub import ANY, Stubber
 from hypothesis import given, settings
@@ -350,3 +351,52 @@ def test_lone_surrogates_become_replacement_marks_not_a_crash() -> None:
     alert = fn.build_alert(facts(failure_reasons=["bad file \ud800 s3://b/k.pdf"], cause="x\udfff"), BASE_URL, NOW)
     alert["message"].encode("utf-8")
     assert "bad file ? <file>" in alert["message"] or "bad file ? s3://b/k.pdf" in alert["message"]
+
+
+def test_the_one_get_item_reads_the_names_the_logs_merged_into_the_record(stubs: Any) -> None:
+    """GetItem's answer as DynamoDB shapes it (the Stubber checks it against the API model): documentFailures as a
+    map of maps, counts as numbers; the alert names the keys, and Bedrock's count stays the number of failures."""
+    clients, stubbers = stubs
+    failures = {
+        "M": {
+            "too-large": {
+                "M": {
+                    "reason": {"S": "file too large (max 50 MB)"},
+                    "status": {"S": "RESOURCE_IGNORED"},
+                    "count": {"N": "2"},
+                    "keys": {"L": [{"S": "scans/a.pdf"}, {"S": "scans/b.pdf"}]},
+                }
+            }
+        }
+    }
+    item = {"pk": KEY["pk"], "documentFailures": failures, "documentFailuresTotal": {"N": "2"}}
+    stubbers["dynamodb"].add_response(
+        "get_item", {"Item": item}, {"TableName": "jobs", "Key": KEY, "ConsistentRead": True}
+    )
+    stubbers["bedrock-agent"].add_response("get_ingestion_job", full_job())
+    published: list[str] = []
+    stubbers["sns"].add_response("publish", {"MessageId": "m-3"})
+    stubbers["dynamodb"].add_response("update_item", {})
+
+    def capture(params: Any, **kwargs: Any) -> None:
+        published.append(json.loads(params["Message"])["default"])
+
+    clients["sns"].meta.events.register("provide-client-params.sns.Publish", capture)
+    assert fn.send_alert(alert_message(), clients, ENV, NOW)["messageId"] == "m-3"
+    [text] = published
+    heading = "Failed documents (named by the knowledge base's logs: 2 so far; Bedrock counts 2 failed):"
+    plain = {"too-large": {"reason": "file too large (max 50 MB)", "status": "RESOURCE_IGNORED", "count": 2,
+                           "keys": ["scans/a.pdf", "scans/b.pdf"]}}  # fmt: skip
+    [line] = kbsync_documents.summary_lines(plain, keys_shown=3)
+    assert f"{heading}\n- {line}\n" in text
+    assert "2 files" in line and "scans/a.pdf, scans/b.pdf" in line
+
+
+def test_an_unreadable_document_failures_attribute_still_alerts(stubs: Any) -> None:
+    clients, stubbers = stubs
+    item = {"pk": KEY["pk"], "documentFailures": {"S": "not a map"}, "documentFailuresTotal": {"S": "x"}}
+    stubbers["dynamodb"].add_response("get_item", {"Item": item})
+    stubbers["bedrock-agent"].add_response("get_ingestion_job", full_job())
+    stubbers["sns"].add_response("publish", {"MessageId": "m-4"})
+    stubbers["dynamodb"].add_response("update_item", {})
+    assert fn.send_alert(alert_message(), clients, ENV, NOW)["messageId"] == "m-4"

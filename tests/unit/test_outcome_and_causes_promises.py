@@ -322,12 +322,12 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 def test_mark_sent_writes_alert_sent_true_and_the_message_id(dynamodb: Any) -> None:
     key = {"pk": {"S": "DS#KB12345678#DS12345678"}, "sk": {"S": "JOB#2026-11-22T05:00:00Z#manual-x-1"}}
     dynamodb.put_item(TableName="jobs", Item={**key, "status": {"S": "FAILED"}})
-    assert send_alert.already_sent(dynamodb, "jobs", key) is None
+    assert send_alert.already_sent(send_alert.read_record(dynamodb, "jobs", key)) is None
     send_alert.mark_sent(dynamodb, "jobs", key, "m-1")
     item = dynamodb.get_item(TableName="jobs", Key=key, ConsistentRead=True)["Item"]
     assert item["alertSent"] == {"BOOL": True}
     assert item["alertMessageId"] == {"S": "m-1"}
-    assert send_alert.already_sent(dynamodb, "jobs", key) == "m-1"
+    assert send_alert.already_sent(send_alert.read_record(dynamodb, "jobs", key)) == "m-1"
     written = {name: value for name, value in item.items() if name not in key}
     assert kbsync_contracts.schema("job-record")["properties"]["alertSent"]["type"] == "boolean"
     assert written == {"status": {"S": "FAILED"}, "alertSent": {"BOOL": True}, "alertMessageId": {"S": "m-1"}}

@@ -17,13 +17,15 @@ from typing import Any
 
 import kbsync_alerts
 import kbsync_contracts
+import kbsync_documents
 import kbsync_gate
 import pytest
+from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from tests.helpers.functions import load_function
 from tests.helpers.sam import load_template
-from tests.helpers.sns import as_received
+from tests.helpers.sns import as_received, chat_of
 
 fn = load_function("send_alert")
 NOW = datetime(2026, 11, 22, 5, 30, 0, tzinfo=UTC)
@@ -430,3 +432,183 @@ def test_the_offered_sync_command_starts_a_manual_sync_through_the_gate_without_
         "ifBusy": "skip",
     }
     assert kbsync_gate.check_input(gate_input) == gate_input  # what the gate's EnterGate accepts
+
+
+# ------------------------------------------------------------------ the documents the knowledge base's logs named
+
+
+class RecordWithDocuments(FakeDynamoDB):
+    """The job record with the attributes the logs' function merged into it (`extra`: plain values, stored as
+    DynamoDB's attribute values, as GetItem returns them)."""
+
+    def __init__(self, **extra: Any) -> None:
+        super().__init__()
+        self.extra = {name: TypeSerializer().serialize(value) for name, value in extra.items()}
+
+    def get_item(self, **kwargs: Any) -> dict[str, Any]:
+        item = super().get_item(**kwargs)["Item"]
+        return {"Item": {**item, **self.extra}}
+
+
+def failure(reason: str, count: int, keys: list[str], status: str = "RESOURCE_IGNORED") -> dict[str, Any]:
+    """One reason of the record's documentFailures (docs/push-completion.md, "Job record")."""
+    return {"reason": reason, "status": status, "count": count, "keys": keys}
+
+
+TOO_LARGE = failure("file too large (max 50 MB)", 37, [f"scans/big-{i}.pdf" for i in range(10)])
+UNSUPPORTED = failure("unsupported file format", 2, ["tools/setup.exe", "tools/run.bin"])
+DOCUMENT_FAILURES = {"too-large": TOO_LARGE, "unsupported": UNSUPPORTED}
+
+
+def publish_with(message: dict[str, Any], dynamodb: FakeDynamoDB, job: dict[str, Any]) -> dict[str, Any]:
+    """Publish `message` with this record and this Bedrock job; the request as SNS receives it (text as Message,
+    the chat notification under "Chat")."""
+    sns = FakeSNS()
+    requests: list[dict[str, Any]] = []
+    sns_publish = sns.publish
+
+    def publish(**kwargs: Any) -> dict[str, Any]:
+        requests.append(kwargs)
+        return sns_publish(**kwargs)
+
+    sns.publish = publish  # type: ignore[method-assign]
+    clients = {"sns": sns, "dynamodb": dynamodb, "bedrock-agent": FakeBedrock(job)}
+    result = fn.send_alert(message, clients, ENV, NOW)
+    assert result["duplicate"] is False and len(sns.published) == 1
+    return {**sns.published[0], "Chat": chat_of(requests[0])}
+
+
+def documents_block(message: str) -> list[str]:
+    """The lines from the "Failed documents" heading to the blank line after them ([] when there is none)."""
+    lines = message.split("\n")
+    start = next((i for i, line in enumerate(lines) if line.startswith("Failed documents")), None)
+    if start is None:
+        return []
+    end = lines.index("", start)
+    return lines[start:end]
+
+
+def test_a_partial_alert_names_the_failed_keys_by_reason_after_the_statistics() -> None:
+    """The heading says who named them (the logs) and keeps Bedrock's number; one line per reason, biggest first,
+    three keys and "and N more"; placed between the statistics and Bedrock's own failure reasons."""
+    dynamodb = RecordWithDocuments(documentFailures=DOCUMENT_FAILURES, documentFailuresTotal=39)
+    job = bedrock_job("COMPLETE", ["Ignored 39 files."], numberOfDocumentsScanned=50, numberOfDocumentsFailed=40)
+    published = publish_with(alert_message("PARTIAL"), dynamodb, job)
+    block = documents_block(published["Message"])
+    assert block == [
+        "Failed documents (named by the knowledge base's logs: 39 so far; Bedrock counts 40 failed):",
+        *(f"- {line}" for line in kbsync_documents.summary_lines(DOCUMENT_FAILURES, keys_shown=3)),
+    ]
+    assert len(block) == 3
+    assert block[1].startswith("- 37 files: file too large (max 50 MB)")
+    assert "scans/big-0.pdf, scans/big-1.pdf" in block[1] and block[1].endswith("scans/big-2.pdf and 34 more")
+    assert "scans/big-3.pdf" not in published["Message"]  # `kbsync show` lists every stored key
+    assert block[2].startswith("- 2 files: unsupported file format") and "tools/setup.exe, tools/run.bin" in block[2]
+    lines = published["Message"].split("\n")
+    assert lines.index("  numberOfDocumentsSkipped: 0") < lines.index(block[0])
+    assert lines.index(block[-1]) < lines.index("Failure reasons (1 reported, 1 distinct):")
+    assert [name for name, _ in dynamodb.calls] == ["get_item", "update_item"]  # one read: alertSent and the names
+
+
+def test_the_chat_notification_names_the_same_documents_first() -> None:
+    dynamodb = RecordWithDocuments(documentFailures=DOCUMENT_FAILURES, documentFailuresTotal=39)
+    job = bedrock_job("FAILED", ["The embedding model returned an error."], numberOfDocumentsFailed=40)
+    published = publish_with(alert_message("FAILED"), dynamodb, job)
+    description = published["Chat"]["content"]["description"]
+    heading = "Failed documents (named by the knowledge base's logs: 39 so far; Bedrock counts 40 failed)"
+    assert f"{heading}, then the failure reasons (1 reported, 1 distinct):" in description
+    assert description.index("- 37 files: file too large") < description.index("- 2 files: unsupported")
+    assert description.index("- 2 files: unsupported") < description.index("- The embedding model returned")
+
+
+@pytest.mark.parametrize("extra", [{}, {"documentFailures": {}, "documentFailuresTotal": 0}])
+def test_without_named_documents_the_alert_is_unchanged(extra: dict[str, Any]) -> None:
+    """Logs off (no attribute) or nothing named yet (an empty map): no heading, not a line more than before."""
+    job = bedrock_job("COMPLETE", ["Ignored 1 files."], numberOfDocumentsFailed=1)
+    published = publish_with(alert_message("PARTIAL"), RecordWithDocuments(**extra), job)
+    plain = publish_with(alert_message("PARTIAL"), FakeDynamoDB(), job)
+    assert "Failed documents" not in published["Message"]
+    assert "Failed documents" not in published["Chat"]["content"]["description"]
+    assert lines_of(published["Message"]) == lines_of(plain["Message"])
+
+
+@pytest.mark.parametrize("alert_type", ["STOPPED", "TIMED_OUT"])
+def test_only_partial_and_failed_alerts_name_documents(alert_type: str) -> None:
+    dynamodb = RecordWithDocuments(documentFailures=DOCUMENT_FAILURES, documentFailuresTotal=39)
+    message = alert_message(alert_type)
+    message["job"]["status"] = "STOPPED"
+    published = publish_with(message, dynamodb, bedrock_job("STOPPED", [], numberOfDocumentsFailed=40))
+    assert "Failed documents" not in published["Message"]
+    assert "scans/big-0.pdf" not in published["Message"]
+
+
+def test_only_the_key_and_the_reason_reach_the_alert() -> None:
+    """Whatever else an entry of the record holds (a log event's content, chunk statistics, an event) never reaches
+    the text or the chat; an entry that is not the documented shape is left out, not a crash."""
+    secret = "CONTENT-OF-THE-DOCUMENT"
+    odd = {
+        "leaky": {**failure("parse error", 5, ["a/x.pdf"]), "content": secret, "event": {"chunk": secret}},
+        "no-reason": {"status": "EMBEDDING_FAILED", "count": 3, "keys": [secret]},
+        "bad-count": {"reason": secret, "status": "FAILED", "count": "many", "keys": []},
+        "not-a-map": secret,
+    }
+    dynamodb = RecordWithDocuments(documentFailures=odd, documentFailuresTotal=8)
+    published = publish_with(alert_message("FAILED"), dynamodb, bedrock_job("FAILED", [], numberOfDocumentsFailed=5))
+    assert documents_block(published["Message"])[1:] == [
+        f"- {line}" for line in kbsync_documents.summary_lines({"leaky": failure("parse error", 5, ["a/x.pdf"])})
+    ]
+    assert secret not in published["Message"]
+    assert secret not in json.dumps(published["Chat"])
+
+
+def test_the_named_documents_are_bounded_whatever_the_keys_hold() -> None:
+    """11 reasons (10 and "other") of 10 keys of 1,024 characters of 4 bytes each: each line cut to MAX_LINE_CHARS,
+    the block within DOCUMENTS_BUDGET_BYTES (the reasons past it counted), and the whole message (with 2,048 reasons
+    of 2,048 characters) within SNS's budget."""
+    keys = [f"{i:02d}-" + "\U0001f4c4" * 1_020 + ".pdf" for i in range(10)]
+    failures = {f"r{i}": failure(f"reason {chr(97 + i)}", 100 - i, keys) for i in range(10)}
+    failures["other"] = failure("other reasons", 3, [])
+    reasons = [f"Error {i}: " + chr(97 + i % 26) * 7 + " " + "y" * 2_000 + chr(97 + i // 26 % 26) for i in range(2048)]
+    dynamodb = RecordWithDocuments(documentFailures=failures, documentFailuresTotal=958)
+    sns, requests = FakeSNS(), []
+    clients = {"sns": sns, "dynamodb": dynamodb, "bedrock-agent": FakeBedrock(bedrock_job("FAILED", reasons))}
+
+    def publish(**kwargs: Any) -> dict[str, Any]:
+        requests.append(kwargs)
+        return {"MessageId": "m-1"}
+
+    sns.publish = publish  # type: ignore[method-assign]
+    fn.send_alert(alert_message("FAILED"), clients, ENV, NOW)
+    [request] = requests
+    assert len(request["Message"].encode()) <= kbsync_alerts.MESSAGE_BUDGET_BYTES
+    text = json.loads(request["Message"])["default"]
+    block = documents_block(text)
+    assert all(len(line) <= fn.MAX_LINE_CHARS for line in block)
+    assert sum(kbsync_alerts.escaped_size(line) + 2 for line in block[1:]) <= fn.DOCUMENTS_BUDGET_BYTES
+    assert block[-1].startswith("... ") and block[-1].endswith(
+        "more reason(s) omitted: `kbsync show JOB1234567` lists them all"
+    )
+    shown = len(block) - 2  # the heading and the "omitted" line
+    assert 1 <= shown < 11
+    assert f"... {11 - shown} more reason(s)" in block[-1]
+    assert "more failure reason(s)" in text  # Bedrock's reasons still get the rest of the budget, counted
+
+
+def test_a_small_budget_counts_the_reasons_it_leaves_out() -> None:
+    facts = fn.AlertFacts(
+        alert_type="PARTIAL",
+        knowledge_base_id="KB12345678",
+        data_source_id="DS12345678",
+        execution_arn=EXECUTION_ARN,
+        ingestion_job_id="JOB1234567",
+        document_failures=fn.shown_failures(DOCUMENT_FAILURES),
+    )
+    first = f"- {kbsync_documents.summary_lines(DOCUMENT_FAILURES, keys_shown=3)[0]}"
+    budget = kbsync_alerts.escaped_size(first) + 2
+    assert fn.document_lines(facts, budget) == [
+        first,
+        "... 1 more reason(s) omitted: `kbsync show JOB1234567` lists them all",
+    ]
+    assert fn.document_lines(facts, budget - 1) == [
+        "... 2 more reason(s) omitted: `kbsync show JOB1234567` lists them all"
+    ]
