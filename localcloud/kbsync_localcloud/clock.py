@@ -18,9 +18,11 @@ date and a virtual instant). The mapping is exact across ``set_scale`` calls: ea
 from __future__ import annotations
 
 import bisect
+import logging
 import threading
 import time
 from datetime import UTC, datetime
+from typing import Any, Self
 
 #: Segments kept for mapping past instants (a scale change each; tests change scale a few times each).
 MAX_SEGMENTS = 10_000
@@ -102,3 +104,38 @@ class ScaledClock:
 
 #: The process-wide clock shared by every adapter and the emulator.
 CLOCK = ScaledClock()
+
+
+class Ticker:
+    """Calls ``tick()`` every ``tick_virtual_seconds`` of virtual time on a daemon thread, from ``start()`` until
+    ``stop()``: what AWS does on its own schedule (evaluating alarms, firing schedules), done on the scaled clock.
+    A tick that raises is logged and the next one runs: a ticker never takes the local cloud down."""
+
+    thread_name = "kbsync-ticker"
+    tick_virtual_seconds = 5.0
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick(self) -> Any:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        while not CLOCK.wait(self._stop, self.tick_virtual_seconds):
+            try:
+                self.tick()
+            except Exception:  # the next tick tries again
+                logging.getLogger(type(self).__module__).exception("%s: tick failed", self.thread_name)
+
+    def start(self) -> Self:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None

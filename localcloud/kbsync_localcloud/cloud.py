@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
@@ -19,6 +20,7 @@ from moto import mock_aws
 from kbsync_localcloud.adapters import install_all
 from kbsync_localcloud.adapters.alarm_evaluator import AlarmEvaluator, evaluation_enabled
 from kbsync_localcloud.clock import CLOCK
+from kbsync_localcloud.schedule_runner import DEFAULT_PREFIXES, ScheduleRunner
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -73,14 +75,23 @@ def configure_logging() -> None:
 class LocalCloud:
     """moto's embedded AWS plus kbsync's adapters, in this process."""
 
-    def __init__(self, time_scale: float = 0.01, region: str = REGION, evaluate_alarms: bool | None = None) -> None:
+    def __init__(
+        self,
+        time_scale: float = 0.01,
+        region: str = REGION,
+        evaluate_alarms: bool | None = None,
+        run_schedules: Iterable[str] = DEFAULT_PREFIXES,
+    ) -> None:
         """`evaluate_alarms`: run the CloudWatch alarm evaluator (adapters/alarm_evaluator.py); default on, unless
-        KBSYNC_LOCAL_ALARMS=off."""
+        KBSYNC_LOCAL_ALARMS=off. `run_schedules`: the name prefixes of the rate schedules fired by themselves on the
+        scaled clock (schedule_runner.py; default the job watch's sweep; () for none)."""
         self.time_scale = time_scale
         self.evaluate_alarms = evaluation_enabled(evaluate_alarms)
+        self.run_schedules = tuple(run_schedules)
         self.region = region
         self._mock: Any = None
         self._alarms: AlarmEvaluator | None = None
+        self.schedules: ScheduleRunner | None = None
         self._saved_env: dict[str, str | None] = {}
 
     def __enter__(self) -> LocalCloud:
@@ -95,6 +106,8 @@ class LocalCloud:
         self._mock.start()
         if self.evaluate_alarms:  # moto stores alarms, this evaluates them
             self._alarms = AlarmEvaluator(ACCOUNT_ID, self.region).start()
+        if self.run_schedules:  # moto stores schedules, this fires the rate schedules named so when due
+            self.schedules = ScheduleRunner(self.run_schedules, ACCOUNT_ID, self.region).start()
         return self
 
     def __exit__(
@@ -106,6 +119,9 @@ class LocalCloud:
         if self._alarms is not None:
             self._alarms.stop()
             self._alarms = None
+        if self.schedules is not None:
+            self.schedules.stop()
+            self.schedules = None
         if self._mock is not None:
             self._mock.stop()
             self._mock = None

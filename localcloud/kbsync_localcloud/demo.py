@@ -203,7 +203,11 @@ def _run(demo: Demo) -> int:
         outputs = deploy_stack(
             TEMPLATE,
             STACK,
-            {"UploadBucketNames": ",".join((ACME_BUCKET, INITECH_BUCKET, GLOBEX_BUCKET)), "SettleSeconds": "600"},
+            {
+                "UploadBucketNames": ",".join((ACME_BUCKET, INITECH_BUCKET, GLOBEX_BUCKET)),
+                "SettleSeconds": "600",
+                "KnowledgeBaseLogs": "on",  # the knowledge bases' logs wake the syncs and name failed files
+            },
         )
         for key in ("SyncGateStateMachineArn", "IngestionSyncStateMachineArn", "JobsTableName", "AlertsTopicArn"):
             demo.say(f"  {key:<30} {outputs[key]}")
@@ -220,6 +224,10 @@ def _run(demo: Demo) -> int:
             demo.kbsync("targets", "add", "--kb", kb, "--ds", ds, *(["--no-nightly"] if tenant == "globex" else []))
         demo.kbsync("targets", "list")
         acme_kb, acme_ds = tenants["acme"]
+        # Push completion (README "Knowledge base logs"): each knowledge base delivers its application logs to the
+        # stack's log group; a job's end then wakes its sync, and PARTIAL/FAILED alerts name the failed files.
+        for kb, _ in tenants.values():
+            demo.kbsync("logs", "enable", "--kb", kb)
 
         demo.step("3. Upload a corpus to ACME's bucket: 6 good files, 1 unsupported, 1 over 50 MB")
         s3.put_object(Bucket=ACME_BUCKET, Key=OVERSIZED_KEY, Body=b"%PDF-1.7\n" + b"0" * OVERSIZED_BYTES)

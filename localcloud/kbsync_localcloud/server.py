@@ -45,6 +45,7 @@ from kbsync_localcloud.clock import CLOCK
 from kbsync_localcloud.cloud import ACCOUNT_ID, MOTO_CONFIG, REGION, configure_logging
 from kbsync_localcloud.deploy import deploy_stack, install_cloudformation_support
 from kbsync_localcloud.sam import load_template
+from kbsync_localcloud.schedule_runner import DEFAULT_PREFIXES, ScheduleRunner
 from kbsync_localcloud.seed import SeededData, seed_local_cloud
 
 HOST = "127.0.0.1"
@@ -105,6 +106,7 @@ class LocalServer:
     time_scale: float = 0.01
     _server: ThreadedMotoServer | None = None
     _alarms: AlarmEvaluator | None = None
+    _schedules: ScheduleRunner | None = None
 
     def info(self) -> dict[str, Any]:
         return {
@@ -120,6 +122,9 @@ class LocalServer:
         if self._alarms is not None:
             self._alarms.stop()
             self._alarms = None
+        if self._schedules is not None:
+            self._schedules.stop()
+            self._schedules = None
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -344,6 +349,7 @@ def start_server(
     handle._server = server
     if evaluation_enabled(evaluate_alarms):  # moto stores alarms, this evaluates them (KBSYNC_LOCAL_ALARMS=off: not)
         handle._alarms = AlarmEvaluator(ACCOUNT_ID, REGION).start()
+    handle._schedules = ScheduleRunner(DEFAULT_PREFIXES, ACCOUNT_ID, REGION).start()  # the job watch's sweep
     # moto's Step Functions tasks (and the aws-sdk/Lambda adapters) call back into the server on MOTO_PORT.
     os.environ["MOTO_PORT"] = str(bound_port)
     use_queue_endpoint(handle.endpoint)

@@ -156,6 +156,19 @@ class WorkflowRig:
         )["dataSource"]["dataSourceId"]
         return Source(kb, ds, bucket)
 
+    def enable_logs(self, source: Source) -> None:
+        """What `kbsync logs enable` does, with the API: the knowledge base's APPLICATION_LOGS delivered to the
+        stack's KnowledgeBaseLogDestinationArn (a stack deployed with KnowledgeBaseLogs=on; needs a "logs" client).
+        https://docs.aws.amazon.com/bedrock/latest/userguide/knowledge-bases-logging.html"""
+        kb_arn = self.clients["bedrock-agent"].get_knowledge_base(knowledgeBaseId=source.knowledge_base_id)[
+            "knowledgeBase"
+        ]["knowledgeBaseArn"]
+        name = f"kbsync-{source.knowledge_base_id}"
+        self.clients["logs"].put_delivery_source(name=name, resourceArn=kb_arn, logType="APPLICATION_LOGS")
+        self.clients["logs"].create_delivery(
+            deliverySourceName=name, deliveryDestinationArn=self.outputs["KnowledgeBaseLogDestinationArn"]
+        )
+
     @staticmethod
     def request(source: Source, trigger: str = "manual", **extra: Any) -> dict[str, Any]:
         return {

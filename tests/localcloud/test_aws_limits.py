@@ -6,11 +6,9 @@ docs/local-cloud-limits.md. Every call here is a real boto3 call against the loc
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import uuid
-import zipfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -34,7 +32,8 @@ from kbsync_localcloud.adapters.aws_limits import (
 )
 from kbsync_localcloud.cloud import LocalCloud
 
-from tests.localcloud.lambda_fixtures.sfn_helpers import ROLE_ARN, create_state_machine, lambda_role, wait_for_end
+from tests.localcloud.inline_lambda import create_inline_function
+from tests.localcloud.lambda_fixtures.sfn_helpers import ROLE_ARN, create_state_machine, wait_for_end
 
 PASS_MACHINE = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
 
@@ -139,30 +138,13 @@ def lambda_handler(event, context):
 """
 
 
-def _zip(source: str) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", source)
-    return buffer.getvalue()
-
-
 def _function(cloud: LocalCloud, name: str, source: str) -> str:
-    lam, iam = cloud.client("lambda"), cloud.client("iam")
+    lam = cloud.client("lambda")
     try:
         return str(lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"])
     except ClientError:
         pass
-    return str(
-        lam.create_function(
-            FunctionName=name,
-            Runtime="python3.12",
-            Role=lambda_role(iam),
-            Handler="app.lambda_handler",
-            Code={"ZipFile": _zip(source)},
-            Timeout=30,
-            MemorySize=256,
-        )["FunctionArn"]
-    )
+    return create_inline_function(lam, cloud.client("iam"), name, source, MemorySize=256)
 
 
 def _task_machine(function_arn: str, catch: list[str] | None) -> dict[str, Any]:

@@ -188,7 +188,7 @@ def test_heartbeat_timeout_is_scaled(cloud: LocalCloud, sfn: Any) -> None:
     # TimeoutSeconds is ~2000 real seconds here: only the scaled heartbeat can end the task within the deadline
     described, _ = run(sfn, _wait_for_token(cloud, TimeoutSeconds=10**6, HeartbeatSeconds=30), deadline_s=5)
     assert described["status"] == "FAILED"
-    assert described["error"] == "States.Timeout"  # moto names heartbeat timeouts States.Timeout too
+    assert described["error"] == "States.HeartbeatTimeout"  # AWS names a lapsed heartbeat so (adapters/task_tokens.py)
 
 
 def _parent_of_waiting_child(sfn: Any, wait_seconds: int) -> dict[str, Any]:

@@ -37,3 +37,20 @@ def test_a_readme_without_the_block_is_refused_and_left_alone(tmp_path: Path) ->
 def test_the_repository_readme_has_the_block() -> None:
     text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert text.count(README_BEGIN) == 1 and text.count(README_END) == 1
+
+
+def test_only_some_sections_replace_their_rows_and_keep_the_others(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    old = [Ratio("triggers", "night", 1.1, "kept"), Ratio("push cost", "delay", 9.0, "stale")]
+    readme.write_text(f"# before\n{README_BEGIN}\n{readme_table(old, time.time() - 5, failed=[])}\n{README_END}\n")
+    new = [Ratio("push cost", "delay", 2.5, "fresh"), Ratio("push cost", "transitions", 18.0, "new row")]
+    write_readme(readme, partial=(new, time.time() - 61, []))
+    text = readme.read_text()
+    assert "| triggers | night | 1.1 | kept |" in text
+    assert (
+        "stale" not in text and "| push cost | delay | 2.5 | fresh |" in text and "| push cost | transitions |" in text
+    )
+    assert "Sections push cost measured again by `make bench` (`--only`)" in text and "(1 min 1 s)" in text
+    # Measured again later: one note, not two.
+    write_readme(readme, partial=(new, time.time(), []))
+    assert readme.read_text().count("measured again") == 1

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from kbsync_localcloud.workflow import AlertInbox, WorkflowRig
 
-from tests.workflow.scenarios import STACK_PARAMETERS, run_all
+from tests.workflow.scenarios import PUSH_PARAMETERS, PUSH_SCENARIOS, STACK_PARAMETERS, run_all
 
 REPO = Path(__file__).resolve().parents[2]
 #: One virtual second = 2 ms: the longest path (poll budget of 6 polls, ~100 virtual s) takes a fraction of a second.
@@ -33,11 +33,19 @@ def run_workflow_suite() -> dict[str, Any]:
 
     with LocalCloud(time_scale=TIME_SCALE) as cloud:
         outputs = deploy_stack(REPO / "template.yaml", "kbsync", STACK_PARAMETERS)
-        services = ("stepfunctions", "dynamodb", "s3", "sns", "sqs", "bedrock-agent")
+        services = ("stepfunctions", "dynamodb", "s3", "sns", "sqs", "bedrock-agent", "logs", "scheduler")
         clients = {name: cloud.client(name) for name in services}
         inbox = AlertInbox(clients["sns"], clients["sqs"], outputs["AlertsTopicArn"])
         rig = WorkflowRig(clients=clients, outputs=outputs, inbox=inbox)
         results = run_all(rig, faults())
+        # Push completion's paths: the same template deployed again with KnowledgeBaseLogs=on, after the poll paths
+        # (its sweep runs every virtual minute from then on).
+        push_outputs = deploy_stack(REPO / "template.yaml", "kbsync-push", PUSH_PARAMETERS)
+        push_inbox = AlertInbox(
+            clients["sns"], clients["sqs"], push_outputs["AlertsTopicArn"], name="kbsync-push-alerts"
+        )
+        push_rig = WorkflowRig(clients=clients, outputs=push_outputs, inbox=push_inbox)
+        results.update(run_all(push_rig, faults(), PUSH_SCENARIOS))
         return {"outputs": outputs, "parameters": STACK_PARAMETERS, "scenarios": results}
 
 

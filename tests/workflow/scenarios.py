@@ -42,10 +42,11 @@ def scenario(function: Scenario) -> Scenario:
     return function
 
 
-def run_all(rig: WorkflowRig, faults: Any) -> dict[str, dict[str, Any]]:
-    """Every scenario in order; a scenario that raises is reported (with its traceback), not fatal to the others."""
+def run_all(rig: WorkflowRig, faults: Any, scenarios: dict[str, Scenario] | None = None) -> dict[str, dict[str, Any]]:
+    """Every scenario (of SCENARIOS, or `scenarios`) in order; a scenario that raises is reported (with its
+    traceback), not fatal to the others."""
     results = {}
-    for name, function in SCENARIOS.items():
+    for name, function in (SCENARIOS if scenarios is None else scenarios).items():
         faults.reset()
         faults.set_start_rate_limit(None)
         try:
@@ -414,3 +415,90 @@ def refused_dynamodb_queries(count: int) -> Iterator[dict[str, int]]:
         yield state
     finally:
         DynamoDBBackend.query = original  # type: ignore[method-assign]
+
+
+# ------------------------------------------------------------------ push completion (docs/push-completion.md)
+# A second stack in the same local cloud, deployed with KnowledgeBaseLogs=on (conftest.py): the paths only push
+# completion takes (WaitForJobEnd, a wake that is only a wake-up, the wait's Catch).
+
+PUSH_SCENARIOS: dict[str, Scenario] = {}
+PUSH_PARAMETERS = {**STACK_PARAMETERS, "KnowledgeBaseLogs": "on"}
+
+
+def push_scenario(function: Scenario) -> Scenario:
+    PUSH_SCENARIOS[function.__name__] = function
+    return function
+
+
+def waiting_record(rig: WorkflowRig, source: Source, entered: int) -> dict[str, Any]:
+    """The job record once its execution waits in WaitForJobEnd for the `entered`-th time (its token stored)."""
+
+    def waiting() -> dict[str, Any] | None:
+        records = [r for r in rig.records(source) if r.get("waitToken") and "wokenAt" not in r]
+        if not records:
+            return None
+        history = rig.history(records[0]["executionArn"])
+        times = sum(
+            1
+            for e in history
+            if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "WaitForJobEnd"
+        )
+        return records[0] if times >= entered else None
+
+    found: dict[str, Any] = wait_until(waiting, rig.timeout, f"WaitForJobEnd entered {entered} time(s), token stored")
+    return found
+
+
+@push_scenario
+def push_woken_by_logs(rig: WorkflowRig, faults: Any) -> dict[str, Any]:
+    """Logs delivered: the terminal event wakes the wait, the failed documents are named."""
+    source = rig.new_source({**GOOD_DOCS, "docs/diagram.xyz": b"?", "docs/archive.bin": b"\x00\x01"})
+    rig.enable_logs(source)
+    return run(rig, source)
+
+
+@push_scenario
+def push_spurious_wake(rig: WorkflowRig, faults: Any) -> dict[str, Any]:
+    """A wake while the job still runs (a log event ahead of Bedrock's API): GetJobStatus reads IN_PROGRESS and the
+    execution waits again (RouteOnJobStatus -> WaitForJobEnd); then the job is stopped and its STOPPED event ends it."""
+    import json
+    from datetime import UTC, datetime
+
+    source = rig.new_source(GOOD_DOCS)
+    rig.enable_logs(source)
+    faults.hang_next_jobs(1)  # runs until stopped
+    arn = rig.start(rig.request(source))
+    record = waiting_record(rig, source, entered=1)
+    wake = {
+        "source": "logs",
+        "ingestionJobId": record["ingestionJobId"],
+        "status": "COMPLETE",
+        "wokenAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    rig.clients["stepfunctions"].send_task_success(taskToken=record["waitToken"], output=json.dumps(wake))
+    waiting_record(rig, source, entered=2)
+    rig.clients["bedrock-agent"].stop_ingestion_job(
+        knowledgeBaseId=source.knowledge_base_id,
+        dataSourceId=source.data_source_id,
+        ingestionJobId=record["ingestionJobId"],
+    )
+    return outcome(rig, source, arn)
+
+
+@push_scenario
+def push_heartbeat_lapse(rig: WorkflowRig, faults: Any) -> dict[str, Any]:
+    """The sweep stopped and the terminal event lost: the heartbeat lapses (WaitHeartbeatSeconds, 300 s), the wait's
+    Catch sends the execution to GetJobStatus, and it polls as with the logs off until the job's end."""
+    scheduler = rig.clients["scheduler"]
+    name = rig.outputs["JobWatchScheduleName"]
+    editable = ("Name", "GroupName", "ScheduleExpression", "FlexibleTimeWindow", "Target", "Description")
+    settings = {k: v for k, v in scheduler.get_schedule(Name=name).items() if k in editable}
+    source = rig.new_source(GOOD_DOCS)
+    rig.enable_logs(source)
+    faults.drop_terminal_log_events(1)
+    faults.force_job_duration(340.0, count=1)  # past the heartbeat, within the poll budget after it (~100 s)
+    scheduler.update_schedule(**settings, State="DISABLED")
+    try:
+        return run(rig, source)
+    finally:
+        scheduler.update_schedule(**settings, State="ENABLED")

@@ -21,9 +21,9 @@ def test_poll_cost_of_a_2_minute_and_a_60_minute_job() -> None:
         # Machine overhead only delays polls (never adds any): at most the scheduled number of polls.
         assert 1 <= cost.polls <= scheduled_polls, cost
         assert cost.scheduleDelaySeconds == scheduled_delay <= maximum
-        # 14 fixed states (among them RecordJobStarting before the start, FindCoveringJob + IsCovered,
-        # StampStartAttempt and RecordJobId after it) + Wait/Get/Choice per poll
-        assert cost.stateTransitions == 14 + 3 * cost.polls, cost
+        # 15 fixed states (among them RecordJobStarting before the start, FindCoveringJob + IsCovered,
+        # StampStartAttempt, RecordJobId and ChooseCompletion after it) + Wait/Get/Choice per poll
+        assert cost.stateTransitions == 15 + 3 * cost.polls, cost
     assert short.scheduleDelaySeconds <= 30
     assert long.stateTransitions < 720 / 10  # a fixed 15 s poll of a 60-minute job: 240 polls x 3 states
     assert long.historyEvents < 25_000 / 100

@@ -321,6 +321,9 @@ EXPECTED_ALERTS = {
     "unknown_data_source": ["START_FAILED"],
     "huge_failure_reasons": ["FAILED"],
     "poll_access_denied": ["POLL_FAILED"],
+    # Push completion (scenarios.PUSH_SCENARIOS, KnowledgeBaseLogs=on): the same alerts, once each.
+    "push_woken_by_logs": ["PARTIAL"],
+    "push_spurious_wake": ["STOPPED"],
 }
 #: Scenarios whose alert is decided by request validation: a lone surrogate is refused
 #: before anything starts (no alert), or, where the engine cannot even encode it, the execution dies (the catch-all's

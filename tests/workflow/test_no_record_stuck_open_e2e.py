@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.helpers.stacks import Stack, deployed
+
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 TIME_SCALE = 0.002
 PARAMETERS = {
     "PollIntervalSeconds": "5",
@@ -29,31 +28,10 @@ OPEN = ("STARTING", "IN_PROGRESS", "STOPPING")
 LEAKS = ("Traceback", "stackTrace", "/var/task", "/var/runtime", 'File "', "requestId")
 
 
-@dataclass
-class Stack:
-    rig: Any
-    faults: Any
-    cloud: Any
-
-
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    from kbsync_localcloud.bedrock import faults
-    from kbsync_localcloud.cloud import LocalCloud
-    from kbsync_localcloud.deploy import deploy_stack
-    from kbsync_localcloud.workflow import AlertInbox, WorkflowRig
-
-    with LocalCloud(time_scale=TIME_SCALE) as cloud:
-        outputs = deploy_stack(REPO / "template.yaml", "kbsync", PARAMETERS)
-        names = ("stepfunctions", "dynamodb", "s3", "sns", "sqs", "bedrock-agent", "events", "lambda")
-        clients = {n: cloud.client(n) for n in names}
-        inbox = AlertInbox(clients["sns"], clients["sqs"], outputs["AlertsTopicArn"], name="kbsync-open-alerts")
-        injected = faults()
-        injected.reset()
-        try:
-            yield Stack(WorkflowRig(clients=clients, outputs=outputs, inbox=inbox, timeout=DEADLINE_S), injected, cloud)
-        finally:
-            injected.reset()
+    with deployed(PARAMETERS, time_scale=TIME_SCALE, inbox="kbsync-open-alerts", deadline_s=DEADLINE_S) as running:
+        yield running
 
 
 def wait(what: str, predicate: Any) -> Any:

@@ -86,6 +86,8 @@ ASL_TARGETS = (
             "tests/promises/test_workflow_promises.py",
             "tests/promises/test_record_write_promises.py",
             "tests/workflow/test_ingestion_sync_paths.py",
+            "tests/static/test_push_completion_template.py",
+            "tests/workflow/test_push_paths.py",  # same workflow suite run: push completion's paths
         ),
     ),
     Target(
@@ -107,6 +109,9 @@ ASL_TARGETS = (
         ),
     ),
 )
+
+JOB_WATCH_TESTS = ("tests/unit/test_job_watch.py", "tests/contracts/test_consumers.py")
+JOB_EVENTS_TESTS = ("tests/unit/test_job_events.py",)
 
 PYTHON_TARGETS = (
     # The trigger functions: each module where its logic or data access is written (handlers and settings are
@@ -279,4 +284,22 @@ PYTHON_TARGETS = (
             "tests/hostile/test_alert_formatter.py",
         ),
     ),
+    # Push completion (docs/push-completion.md): the job watch (wait, sweep), the log events, the shared rules.
+    Target("functions/job_watch/job_watch_logic.py", JOB_WATCH_TESTS),
+    Target("functions/job_watch/job_watch_settings.py", (*JOB_WATCH_TESTS, CONFIG_TABLE)),
+    Target("functions/job_watch/app.py", (*JOB_WATCH_TESTS, "tests/unit/test_log_correlation.py")),
+    Target("functions/job_events/job_events_logic.py", JOB_EVENTS_TESTS),
+    Target("functions/job_events/app.py", (*JOB_EVENTS_TESTS, "tests/unit/test_log_correlation.py")),
+    Target(
+        "schemas/kbsync_documents.py",
+        (
+            "tests/unit/test_documents_core.py",
+            *JOB_EVENTS_TESTS,
+            "tests/unit/test_send_alert_message_promises.py",
+            "tests/cli/test_show_documents.py",
+        ),
+    ),
+    Target("schemas/kbsync_wake.py", (*JOB_WATCH_TESTS, *JOB_EVENTS_TESTS)),
+    Target("schemas/kbsync_polling.py", ("tests/unit/test_fn_get_job_status.py", *JOB_WATCH_TESTS)),
+    Target("kbsync/cli/logs.py", ("tests/cli/test_logs_command.py",)),
 )

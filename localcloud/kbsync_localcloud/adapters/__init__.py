@@ -34,6 +34,11 @@ ADAPTER_MODULES: tuple[str, ...] = (
     "kbsync_localcloud.deploy",
     # AWS's hard limits with AWS's errors (payloads, history, names, Invoke, SNS, PutEvents sources).
     "kbsync_localcloud.adapters.aws_limits",
+    # The callback pattern: spent tokens (TaskTimedOut), SendTask* limits, States.HeartbeatTimeout (after aws_limits,
+    # whose ErrorEquals wrapper it wraps).
+    "kbsync_localcloud.adapters.task_tokens",
+    # CloudWatch Logs subscription filters: patterns applied, Lambda deliveries asynchronous and in-process.
+    "kbsync_localcloud.adapters.log_subscriptions",
     # SNS Publish with MessageStructure=json: checked at Publish, each protocol's entry delivered (kbsync's alerts).
     "kbsync_localcloud.adapters.sns_message_structure",
     # CloudWatch Logs' metric extraction: the EMF lines a handler prints become CloudWatch metrics.

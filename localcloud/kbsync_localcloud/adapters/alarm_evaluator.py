@@ -48,7 +48,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kbsync_localcloud.adapters import MotoInternalsChanged
-from kbsync_localcloud.clock import CLOCK
+from kbsync_localcloud.clock import CLOCK, Ticker
 
 LOG = logging.getLogger(__name__)
 
@@ -383,13 +383,15 @@ def evaluation_enabled(choice: bool | None = None) -> bool:
     return choice if choice is not None else os.environ.get(ENABLED_VARIABLE, "on").lower() != "off"
 
 
-class AlarmEvaluator:
+class AlarmEvaluator(Ticker):
     """Evaluates the alarms of one account and region every TICK_VIRTUAL_SECONDS on a daemon thread."""
 
+    thread_name = "kbsync-alarm-evaluator"
+    tick_virtual_seconds = TICK_VIRTUAL_SECONDS
+
     def __init__(self, account_id: str, region: str) -> None:
+        super().__init__()
         self.account_id, self.region = account_id, region
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def tick(self) -> list[tuple[str, str, str]]:
         from moto.cloudwatch.models import cloudwatch_backends
@@ -397,22 +399,3 @@ class AlarmEvaluator:
         backend = cloudwatch_backends[self.account_id][self.region]
         sample_queue_depths(backend)
         return evaluate_all(backend)
-
-    def _run(self) -> None:
-        while not CLOCK.wait(self._stop, TICK_VIRTUAL_SECONDS):
-            try:
-                self.tick()
-            except Exception:  # the next tick tries again; an evaluator never takes the local cloud down
-                LOG.exception("alarm evaluation failed")
-
-    def start(self) -> AlarmEvaluator:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="kbsync-alarm-evaluator", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None

@@ -16,15 +16,30 @@ backend that API uses:
 - ``AWS::SNS::Subscription``: Subscribe, then SetSubscriptionAttributes for each attribute property (Ref = the
   subscription ARN; delete: Unsubscribe), so the alert inbox receives the JSON envelope (Subject, Message,
   MessageAttributes) SNS delivers to SQS
-  (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-sns-subscription.html).
+  (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-sns-subscription.html);
+- CloudWatch Logs vended log delivery, in moto's logs backend (so DescribeDeliveries, GetDeliveryDestination, ...
+  answer, and the Bedrock emulator's application logs follow them: bedrock/app_logs.py):
+  ``AWS::Logs::DeliveryDestination`` (PutDeliveryDestination: ``Name``, ``DestinationResourceArn``,
+  ``OutputFormat``, ``DeliveryDestinationPolicy``; Ref = the name, GetAtt ``Arn``, ``DeliveryDestinationType``),
+  ``AWS::Logs::DeliverySource`` (PutDeliverySource: ``Name``, ``ResourceArn``, ``LogType``; Ref = the name, GetAtt
+  ``Arn``, ``ResourceArns``, ``Service``), ``AWS::Logs::Delivery`` (CreateDelivery: ``DeliverySourceName``,
+  ``DeliveryDestinationArn``, ``RecordFields``, ``FieldDelimiter``; Ref = the delivery id, GetAtt ``Arn``,
+  ``DeliveryId``, ``DeliveryDestinationType``)
+  (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-logs-delivery.html and its
+  DeliverySource / DeliveryDestination siblings);
+- ``AWS::Logs::SubscriptionFilter``: PutSubscriptionFilter (``LogGroupName``, ``FilterName`` or a generated one,
+  ``FilterPattern``, ``DestinationArn``, ``RoleArn``; Ref = the filter name); its deliveries to Lambda are
+  adapters/log_subscriptions.py's. ``AWS::Logs::ResourcePolicy`` is moto's own model (PutResourcePolicy).
 
 Policies are stored, not enforced (moto enforces no IAM/resource policy in this configuration).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any
+import re
+from typing import Any, ClassVar, Self
 
 from moto.cloudformation import parsing as cfn_parsing
 from moto.core.common_models import CloudFormationModel
@@ -37,6 +52,10 @@ HANDLED_TYPES = (
     "AWS::CloudWatch::Alarm",
     "AWS::Lambda::EventInvokeConfig",
     "AWS::SNS::Subscription",
+    "AWS::Logs::DeliveryDestination",
+    "AWS::Logs::DeliverySource",
+    "AWS::Logs::Delivery",
+    "AWS::Logs::SubscriptionFilter",
 )
 
 
@@ -333,12 +352,174 @@ class CfnEventInvokeConfig(_Recorded, CloudFormationModel):
         fn.event_invoke_config = []
 
 
+# --- CloudWatch Logs: vended log delivery and subscription filters -------------------------------------------
+
+
+def _logs(account_id: str, region_name: str) -> Any:
+    from moto.logs.models import logs_backends
+
+    return logs_backends[account_id][region_name]
+
+
+def _tags(properties: dict[str, Any]) -> dict[str, str] | None:
+    tags = {str(tag["Key"]): str(tag["Value"]) for tag in properties.get("Tags") or []}
+    return tags or None
+
+
+#: What a Logs resource's ``_put`` returns: (physical id, ARN or "", the GetAtt attributes besides ``Arn``).
+_Created = tuple[str, str, dict[str, Any]]
+
+
+class _LogsResource(_Recorded):
+    """A CloudWatch Logs resource: one backend call creates it, and each type differs only in data (its type, the
+    property that names it, its GetAtt attributes) and in ``_put``. Delete is the API's Delete<Type> call
+    (DeleteDeliveryDestination, DeleteDeliverySource, DeleteDelivery), on the physical id, when it is still there."""
+
+    TYPE: ClassVar[str] = ""
+    #: The property that names the resource; "" when AWS makes the id (Ref is then what ``_put`` returns).
+    NAME_PROPERTY: ClassVar[str] = ""
+    ATTRIBUTES: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, physical_id: str, properties: dict[str, Any], account_id: str, region_name: str) -> None:
+        super().__init__(physical_id, properties, account_id, region_name)
+        self.attributes: dict[str, Any] = {}
+
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.TYPE
+
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.NAME_PROPERTY
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in cls.ATTRIBUTES
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        if attribute_name in self.attributes:
+            return self.attributes[attribute_name]
+        raise UnformattedGetAttTemplateException()
+
+    @staticmethod
+    def _put(backend: Any, name: str, properties: dict[str, Any]) -> _Created:
+        """Make the API call(s) that create the resource named `name` in the logs `backend`."""
+        raise NotImplementedError
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> Self:
+        properties = cloudformation_json.get("Properties", {})
+        name = str(properties.get(cls.NAME_PROPERTY) or resource_name) if cls.NAME_PROPERTY else resource_name
+        try:
+            physical_id, arn, attributes = cls._put(_logs(account_id, region_name), name, properties)
+        except Exception as error:
+            raise _as_stack_error(cls.TYPE, name, error) from error
+        created = cls(physical_id, properties, account_id, region_name)
+        created.arn = arn
+        created.attributes = {"Arn": arn, **attributes} if arn else attributes
+        return created
+
+    @classmethod
+    def _delete_method(cls) -> str:
+        """The backend method of the type's Delete<Type> API (AWS::Logs::DeliverySource: delete_delivery_source)."""
+        return "delete" + re.sub(r"([A-Z])", r"_\1", cls.TYPE.rsplit("::", 1)[1]).lower()
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        from moto.logs.exceptions import ResourceNotFoundException
+
+        with contextlib.suppress(ResourceNotFoundException):  # already gone
+            getattr(_logs(account_id, region_name), self._delete_method())(self.physical_resource_id)
+
+
+class CfnDeliveryDestination(_LogsResource, CloudFormationModel):
+    TYPE = "AWS::Logs::DeliveryDestination"
+    NAME_PROPERTY = "Name"
+    ATTRIBUTES = ("Arn", "DeliveryDestinationType")
+
+    @staticmethod
+    def _put(backend: Any, name: str, properties: dict[str, Any]) -> _Created:
+        destination = backend.put_delivery_destination(
+            name=name,
+            output_format=properties.get("OutputFormat"),
+            delivery_destination_configuration={"destinationResourceArn": str(properties["DestinationResourceArn"])},
+            tags=_tags(properties),
+        )
+        if properties.get("DeliveryDestinationPolicy"):
+            backend.put_delivery_destination_policy(name, _policy_text(properties["DeliveryDestinationPolicy"]))
+        return name, str(destination.arn), {"DeliveryDestinationType": destination.delivery_destination_type}
+
+
+class CfnDeliverySource(_LogsResource, CloudFormationModel):
+    TYPE = "AWS::Logs::DeliverySource"
+    NAME_PROPERTY = "Name"
+    ATTRIBUTES = ("Arn", "ResourceArns", "Service")
+
+    @staticmethod
+    def _put(backend: Any, name: str, properties: dict[str, Any]) -> _Created:
+        source = backend.put_delivery_source(
+            name=name,
+            resource_arn=str(properties["ResourceArn"]),
+            log_type=str(properties["LogType"]),
+            tags=_tags(properties),
+        )
+        return name, str(source.arn), {"ResourceArns": list(source.resource_arns), "Service": source.service}
+
+
+class CfnDelivery(_LogsResource, CloudFormationModel):
+    TYPE = "AWS::Logs::Delivery"
+    ATTRIBUTES = ("Arn", "DeliveryId", "DeliveryDestinationType")
+
+    @staticmethod
+    def _put(backend: Any, name: str, properties: dict[str, Any]) -> _Created:
+        delivery = backend.create_delivery(
+            delivery_source_name=str(properties["DeliverySourceName"]),
+            delivery_destination_arn=str(properties["DeliveryDestinationArn"]),
+            record_fields=properties.get("RecordFields"),
+            field_delimiter=properties.get("FieldDelimiter"),
+            s3_delivery_configuration=None,
+            tags=_tags(properties),
+        )
+        attributes = {"DeliveryId": str(delivery.id), "DeliveryDestinationType": delivery.destination_type}
+        return str(delivery.id), str(delivery.arn), attributes
+
+
+class CfnSubscriptionFilter(_LogsResource, CloudFormationModel):
+    """No GetAtt attributes; the filter lives in its log group, not in a backend dict."""
+
+    TYPE = "AWS::Logs::SubscriptionFilter"
+    NAME_PROPERTY = "FilterName"
+
+    @staticmethod
+    def _put(backend: Any, name: str, properties: dict[str, Any]) -> _Created:
+        backend.put_subscription_filter(
+            log_group_name=str(properties["LogGroupName"]),
+            filter_name=name,
+            filter_pattern=str(properties.get("FilterPattern", "")),
+            destination_arn=str(properties["DestinationArn"]),
+            role_arn=str(properties.get("RoleArn") or ""),
+        )
+        return name, "", {}
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        group = _logs(account_id, region_name).groups.get(str(self.properties.get("LogGroupName")))
+        if group is not None and self.physical_resource_id in group.subscription_filters:
+            group.delete_subscription_filter(self.physical_resource_id)
+
+
 _MODELS: tuple[type[CloudFormationModel], ...] = (
     CfnTopicPolicy,
     CfnQueuePolicy,
     CfnAlarm,
     CfnEventInvokeConfig,
     CfnSnsSubscription,
+    CfnDeliveryDestination,
+    CfnDeliverySource,
+    CfnDelivery,
+    CfnSubscriptionFilter,
 )
 
 
@@ -355,10 +536,11 @@ def verify_moto_internals() -> None:
     for name in ("get_model_list", "get_model_map", "get_name_type_map"):
         if not hasattr(getattr(cfn_parsing, name, None), "cache_clear"):
             raise MotoInternalsChanged(f"moto.cloudformation.parsing.{name} is no longer an lru_cache")
-    if _Recorded in CloudFormationModel.__subclasses__():
+    if {_Recorded, _LogsResource} & set(CloudFormationModel.__subclasses__()):
         raise MotoInternalsChanged("cfn_resources: the shared base must not be a CloudFormation model itself")
     from moto.awslambda.models import EventInvokeConfig, LambdaFunction
     from moto.cloudwatch.models import CloudWatchBackend
+    from moto.logs.models import LogsBackend
     from moto.sns.models import SNSBackend, Topic
     from moto.sqs.models import SQSBackend
 
@@ -385,6 +567,14 @@ def verify_moto_internals() -> None:
         (SQSBackend, "set_queue_attributes"),
         (CloudWatchBackend, "put_metric_alarm"),
         (CloudWatchBackend, "delete_alarms"),
+        (LogsBackend, "put_delivery_destination"),
+        (LogsBackend, "put_delivery_destination_policy"),
+        (LogsBackend, "delete_delivery_destination"),
+        (LogsBackend, "put_delivery_source"),
+        (LogsBackend, "delete_delivery_source"),
+        (LogsBackend, "create_delivery"),
+        (LogsBackend, "delete_delivery"),
+        (LogsBackend, "put_subscription_filter"),
     ):
         if not callable(getattr(owner, method, None)):
             raise MotoInternalsChanged(f"moto {owner.__name__}.{method} is gone")

@@ -7,7 +7,10 @@ Public API (see docs/local-cloud-bedrock.md):
 - ``seed_knowledge_base``, ``seed_data_source``, ``seed_sync_target``, ``wait_for_ingestion_job``;
 - the rules as constants: ``SUPPORTED_EXTENSIONS``, ``MAX_DOCUMENT_BYTES``, ``MAX_METADATA_BYTES``,
   the duration formula's ``STARTING_SECONDS``/``BASE_SECONDS``/``PER_FILE_SECONDS``/``STOPPING_SECONDS``;
-- ``CONTROL_PATH``: the HTTP route of the fault control in server mode.
+- ``CONTROL_PATH``: the HTTP route of the fault control in server mode;
+- the knowledge bases' APPLICATION_LOGS (app_logs.py): written into moto's CloudWatch Logs wherever a log delivery
+  (PutDeliverySource / PutDeliveryDestination / CreateDelivery) names the knowledge base, the job's end pushed by a
+  timer on the scaled clock (timers.py).
 
 The adapter ``kbsync_localcloud.adapters.bedrock_ingestion`` installs it into moto.
 """

@@ -138,6 +138,41 @@ def cap_reasons(reasons: Iterable[str]) -> list[str]:
     return [cap_reason(reason) for reason in list(reasons)[:MAX_FAILURE_REASONS]]
 
 
+#: The reasons a fault-injected burst of failed documents is spread over (Faults.log_document_burst): three of
+#: Bedrock's "Ignored" reasons (documents refused before embedding) and one embedding failure.
+_BURST_KINDS: tuple[tuple[str, str], ...] = (
+    (".exe", "Ignored 1 files as their file format was not supported. [Files: {uri}]"),
+    (".pdf", "Ignored 1 files as their file size exceeded the maximum supported size of 50 MB. [Files: {uri}]"),
+    (".md", "Ignored 1 files as their metadata file was invalid: not valid JSON. [Files: {uri}.metadata.json]"),
+    (
+        ".docx",
+        "Encountered error: The embedding model could not process the document: the input text is too long "
+        "for the model. [Files: {uri}]",
+    ),
+)
+
+
+def burst_documents(bucket: str, prefix: str, count: int) -> dict[str, DocumentOutcome]:
+    """`count` failed documents under ``<prefix>burst/``, their reasons spread over _BURST_KINDS in turn."""
+    outcomes: dict[str, DocumentOutcome] = {}
+    for index in range(count):
+        extension, template = _BURST_KINDS[index % len(_BURST_KINDS)]
+        key = f"{prefix}burst/document-{index:06d}{extension}"
+        outcomes[key] = DocumentOutcome("FAILED", cap_reason(template.format(uri=s3_uri(bucket, key))))
+    return outcomes
+
+
+def with_burst(result: ScanResult, burst: Mapping[str, DocumentOutcome]) -> ScanResult:
+    """The scan plus a burst of failed documents, counted as scanned and failed like any refused document."""
+    if not burst:
+        return result
+    statistics = dict(result.statistics)
+    statistics["numberOfDocumentsScanned"] += len(burst)
+    statistics["numberOfDocumentsFailed"] += len(burst)
+    reasons = cap_reasons([*result.failure_reasons, *(outcome.reason or "" for outcome in burst.values())])
+    return ScanResult(statistics, reasons, result.snapshot, {**result.documents, **burst})
+
+
 def scan(bucket: str, objects: Iterable[S3Object], previous: Snapshot) -> ScanResult:
     """Classify the data source's objects against the previous index (see the module docstring)."""
     documents: dict[str, S3Object] = {}

@@ -2,8 +2,9 @@
 
 Realistic faults come from realistic causes (an unsupported file, a missing bucket, a second job on a
 busy data source). What cannot happen naturally here — throttling storms, internal errors, a denied
-knowledge base, a job that never ends — is switched on through this control, one per moto
-account/region backend, so moto's reset (``mock_aws`` start, ``POST /moto-api/reset``) clears it.
+knowledge base, a job that never ends, application log events lost, duplicated, out of order or late — is
+switched on through this control, one per moto account/region backend, so moto's reset (``mock_aws`` start,
+``POST /moto-api/reset``) clears it.
 """
 
 from __future__ import annotations
@@ -55,6 +56,17 @@ class JobPlan:
     duration: float | None = None
     never_finishes: bool = False
     failure_reasons: list[str] | None = None
+    #: Extra failed documents the job reports (statistics, failureReasons, application logs): a log burst.
+    burst_documents: int = 0
+
+
+@dataclass(frozen=True)
+class TerminalLogPlan:
+    """What fault injection does to one job's terminal application log event (bedrock/app_logs.py)."""
+
+    drop: bool = False  # never written
+    duplicate: bool = False  # written twice
+    reorder: bool = False  # written before the job's resource events
 
 
 @dataclass
@@ -69,6 +81,11 @@ class Faults:
     _duration: float | None = None
     _duration_jobs: int | None = None
     _failing_jobs: deque[list[str]] = field(default_factory=deque)
+    _drop_terminal: int = 0
+    _duplicate_terminal: int = 0
+    _reorder_logs: int = 0
+    _log_delay: float = 0.0
+    _bursts: deque[int] = field(default_factory=deque)
     conflict_as_validation: bool = False
     _rate: TokenBucket | None = field(
         default_factory=lambda: TokenBucket(DEFAULT_START_RATE_PER_SECOND, DEFAULT_START_BURST)
@@ -123,6 +140,48 @@ class Faults:
             for _ in range(_count(count)):
                 self._failing_jobs.append(list(reasons))
 
+    # -- application logs (only where a log delivery exists for the knowledge base: bedrock/app_logs.py) -----
+
+    def drop_terminal_log_events(self, count: int = 1) -> None:
+        """The next `count` terminal job events (COMPLETE, FAILED, STOPPED) are lost: never written to the logs.
+
+        Counted only for jobs whose knowledge base has a log delivery (nothing is lost where nothing is written).
+        """
+        with self._lock:
+            self._drop_terminal = _count(count)
+
+    def duplicate_terminal_log_events(self, count: int = 1) -> None:
+        """The next `count` terminal job events are written twice (two PutLogEvents, two subscription deliveries)."""
+        with self._lock:
+            self._duplicate_terminal = _count(count)
+
+    def reorder_log_events(self, count: int = 1) -> None:
+        """For the next `count` ending jobs, the terminal job event is written before the job's resource events."""
+        with self._lock:
+            self._reorder_logs = _count(count)
+
+    def delay_log_events(self, seconds: float) -> None:
+        """Every application log event is written `seconds` virtual seconds late (0 restores prompt delivery).
+
+        The events keep their true ``event_timestamp``: only their arrival (and the subscription's) is late.
+        """
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise ValueError(f"a log delay must be >= 0 virtual seconds, got {seconds!r}")
+        with self._lock:
+            self._log_delay = float(seconds)
+
+    def log_document_burst(self, documents: int) -> None:
+        """The next started job also reports `documents` failed documents (a burst of resource events).
+
+        They are spread over four reasons (documents.burst_documents) and counted everywhere a failed document
+        is: numberOfDocumentsScanned/Failed, failureReasons (capped at 2,048), ListKnowledgeBaseDocuments and one
+        RESOURCE_IGNORED/EMBEDDING_FAILED plus one FAILED application log event each. They add no job duration.
+        """
+        if isinstance(documents, bool) or not isinstance(documents, int) or documents < 1:
+            raise ValueError(f"documents must be a positive integer, got {documents!r}")
+        with self._lock:
+            self._bursts.append(documents)
+
     def report_conflicts_as_validation(self, enabled: bool = True) -> None:
         """Report a busy data source/knowledge base as ValidationException (as some accounts see it)."""
         with self._lock:
@@ -142,6 +201,8 @@ class Faults:
             for name in ("_throttle_starts", "_errors", "_denied", "_hang_jobs", "_duration", "_duration_jobs"):
                 setattr(self, name, getattr(fresh, name))
             self._failing_jobs = fresh._failing_jobs
+            for name in ("_drop_terminal", "_duplicate_terminal", "_reorder_logs", "_log_delay", "_bursts"):
+                setattr(self, name, getattr(fresh, name))
             self.conflict_as_validation = False
             self._rate = fresh._rate
 
@@ -159,6 +220,11 @@ class Faults:
                 "forcedJobDuration": self._duration,
                 "forcedJobDurationJobs": self._duration_jobs,
                 "failNextJobs": len(self._failing_jobs),
+                "dropTerminalLogEvents": self._drop_terminal,
+                "duplicateTerminalLogEvents": self._duplicate_terminal,
+                "reorderLogEvents": self._reorder_logs,
+                "logEventDelaySeconds": self._log_delay,
+                "logDocumentBursts": list(self._bursts),
                 "conflictAsValidation": self.conflict_as_validation,
                 "startRateLimit": None
                 if self._rate is None
@@ -205,7 +271,21 @@ class Faults:
                 plan.never_finishes = True
             if self._failing_jobs:
                 plan.failure_reasons = self._failing_jobs.popleft()
+            if self._bursts:
+                plan.burst_documents = self._bursts.popleft()
             return plan
+
+    def plan_terminal_log(self) -> TerminalLogPlan:
+        """Consume the terminal-event switches for one ending job that has a log delivery."""
+        with self._lock:
+            drop, self._drop_terminal = self._drop_terminal > 0, max(0, self._drop_terminal - 1)
+            duplicate, self._duplicate_terminal = self._duplicate_terminal > 0, max(0, self._duplicate_terminal - 1)
+            reorder, self._reorder_logs = self._reorder_logs > 0, max(0, self._reorder_logs - 1)
+            return TerminalLogPlan(drop=drop, duplicate=duplicate, reorder=reorder)
+
+    def log_delay(self) -> float:
+        with self._lock:
+            return self._log_delay
 
 
 _DEFAULT_MESSAGES = {

@@ -54,6 +54,8 @@ class IngestionJob:
     sequence: int = 0
     #: What the job did to each source document (S3 key -> outcome), reported once COMPLETE (None when FAILED).
     documents: dict[str, DocumentOutcome] | None = None
+    #: S3 keys of the previous index the job removes (numberOfDocumentsDeleted), for the application logs.
+    deleted: tuple[str, ...] = ()
 
     @property
     def starting_seconds(self) -> float:

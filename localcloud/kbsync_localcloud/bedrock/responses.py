@@ -73,6 +73,11 @@ CONTROL_ACTIONS = {
     "fail_next_jobs": "fail_next_jobs",
     "report_conflicts_as_validation": "report_conflicts_as_validation",
     "set_start_rate_limit": "set_start_rate_limit",
+    "drop_terminal_log_events": "drop_terminal_log_events",
+    "duplicate_terminal_log_events": "duplicate_terminal_log_events",
+    "reorder_log_events": "reorder_log_events",
+    "delay_log_events": "delay_log_events",
+    "log_document_burst": "log_document_burst",
     "reset": "reset",
 }
 

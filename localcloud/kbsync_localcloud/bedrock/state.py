@@ -11,7 +11,8 @@ import base64
 import binascii
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,16 @@ from typing import Any
 from moto.bedrockagent.models import AgentsforBedrockBackend, bedrockagent_backends
 from moto.moto_api._internal import mock_random
 
-from kbsync_localcloud.bedrock.documents import IndexedDocument, ScanResult, empty_statistics, s3_uri, scan
+from kbsync_localcloud.bedrock import app_logs
+from kbsync_localcloud.bedrock.documents import (
+    IndexedDocument,
+    ScanResult,
+    burst_documents,
+    empty_statistics,
+    s3_uri,
+    scan,
+    with_burst,
+)
 from kbsync_localcloud.bedrock.errors import (
     AccessDeniedException,
     ConflictException,
@@ -138,6 +148,8 @@ class IngestionState:
     _tokens: dict[str, _TokenUse] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _sequence: int = 0
+    #: Jobs whose end the application logs already wrote (app_logs.py), so a second timer writes nothing.
+    logged_ends: set[str] = field(default_factory=set)
 
     @property
     def account_id(self) -> str:
@@ -146,6 +158,16 @@ class IngestionState:
     @property
     def region(self) -> str:
         return str(self.backend.region_name)
+
+    def is_current(self) -> bool:
+        """Whether this is still the backend's state (moto's reset replaces it: pending timers then do nothing)."""
+        return self.backend.__dict__.get(_STATE_ATTRIBUTE) is self
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """The state's lock, for readers outside an API call (the application log timers)."""
+        with self._lock:
+            yield
 
     # -- dispatch ---------------------------------------------------------------------------------------
 
@@ -286,6 +308,7 @@ class IngestionState:
         job = self._new_job(source, params.get("description"), now)
         if token:
             self._tokens[token] = _TokenUse("StartIngestionJob", request, job.job_id)
+        app_logs.job_started(self, job)
         return {"ingestionJob": job.to_dict(now, job_date)}
 
     def _check_concurrency(self, source: DataSource, now: float) -> None:
@@ -318,14 +341,18 @@ class IngestionState:
 
     def _new_job(self, source: DataSource, description: str | None, now: float) -> IngestionJob:
         plan = self.faults.plan_job()
-        result, outcome = self._scan(source, plan)
+        baseline = self._baseline(source)
+        result, outcome = self._scan(source, plan, baseline)
+        duration = plan.duration if plan.duration is not None else planned_duration(result.work_units)
+        if outcome == "COMPLETE" and plan.burst_documents:
+            result = with_burst(result, burst_documents(source.bucket, source.prefix, plan.burst_documents))
         self._sequence += 1
         job = IngestionJob(
             job_id=new_id(),
             knowledge_base_id=source.knowledge_base_id,
             data_source_id=source.data_source_id,
             started_at=now,
-            duration=plan.duration if plan.duration is not None else planned_duration(result.work_units),
+            duration=duration,
             outcome=outcome,
             statistics=result.statistics,
             failure_reasons=result.failure_reasons,
@@ -334,11 +361,14 @@ class IngestionState:
             description=description,
             never_finishes=plan.never_finishes,
             sequence=self._sequence,
+            deleted=tuple(sorted(key for key in baseline if key not in result.documents))
+            if outcome == "COMPLETE"
+            else (),
         )
         self.jobs[job.job_id] = job
         return job
 
-    def _scan(self, source: DataSource, plan: JobPlan) -> tuple[ScanResult, str]:
+    def _scan(self, source: DataSource, plan: JobPlan, baseline: dict[str, IndexedDocument]) -> tuple[ScanResult, str]:
         try:
             objects = list_current_objects(self.account_id, self.region, source.bucket, source.prefix)
         except BucketMissing:
@@ -348,7 +378,7 @@ class IngestionState:
                 "the bucket exists and that the knowledge base role can read it."
             )
             return ScanResult(empty_statistics(), [reason], {}), "FAILED"
-        result = scan(source.bucket, objects, self._baseline(source))
+        result = scan(source.bucket, objects, baseline)
         if plan.failure_reasons is not None:
             partial = empty_statistics()
             partial["numberOfDocumentsScanned"] = result.statistics["numberOfDocumentsScanned"]
@@ -382,6 +412,7 @@ class IngestionState:
                 "Only STARTING or IN_PROGRESS ingestion jobs can be stopped."
             )
         job.stop_requested_at = now
+        app_logs.stop_requested(self, job)
         return {"ingestionJob": job.to_dict(now, job_date)}
 
     def list_ingestion_jobs(self, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -57,10 +57,34 @@ def poll_cost() -> list[Ratio]:
     return found
 
 
+def push_cost() -> list[Ratio]:
+    """Push completion (docs/push-completion.md) against the poll loop, on the same jobs: detection delay in virtual
+    seconds (goal <= 5) and state transitions per job (goal: constant however long the job runs)."""
+    cost = importlib.import_module("kbsync_localcloud.bench.cost")
+    figures = cost.measure_push_versus_poll(JOB_SECONDS)
+    by = {(f.mode, f.jobSeconds): f for f in figures}
+    found = []
+    for seconds in JOB_SECONDS:
+        push, poll = by[("push", seconds)], by[("poll", seconds)]
+        label = f"{seconds / 60:g}-min job"
+        found += [
+            Ratio("push cost", f"detection delay, push (s virtual, {label})", push.noticeDelaySeconds,
+                  f"job's end to the GetJobStatus after the wake (woken by {push.wokenBy or '?'}); goal <= 5 s; "
+                  f"poll: {poll.noticeDelaySeconds:g} s"),
+            Ratio("push cost", f"state transitions per job, push ({label})", float(push.stateTransitions),
+                  f"states entered, whole execution, {push.waitingTransitions} of them waiting for the end; "
+                  f"poll: {poll.stateTransitions} ({poll.waitingTransitions} waiting)"),
+            Ratio("push cost", f"state transitions push / poll ({label})",
+                  push.stateTransitions / poll.stateTransitions, "below 1: push costs fewer transitions"),
+        ]  # fmt: skip
+    return found
+
+
 SECTIONS: dict[str, Callable[[], list[Ratio]]] = {
     "triggers": triggers,
     "local cloud": local_cloud,
     "poll cost": poll_cost,
+    "push cost": push_cost,
 }
 
 
@@ -84,15 +108,41 @@ def readme_table(figures: list[Ratio], started: float, failed: list[str]) -> str
     return "\n".join(lines)
 
 
-def write_readme(path: Path, table: str) -> None:
-    """Replace what lies between README_BEGIN and README_END in `path` with `table` (both markers must be there)."""
+def partial_table(old_block: str, figures: list[Ratio], started: float, failed: list[str]) -> str:
+    """`--only`: the block as it was, its rows of the sections measured now replaced (or added) by the new ones, and
+    a line saying which sections were measured again, when and how long it took (the other rows keep their date)."""
+    measured = {figure.section for figure in figures}
+    lines = old_block.strip("\n").splitlines()
+    kept = [line for line in lines if not (line.startswith("| ") and line.split("|")[1].strip() in measured)]
+    rows = readme_table(figures, started, failed).splitlines()[4:]
+    minutes, seconds = divmod(round(time.time() - started), 60)
+    note = (
+        f"Sections {', '.join(sorted(measured))} measured again by `make bench` (`--only`) on "
+        f"{time.strftime('%Y-%m-%d')} ({minutes} min {seconds} s); the other rows are from the run above."
+    )
+    kept = [line for line in kept if not line.startswith("Sections ")]
+    table_end = (
+        max(i for i, line in enumerate(kept) if line.startswith("|")) + 1
+        if any(line.startswith("|") for line in kept)
+        else len(kept)
+    )
+    return "\n".join([*kept[:table_end], *rows, *kept[table_end:], "", note])
+
+
+def write_readme(
+    path: Path, table: str | None = None, *, partial: tuple[list[Ratio], float, list[str]] | None = None
+) -> None:
+    """Replace what lies between README_BEGIN and README_END in `path` with `table` (both markers must be there);
+    with `partial`, only the rows of the sections measured (partial_table)."""
     text = path.read_text()
-    pattern = re.compile(re.escape(README_BEGIN) + ".*?" + re.escape(README_END), re.DOTALL)
-    if not pattern.search(text):
+    pattern = re.compile(re.escape(README_BEGIN) + "(.*?)" + re.escape(README_END), re.DOTALL)
+    found = pattern.search(text)
+    if not found:
         raise SystemExit(
             f"kbsync_localcloud.bench: {path} has no '{README_BEGIN}' ... '{README_END}' block to write into"
         )
-    path.write_text(pattern.sub(lambda _: f"{README_BEGIN}\n{table}\n{README_END}", text, count=1))
+    block = table if partial is None else partial_table(found.group(1), *partial)
+    path.write_text(pattern.sub(lambda _: f"{README_BEGIN}\n{block}\n{README_END}", text, count=1))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,7 +170,10 @@ def main(argv: list[str] | None = None) -> int:
         for figure in figures:
             print(figure.line())
         measured += figures
-    if args.readme is not None:
+    if args.readme is not None and args.only:
+        write_readme(args.readme, partial=(measured, started, failed))
+        print(f"figures of {', '.join(args.only)} written into {args.readme}")
+    elif args.readme is not None:
         write_readme(args.readme, readme_table(measured, started, failed))
         print(f"figures written into {args.readme}")
     return 1 if failed else 0

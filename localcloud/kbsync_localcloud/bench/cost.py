@@ -88,6 +88,100 @@ def measure(rig: WorkflowRig, faults: Any, clock: Any, job_seconds: float, param
     )
 
 
+#: The states between the job's start being recorded and its outcome: what a longer job repeats (or not).
+OUTCOME_STATES = ("MarkComplete", "MarkPartial", "MarkFailed", "MarkStopped", "MarkTimedOut", "MarkPollFailed")
+
+
+def waiting_transitions(events: list[dict[str, Any]]) -> int:
+    """States entered after RecordJobId and before the outcome's Mark* state: the cost of waiting for the end."""
+    names = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
+    start = names.index("RecordJobId") + 1 if "RecordJobId" in names else 0
+    end = next((i for i, name in enumerate(names) if name in OUTCOME_STATES and i >= start), len(names))
+    return end - start
+
+
+@dataclass
+class CompletionCost:
+    """One job measured with push completion on (docs/push-completion.md) and its poll-loop counterpart."""
+
+    mode: str  # "push" (KnowledgeBaseLogs=on, logs delivered) or "poll" (KnowledgeBaseLogs=off)
+    jobSeconds: float
+    status: str
+    stateTransitions: int
+    waitingTransitions: int
+    noticeDelaySeconds: float
+    wokenBy: str
+
+
+def measure_completion(
+    rig: WorkflowRig, faults: Any, clock: Any, job_seconds: float, mode: str, clients: dict[str, Any]
+) -> CompletionCost:
+    source = rig.new_source({"docs/one.md": b"# one\n"})
+    if mode == "push":
+        rig.enable_logs(source)
+    faults.force_job_duration(job_seconds, count=1)
+    arn = rig.start(rig.request(source))
+    description = rig.wait(arn, timeout=60 + job_seconds * clock.scale * 4)
+    events = rig.history(arn)
+    record = rig.records(source)[0]
+    job = clients["bedrock-agent"].get_ingestion_job(
+        knowledgeBaseId=source.knowledge_base_id,
+        dataSourceId=source.data_source_id,
+        ingestionJobId=record["ingestionJobId"],
+    )["ingestionJob"]
+    ended = clock.virtual(job["updatedAt"].timestamp())
+    looks = [
+        to_virtual(e["timestamp"], clock)
+        for e in events
+        if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "GetJobStatus"
+    ]
+    noticed = min((t for t in looks if t >= ended), default=float("nan"))
+    return CompletionCost(
+        mode=mode,
+        jobSeconds=job_seconds,
+        status=description["status"],
+        stateTransitions=sum(1 for e in events if e["type"].endswith("StateEntered")),
+        waitingTransitions=waiting_transitions(events),
+        noticeDelaySeconds=round(noticed - ended, 1),
+        wokenBy=str(record.get("wokenBy", "")),
+    )
+
+
+def measure_push_versus_poll(
+    job_seconds: tuple[float, ...] = (120.0, 3600.0), time_scale: float = 0.01
+) -> list[CompletionCost]:
+    """The same jobs twice: on a stack deployed with KnowledgeBaseLogs=on (logs delivered: the push wakes the wait)
+    and on one with the default (the poll loop). One local cloud per mode, each deployed from the real template.
+
+    1 virtual second = 10 ms (as the triggers' nights): the local cloud's own latency from the log write to the
+    wake (an asynchronous subscription delivery, two in-process Lambda invocations, the callback) is some 30 ms of
+    real time, which at the poll figure's 2 ms per virtual second would read as 15 virtual seconds of delay that AWS
+    does not have (CloudWatch Logs' own delivery latency is not modelled: docs/push-completion.md)."""
+    from kbsync_localcloud.bedrock import faults
+    from kbsync_localcloud.clock import CLOCK
+    from kbsync_localcloud.cloud import LocalCloud
+    from kbsync_localcloud.deploy import deploy_stack
+
+    results = []
+    for mode, parameters in (("push", {"KnowledgeBaseLogs": "on"}), ("poll", {})):
+        with LocalCloud(time_scale=time_scale) as cloud:
+            outputs = deploy_stack(REPO / "template.yaml", f"kbsync-{mode}", parameters)
+            services = ("stepfunctions", "dynamodb", "s3", "sns", "sqs", "bedrock-agent", "logs")
+            clients = {name: cloud.client(name) for name in services}
+            inbox = AlertInbox(clients["sns"], clients["sqs"], outputs["AlertsTopicArn"], name=f"kbsync-{mode}-alerts")
+            rig = WorkflowRig(clients=clients, outputs=outputs, inbox=inbox)
+            control = faults()
+            control.reset()
+            control.set_start_rate_limit(None)
+            measure_completion(rig, control, CLOCK, 30.0, mode, clients)  # warm-up (first Lambda loads)
+            for seconds in job_seconds:
+                control.reset()
+                control.set_start_rate_limit(None)
+                results.append(measure_completion(rig, control, CLOCK, seconds, mode, clients))
+            control.reset()
+    return results
+
+
 def default_parameters() -> dict[str, str]:
     params = load_template(REPO / "template.yaml")["Parameters"]
     return {name: str(params[name]["Default"]) for name in ("PollIntervalSeconds", "MaxPollIntervalSeconds")}
@@ -122,6 +216,8 @@ def measure_poll_cost(job_seconds: tuple[float, ...] = (120.0, 3600.0), time_sca
 def main() -> None:
     for cost in measure_poll_cost():
         print(json.dumps(asdict(cost)))
+    for completion in measure_push_versus_poll():
+        print(json.dumps(asdict(completion)))
 
 
 if __name__ == "__main__":
