@@ -422,7 +422,9 @@ def refused_dynamodb_queries(count: int) -> Iterator[dict[str, int]]:
 # completion takes (WaitForJobEnd, a wake that is only a wake-up, the wait's Catch).
 
 PUSH_SCENARIOS: dict[str, Scenario] = {}
-PUSH_PARAMETERS = {**STACK_PARAMETERS, "KnowledgeBaseLogs": "on"}
+#: The poll budget is larger than the poll paths' so that, after a lapsed heartbeat (WaitHeartbeatSeconds, 300 s), a
+#: job still running is polled to its end (40 polls of at most 30 s) however busy the machine is.
+PUSH_PARAMETERS = {**STACK_PARAMETERS, "KnowledgeBaseLogs": "on", "PollBudget": "40"}
 
 
 def push_scenario(function: Scenario) -> Scenario:
@@ -496,7 +498,7 @@ def push_heartbeat_lapse(rig: WorkflowRig, faults: Any) -> dict[str, Any]:
     source = rig.new_source(GOOD_DOCS)
     rig.enable_logs(source)
     faults.drop_terminal_log_events(1)
-    faults.force_job_duration(340.0, count=1)  # past the heartbeat, within the poll budget after it (~100 s)
+    faults.force_job_duration(600.0, count=1)  # ends ~300 virtual s after the heartbeat lapses: polled to its end
     scheduler.update_schedule(**settings, State="DISABLED")
     try:
         return run(rig, source)
