@@ -304,7 +304,7 @@ def handle(event: dict[str, Any], jobs: Any, stepfunctions: Any, now: float) -> 
                 {
                     "ingestionJobId": job_id,
                     "error": kbsync_wake.error_code(error) or type(error).__name__,
-                    "message": kbsync_wake.error_message(error),
+                    "errorMessage": kbsync_wake.error_message(error),
                 }
             )
     for reason, count in sorted(outcome.ignored.items()):

@@ -217,7 +217,7 @@ def sweep(
                     "sk": str(record.get("sk")),
                     "ingestionJobId": str(record.get("ingestionJobId")),
                     "error": kbsync_wake.error_code(error) or type(error).__name__,
-                    "message": kbsync_wake.error_message(error),
+                    "errorMessage": kbsync_wake.error_message(error),
                 }
             )
             continue

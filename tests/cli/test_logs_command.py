@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from kbsync.cli import logs
@@ -187,6 +188,13 @@ def stubbed() -> Iterator[tuple[Any, Any, Stubber, Stubber]]:
 
 def nothing_yet(logs_stub: Stubber, bedrock_stub: Stubber) -> None:
     """GetKnowledgeBase, then no delivery source and no delivery (what `read` asks first)."""
+    the_knowledge_base(bedrock_stub)
+    logs_stub.add_client_error("get_delivery_source", "ResourceNotFoundException", "no such source")
+    logs_stub.add_response("describe_deliveries", {"deliveries": []}, {"deliverySourceNames": [f"kbsync-{KB}"]})
+
+
+def the_knowledge_base(bedrock_stub: Stubber) -> None:
+    """GetKnowledgeBase's answer for KB."""
     bedrock_stub.add_response(
         "get_knowledge_base",
         {
@@ -203,8 +211,6 @@ def nothing_yet(logs_stub: Stubber, bedrock_stub: Stubber) -> None:
         },
         {"knowledgeBaseId": KB},
     )
-    logs_stub.add_client_error("get_delivery_source", "ResourceNotFoundException", "no such source")
-    logs_stub.add_response("describe_deliveries", {"deliveries": []}, {"deliverySourceNames": [f"kbsync-{KB}"]})
 
 
 def test_put_delivery_source_denied_names_the_vended_log_permission(stubbed: Any) -> None:
@@ -254,3 +260,114 @@ def test_delivery_pages_are_all_read_and_only_this_sources_kept(stubbed: Any) ->
         "describe_deliveries", {"deliveries": [first]}, {"deliverySourceNames": [f"kbsync-{KB}"], "nextToken": "t"}
     )
     assert logs.deliveries_of(cloudwatch, f"kbsync-{KB}") == [first]
+
+
+# --------------------------------------------------------------------------- what the mutation run asked for
+
+
+def test_a_delivery_source_taken_by_another_resource_names_the_source_and_how_to_see_it(stubbed: Any) -> None:
+    """PutDeliverySource's ConflictException (the name is kbsync's, the source another resource's) is a one-line
+    AWS error naming the source and the command that lists them; any other refusal is not dressed up as one."""
+    cloudwatch, bedrock, logs_stub, bedrock_stub = stubbed
+    nothing_yet(logs_stub, bedrock_stub)
+    logs_stub.add_client_error("put_delivery_source", "ConflictException", "in use by another resource", 400)
+    with pytest.raises(CliError) as raised:
+        logs.enable(cloudwatch, bedrock, STACK, KB)
+    assert raised.value.code == ExitCode.AWS
+    assert raised.value.message.startswith(f"cannot create the delivery source kbsync-{KB} for knowledge base {KB}: ")
+    assert "in use by another resource" in raised.value.message
+    assert "logs describe-delivery-sources" in raised.value.message
+
+    nothing_yet(logs_stub, bedrock_stub)
+    logs_stub.add_client_error("put_delivery_source", "ValidationException", "bad resource arn", 400)
+    with pytest.raises(cloudwatch.exceptions.ValidationException):
+        logs.enable(cloudwatch, bedrock, STACK, KB)
+
+
+def with_a_delivery(logs_stub: Stubber, bedrock_stub: Stubber) -> None:
+    """What `read` asks first, for a knowledge base with kbsync's source and one delivery to kbsync."""
+    the_knowledge_base(bedrock_stub)
+    logs_stub.add_response(
+        "get_delivery_source",
+        {"deliverySource": {"name": f"kbsync-{KB}", "resourceArns": [kb_arn(KB)], "logType": "APPLICATION_LOGS"}},
+        {"name": f"kbsync-{KB}"},
+    )
+    delivery = {"id": "d1", "deliverySourceName": f"kbsync-{KB}", "deliveryDestinationArn": DESTINATION}
+    logs_stub.add_response("describe_deliveries", {"deliveries": [delivery]}, {"deliverySourceNames": [f"kbsync-{KB}"]})
+
+
+def test_disable_of_what_is_already_gone_changes_nothing_and_is_no_error(stubbed: Any) -> None:
+    """Another disable deleted the delivery and the source between the read and the deletes: both deletes find
+    nothing (ResourceNotFoundException), and the result says nothing was deleted."""
+    cloudwatch, bedrock, logs_stub, bedrock_stub = stubbed
+    with_a_delivery(logs_stub, bedrock_stub)
+    logs_stub.add_client_error("delete_delivery", "ResourceNotFoundException", "no such delivery", 400, {"id": "d1"})
+    logs_stub.add_client_error(
+        "delete_delivery_source", "ResourceNotFoundException", "no such source", 400, {"name": f"kbsync-{KB}"}
+    )
+    found, deleted = logs.disable(cloudwatch, bedrock, STACK, KB)
+    assert deleted is False and found.state == "on"
+
+
+def test_a_delete_that_is_denied_names_the_permission_and_any_other_refusal_is_raised(stubbed: Any) -> None:
+    cloudwatch, bedrock, logs_stub, bedrock_stub = stubbed
+    with_a_delivery(logs_stub, bedrock_stub)
+    logs_stub.add_client_error("delete_delivery", "AccessDeniedException", "not authorized", 400, {"id": "d1"})
+    with pytest.raises(CliError) as raised:
+        logs.disable(cloudwatch, bedrock, STACK, KB)
+    assert raised.value.code == ExitCode.AWS
+    assert raised.value.message.startswith(
+        "access denied for DeleteDelivery (AccessDeniedException): the caller needs logs:DeleteDelivery (see "
+    )
+    with_a_delivery(logs_stub, bedrock_stub)
+    logs_stub.add_client_error("delete_delivery", "ThrottlingException", "Rate exceeded", 400, {"id": "d1"})
+    with pytest.raises(ClientError) as throttled:
+        logs.disable(cloudwatch, bedrock, STACK, KB)
+    assert throttled.value.response["Error"]["Code"] == "ThrottlingException"
+
+
+def delivered(*deliveries: dict[str, Any]) -> logs.LogDelivery:
+    return logs.LogDelivery(
+        knowledge_base_id=KB,
+        knowledge_base_arn=kb_arn(KB),
+        source_name=f"kbsync-{KB}",
+        destination_arn=DESTINATION,
+        source={"name": f"kbsync-{KB}", "resourceArns": [kb_arn(KB)], "logType": "APPLICATION_LOGS"},
+        deliveries=list(deliveries),
+    )
+
+
+def test_status_names_each_delivery_by_its_id_and_where_it_goes() -> None:
+    elsewhere = "arn:aws:logs:us-east-1:123456789012:delivery-destination:someone-elses"
+    text = logs.status_text(
+        delivered(
+            {"id": "d1", "deliveryDestinationArn": DESTINATION},
+            {"id": "d2", "deliveryDestinationArn": elsewhere},
+        ),
+        STACK,
+    ).splitlines()
+    assert text[2:4] == [
+        f"  delivery         d1 -> {DESTINATION} (kbsync's log group)",
+        f"  delivery         d2 -> {elsewhere} (elsewhere)",
+    ]
+
+
+def test_the_json_status_names_the_knowledge_base_the_source_and_every_field_of_a_delivery() -> None:
+    delivery = {
+        "id": "d1",
+        "arn": "arn:aws:logs:us-east-1:123456789012:delivery:d1",
+        "deliverySourceName": f"kbsync-{KB}",
+        "deliveryDestinationArn": DESTINATION,
+        "deliveryDestinationType": "CWL",
+        "tags": {"not": "shown"},
+    }
+    found = delivered(delivery)
+    assert found.to_dict() == {
+        "knowledgeBaseId": KB,
+        "knowledgeBaseArn": kb_arn(KB),
+        "state": "on",
+        "deliverySourceName": f"kbsync-{KB}",
+        "deliverySource": found.source,
+        "deliveries": [{k: v for k, v in delivery.items() if k != "tags"}],
+        "destinationArn": DESTINATION,
+    }

@@ -356,3 +356,57 @@ def test_the_reason_leaves_out_the_file_it_names_so_that_files_refused_alike_sha
     assert (entry["count"], entry["keys"]) == (2, ["docs/a.exe", "docs/b.bin"])
     assert kbsync_documents.reason_text("see s3://b/k for details") == "see <file> for details"
     assert kbsync_documents.reason_text("s3://b/k") == "<file>"  # never an empty reason
+
+
+# --- promises the mutation run found unpinned (each test kills the mutants named in docs/testing.md) ----------------
+
+
+def test_a_negative_number_of_keys_shown_shows_none() -> None:
+    merged = docs.merge(None, [failure(f"{c}.pdf", reason="too large") for c in "abcd"])
+    assert (
+        docs.summary_lines(merged, keys_shown=-2) == docs.summary_lines(merged, keys_shown=0) == ["4 files: too large"]
+    )
+
+
+def test_a_uri_with_an_empty_key_keeps_the_bucket_so_the_failure_is_never_nameless() -> None:
+    assert docs.s3_key("s3://bucket/") == "bucket/"
+    assert docs.s3_key("s3:/bucket/") == "bucket/"
+
+
+def jobs_table() -> Any:
+    """A JobsTable resource on a client of its own (a Stubber answers it)."""
+    import boto3
+
+    return boto3.resource(
+        "dynamodb", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    ).Table("jobs")
+
+
+def test_mark_woken_says_whether_this_call_marked_the_wait() -> None:
+    """True when the record still held the token and no wake; False (quietly) when the condition failed: a newer wait
+    or the other path's mark came first; any other refusal is raised for the caller to count."""
+    from botocore.stub import Stubber
+
+    table, key = jobs_table(), {"pk": "DS#KB12345678#DS12345678", "sk": "JOB#2027-01-15T07:50:00Z#manual-x-1"}
+    with Stubber(table.meta.client) as stub:
+        stub.add_response("update_item", {})  # the request is still checked against the service model
+        stub.add_client_error("update_item", "ConditionalCheckFailedException", "The conditional request failed", 400)
+        stub.add_client_error("update_item", "ProvisionedThroughputExceededException", "Rate of requests", 400)
+        assert kbsync_wake.mark_woken(table, key, TOKEN, kbsync_wake.SWEEP, NOW) is True
+        assert kbsync_wake.mark_woken(table, key, TOKEN, kbsync_wake.SWEEP, NOW) is False
+        with pytest.raises(Exception, match="ProvisionedThroughputExceededException"):
+            kbsync_wake.mark_woken(table, key, TOKEN, kbsync_wake.SWEEP, NOW)
+        stub.assert_no_pending_responses()
+
+
+def test_an_aws_error_message_is_one_line_of_at_most_300_characters() -> None:
+    from botocore.exceptions import ClientError
+
+    def error(message: str) -> ClientError:
+        return ClientError({"Error": {"Code": "ThrottlingException", "Message": message}}, "SendTaskSuccess")
+
+    assert kbsync_wake.error_message(error("x" * 300)) == "x" * 300
+    cut = kbsync_wake.error_message(error("y" * 1000))
+    assert len(cut) == 300 and cut.endswith("...")
+    assert kbsync_wake.error_message(error("two\nlines")) == "two\\nlines"
+    assert kbsync_wake.error_message(error("")) == str(error(""))  # no message: the exception's own text

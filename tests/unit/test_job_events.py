@@ -25,7 +25,7 @@ import pytest
 from tests.helpers.functions import FakeLambdaContext, load_function, load_module
 from tests.helpers.stubs import stubbed
 from tests.helpers.tables import moto_jobs_table
-from tests.unit.test_job_watch import iso, put_record, stored, token
+from tests.unit.test_job_watch import iso, put_record, refuse_once, stored, token
 from tests.unit.test_metrics_emf import emf_metrics
 
 fn = load_function("job_events")
@@ -96,17 +96,19 @@ def delivery(*messages: Any, message_type: str = "DATA_MESSAGE") -> dict[str, An
 
 
 class Recorded:
-    """The Table resource, with the name of each call kept in order (the calls still reach moto)."""
+    """The Table resource, with the name of each call kept in order, and its arguments (the calls still reach moto)."""
 
     def __init__(self, table: Any) -> None:
         self.table = table
         self.calls: list[str] = []
+        self.requests: list[tuple[str, dict[str, Any]]] = []
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self.table, name)
 
         def call(**kwargs: Any) -> Any:
             self.calls.append(name)
+            self.requests.append((name, kwargs))
             return method(**kwargs)
 
         return call
@@ -303,7 +305,7 @@ def test_an_aws_error_on_one_job_does_not_stop_the_others(jobs: Any) -> None:
         )
     assert outcome.woken == 1 and stored(jobs, second)["wokenBy"] == "logs"
     assert outcome.errors == [
-        {"ingestionJobId": "JOBAAAAAA1", "error": "ThrottlingException", "message": "Rate exceeded"}
+        {"ingestionJobId": "JOBAAAAAA1", "error": "ThrottlingException", "errorMessage": "Rate exceeded"}
     ]
     assert dict(outcome.ignored) == {"job update failed": 1}
 
@@ -343,3 +345,263 @@ def test_the_handler_logs_reasons_and_counts_never_the_log_content(jobs: Any, mo
     assert [(line["reason"], line["count"]) for line in lines[:2]] == [("not json", 1), ("unknown job", 1)]
     assert "SECRET-CONTENT" not in out and "b.pdf" not in out
     assert stored(jobs, item)["documentFailuresTotal"] == 1
+
+
+# --- promises the mutation run found unpinned (each test kills the mutants named in docs/testing.md) ----------------
+
+
+def checked_against_the_contract(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The status of every event the contract check is run on (the real check still runs)."""
+    import kbsync_contracts
+
+    checked: list[str] = []
+    problems = kbsync_contracts.problems
+
+    def counting(contract: str, document: Any) -> Any:
+        body = document.get("event") if isinstance(document, dict) else None
+        status = body.get("status", body.get("ingestion_job_status")) if isinstance(body, dict) else None
+        checked.append(str(status))
+        return problems(contract, document)
+
+    monkeypatch.setattr(logic.kbsync_contracts, "problems", counting)
+    return checked
+
+
+def test_events_kbsync_does_not_act_on_are_passed_over_without_the_contract_check(
+    jobs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Most of a job's events are documents indexed or scheduled and the job started or crawled: each costs a JSON
+    parse only, so a burst of them stays cheap. Only the events kbsync acts on (a document's stage failure or
+    RESOURCE_IGNORED, the job's end) are checked against the contract."""
+    put_record(jobs, "JOBAAAAAA1")
+    checked = checked_against_the_contract(monkeypatch)
+    quiet = [document_event("JOBAAAAAA1", f"ok/{i}.pdf", status) for i in range(300) for status in ("INDEXED",)]
+    quiet += [document_event("JOBAAAAAA1", "x.pdf", s) for s in ("DELETED", "SCHEDULED_FOR_INGESTION", "FAILED")]
+    quiet += [job_event("JOBAAAAAA1", s) for s in ("INGESTION_JOB_STARTED", "CRAWLING_COMPLETED")]
+    acted_on = [document_event("JOBAAAAAA1", "bad.pdf", "EMBEDDING_FAILED"), job_event("JOBAAAAAA1", "STOPPED")]
+    with stubbed("stepfunctions") as stubs:
+        outcome = logic.handle(delivery(*quiet, *acted_on), jobs, stubs["stepfunctions"].client, NOW)
+    assert checked == ["EMBEDDING_FAILED", "STOPPED"]
+    assert (outcome.failures_merged, outcome.terminal, dict(outcome.ignored)) == (1, 1, {})
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        pytest.param({"status": 42}, id="a document status that is not a string"),
+        pytest.param({"status": ""}, id="an empty document status"),
+        pytest.param({"event": "INDEXED"}, id="an event body that is not an object"),
+        pytest.param({"event": None}, id="no event body"),
+        pytest.param({"event_type": "StartIngestionJob.Other"}, id="an unknown event type"),
+        pytest.param({"event_type": None}, id="no event type"),
+        pytest.param({"job": 42}, id="a job status that is not a string"),
+        pytest.param({"job": ""}, id="an empty job status"),
+        pytest.param({"job-type": "StartIngestionJob.Other"}, id="an unknown type with a job status"),
+        pytest.param({"document": [1]}, id="a message that is not an object"),
+    ],
+)
+def test_an_event_without_a_usable_type_body_or_status_is_checked_and_counted(
+    jobs: Any, monkeypatch: pytest.MonkeyPatch, broken: dict[str, Any]
+) -> None:
+    """Only a well-formed event of a status kbsync ignores is passed over: one whose type, body or status cannot be
+    read is never passed over silently, the contract check counts it."""
+    put_record(jobs, "JOBAAAAAA1")
+    document: Any = document_event("JOBAAAAAA1", "a.pdf", "INDEXED")
+    if "status" in broken:
+        document["event"]["status"] = broken["status"]
+    elif "event" in broken:
+        document["event"] = broken["event"]
+    elif "event_type" in broken:
+        document["event_type"] = broken["event_type"]
+    elif "job" in broken:
+        document = job_event("JOBAAAAAA1", "INGESTION_JOB_STARTED")
+        document["event"]["ingestion_job_status"] = broken["job"]
+    elif "job-type" in broken:
+        document = {**job_event("JOBAAAAAA1", "INGESTION_JOB_STARTED"), "event_type": broken["job-type"]}
+    else:
+        document = broken["document"]
+    checked = checked_against_the_contract(monkeypatch)
+    with stubbed("stepfunctions") as stubs:
+        outcome = logic.handle(delivery(document), jobs, stubs["stepfunctions"].client, NOW)
+    assert len(checked) == 1
+    assert dict(outcome.ignored) == {"not in contract": 1}
+
+
+def racing(jobs: Any, item: dict[str, Any], losses: int) -> Recorded:
+    """The table, where another invocation merges one more failure into the record between each of this one's reads
+    and its write, `losses` times."""
+
+    class Racing(Recorded):
+        lost = 0
+
+        def __getattr__(self, name: str) -> Any:
+            if name == "update_item" and self.lost < losses:
+                self.lost += 1
+                self.table.update_item(
+                    Key={"pk": item["pk"], "sk": item["sk"]},
+                    UpdateExpression="SET documentFailuresVersion = if_not_exists(documentFailuresVersion, :z) + :one",
+                    ExpressionAttributeValues={":z": 0, ":one": 1},
+                )
+            return super().__getattr__(name)
+
+    return Racing(jobs)
+
+
+def test_a_merge_that_loses_its_race_five_times_gives_up_and_counts_the_events(jobs: Any) -> None:
+    """Five read-merge-writes in all: then the job's failure events are counted as not applied (``job update failed``),
+    never as merged, and the invocation goes on."""
+    item = put_record(jobs, "JOBAAAAAA1")
+    table = racing(jobs, item, losses=logic.MAX_MERGE_ATTEMPTS)
+    events = [document_event("JOBAAAAAA1", f"{i}.pdf") for i in range(3)]
+    with stubbed("stepfunctions") as stubs:
+        outcome = logic.handle(delivery(*events), table, stubs["stepfunctions"].client, NOW)
+    assert logic.MAX_MERGE_ATTEMPTS == 5
+    assert table.calls == ["query", *["get_item", "update_item"] * 5]
+    assert (outcome.failures_merged, dict(outcome.ignored), outcome.errors) == (0, {"job update failed": 3}, [])
+    assert "documentFailures" not in stored(jobs, item)
+
+
+def test_a_merge_that_loses_its_race_four_times_is_merged_on_the_fifth(jobs: Any) -> None:
+    item = put_record(jobs, "JOBAAAAAA1")
+    table = racing(jobs, item, losses=logic.MAX_MERGE_ATTEMPTS - 1)
+    with stubbed("stepfunctions") as stubs:
+        outcome = logic.handle(
+            delivery(document_event("JOBAAAAAA1", "a.pdf")), table, stubs["stepfunctions"].client, NOW
+        )
+    assert table.calls == ["query", *["get_item", "update_item"] * 5]
+    assert (outcome.failures_merged, dict(outcome.ignored)) == (1, {})
+    assert (stored(jobs, item)["documentFailuresTotal"], stored(jobs, item)["documentFailuresVersion"]) == (1, 5)
+
+
+def test_every_read_of_the_merge_is_strongly_consistent(jobs: Any) -> None:
+    """The merge reads the version it conditions its write on: an eventually consistent read could return an older
+    one and lose the race on every attempt (moto cannot tell, so the request itself is checked)."""
+    put_record(jobs, "JOBAAAAAA1")
+    table = racing(jobs, put_record(jobs, "JOBAAAAAA1"), losses=1)
+    with stubbed("stepfunctions") as stubs:
+        logic.handle(delivery(document_event("JOBAAAAAA1", "a.pdf")), table, stubs["stepfunctions"].client, NOW)
+    reads = [kwargs for name, kwargs in table.requests if name == "get_item"]
+    assert len(reads) == 2 and all(kwargs["ConsistentRead"] is True for kwargs in reads)
+
+
+class Deleting(Recorded):
+    """The table, where the record is deleted (its job's retention, an operator) just before this invocation's first
+    call named `when`."""
+
+    def __init__(self, table: Any, item: dict[str, Any], when: str) -> None:
+        super().__init__(table)
+        self.item, self.when = item, when
+
+    def __getattr__(self, name: str) -> Any:
+        if name == self.when and self.item:
+            self.table.delete_item(Key={"pk": self.item["pk"], "sk": self.item["sk"]})
+            self.item = {}
+        return super().__getattr__(name)
+
+
+def test_a_record_deleted_after_the_lookup_is_neither_recreated_nor_an_error(jobs: Any) -> None:
+    """Failures for a record that is gone are counted as not applied; its terminal status wakes nothing, counts no
+    wake and no error, and no record is written back."""
+    gone_before_merge = put_record(jobs, "JOBAAAAAA1", **waiting(1))
+    with stubbed("stepfunctions") as stubs:
+        merge = logic.handle(
+            delivery(document_event("JOBAAAAAA1", "a.pdf")),
+            Deleting(jobs, gone_before_merge, "get_item"),
+            stubs["stepfunctions"].client,
+            NOW,
+        )
+    assert (merge.failures_merged, dict(merge.ignored), merge.errors) == (0, {"job update failed": 1}, [])
+
+    gone_before_end = put_record(jobs, "JOBAAAAAA2", started=NOW - 500, **waiting(2))
+    with stubbed("stepfunctions") as stubs:  # no wake: nothing queued
+        end = logic.handle(
+            delivery(job_event("JOBAAAAAA2", "COMPLETE")),
+            Deleting(jobs, gone_before_end, "update_item"),
+            stubs["stepfunctions"].client,
+            NOW,
+        )
+    assert (end.terminal, end.woken, end.errors, dict(end.ignored)) == (1, 0, [], {})
+    assert jobs.scan()["Count"] == 0
+
+
+def test_a_terminal_status_that_dynamodb_refuses_to_write_is_reported(
+    jobs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a record gone is quiet: any other refusal of the logStatus write (throttling past the SDK's retries) is
+    the job's error, by its AWS code and message, and no wake is sent."""
+    put_record(jobs, "JOBAAAAAA1", **waiting(1))
+    refused = refuse_once(
+        jobs, monkeypatch, "update_item", "ProvisionedThroughputExceededException", "Rate of requests"
+    )
+    with stubbed("stepfunctions") as stubs:
+        outcome = logic.handle(delivery(job_event("JOBAAAAAA1", "COMPLETE")), jobs, stubs["stepfunctions"].client, NOW)
+    assert refused == ["update_item"]
+    assert outcome.errors == [
+        {
+            "ingestionJobId": "JOBAAAAAA1",
+            "error": "ProvisionedThroughputExceededException",
+            "errorMessage": "Rate of requests",
+        }
+    ]
+    assert (outcome.woken, dict(outcome.ignored)) == (0, {"job update failed": 1})
+
+
+def test_the_job_index_is_read_to_its_last_page(jobs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job id held by records of two knowledge bases, one record per page of the byJobId query: both are found, and
+    each gets its own knowledge base's events."""
+    ours = put_record(jobs, "JOBAAAAAA1")
+    other_kb = "KBOTHER123"
+    theirs = put_record(jobs, "JOBAAAAAA1", started=NOW - 500, pk=f"DS#{other_kb}#{DS}", knowledgeBaseId=other_kb)
+    pages: list[int] = []
+    query = jobs.query
+
+    def one_per_page(**kwargs: Any) -> Any:
+        page = query(Limit=1, **kwargs)
+        pages.append(page["Count"])
+        return page
+
+    monkeypatch.setattr(jobs, "query", one_per_page)
+    other_arn = ARN.replace(KB, other_kb)
+    with stubbed("stepfunctions") as stubs:
+        outcome = logic.handle(
+            delivery(job_event("JOBAAAAAA1", "FAILED"), job_event("JOBAAAAAA1", "STOPPED", kb_arn=other_arn)),
+            jobs,
+            stubs["stepfunctions"].client,
+            NOW,
+        )
+    assert pages[:2] == [1, 1]
+    assert (outcome.jobs, dict(outcome.ignored)) == (2, {})
+    assert (stored(jobs, ours)["logStatus"], stored(jobs, theirs)["logStatus"]) == ("FAILED", "STOPPED")
+
+
+def test_of_two_terminal_statuses_in_one_batch_the_last_one_is_kept_and_wakes(jobs: Any) -> None:
+    item = put_record(jobs, "JOBAAAAAA1", **waiting(1))
+    with stubbed("stepfunctions") as stubs:
+        stubs["stepfunctions"].add_response("send_task_success", {}, wake_params(1, "JOBAAAAAA1", "COMPLETE"))
+        outcome = logic.handle(
+            delivery(job_event("JOBAAAAAA1", "FAILED"), job_event("JOBAAAAAA1", "COMPLETE")),
+            jobs,
+            stubs["stepfunctions"].client,
+            NOW,
+        )
+    assert (outcome.terminal, outcome.woken) == (1, 1)
+    assert stored(jobs, item)["logStatus"] == "COMPLETE"
+
+
+def test_the_handler_logs_each_jobs_aws_error(jobs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job whose events could not be applied gets one WARNING with its job id and the AWS error code and message
+    (never a stack trace), before the summary."""
+    from tests.helpers.logs import log_lines
+
+    monkeypatch.setattr(fn, "SETTINGS", Settings(jobs_table="jobs"))
+    put_record(jobs, "JOBAAAAAA1", **waiting(1))
+    with log_lines(fn) as lines, stubbed("stepfunctions") as stubs:
+        monkeypatch.setattr(fn.CLIENTS, "stepfunctions", lambda: stubs["stepfunctions"].client)
+        stubs["stepfunctions"].add_client_error("send_task_success", "ThrottlingException", "Rate exceeded", 400)
+        fn.lambda_handler(delivery(job_event("JOBAAAAAA1", "COMPLETE")), FakeLambdaContext())
+        ignored, warning, summary = lines()
+    assert (ignored["reason"], ignored["count"]) == ("job update failed", 1)
+    assert (warning["level"], warning["message"]) == ("WARNING", "cannot apply a job's log events")
+    assert (warning["ingestionJobId"], warning["error"]) == ("JOBAAAAAA1", "ThrottlingException")
+    assert "Rate exceeded" in warning.values()  # the AWS message, under a key of its own
+    assert summary["message"] == "applied knowledge base log events"

@@ -262,13 +262,13 @@ def test_one_failing_record_does_not_stop_the_sweep(jobs: Any) -> None:
             "sk": throttled["sk"],
             "ingestionJobId": "JOBAAAAAA1",
             "error": "ThrottlingException",
-            "message": "Rate exceeded",
+            "errorMessage": "Rate exceeded",
         },
         {
             "sk": denied["sk"],
             "ingestionJobId": "JOBAAAAAA2",
             "error": "AccessDeniedException",
-            "message": "not authorized to SendTaskHeartbeat",
+            "errorMessage": "not authorized to SendTaskHeartbeat",
         },
     ]
     assert "wokenAt" not in stored(jobs, throttled) and stored(jobs, throttled)["nextCheckAt"] == iso(NOW - 1)
@@ -347,3 +347,225 @@ def test_the_handler_runs_the_wait_and_the_schedule_with_its_clients(
         schedule = {"source": "kbsync.job-watch-schedule", "scheduledTime": "2027-01-15T08:00:00Z"}
         result = fn.lambda_handler(schedule, Context())
     assert (result["waiting"], result["heartbeats"], result["checked"]) == (1, 1, 0)
+
+
+# --- promises the mutation run found unpinned (each test kills the mutants named in docs/testing.md) ----------------
+
+
+def refuse_once(jobs: Any, monkeypatch: pytest.MonkeyPatch, operation: str, code: str, message: str) -> list[str]:
+    """The table's next `operation` (a Table resource method: update_item, get_item...) is answered with DynamoDB's
+    error `code` by a Stubber on the table's own client (the request is still checked against the service model);
+    every other call goes to moto. Returns the refused operations, to check that the refusal happened."""
+    from botocore.stub import Stubber
+
+    original, refused = getattr(jobs, operation), []
+
+    def refuse(**kwargs: Any) -> Any:
+        monkeypatch.setattr(jobs, operation, original)
+        refused.append(operation)
+        with Stubber(jobs.meta.client) as stubber:
+            stubber.add_client_error(operation, code, message, 400)
+            return original(**kwargs)
+
+    monkeypatch.setattr(jobs, operation, refuse)
+    return refused
+
+
+def test_a_record_whose_wait_was_woken_or_replaced_meanwhile_is_not_rescheduled(jobs: Any) -> None:
+    """The sweep read the record, then the logs woke its wait (or a new wait stored its token) before the reschedule:
+    the conditional write leaves the newer state alone, and that is no error."""
+    as_read = put_record(jobs, "JOBAAAAAA1", **waiting(1, NOW, wait=15))
+    jobs.update_item(  # the logs' wake, after the sweep's read
+        Key={"pk": as_read["pk"], "sk": as_read["sk"]},
+        UpdateExpression="SET wokenAt = :at, wokenBy = :by",
+        ExpressionAttributeValues={":at": iso(NOW - 1), ":by": "logs"},
+    )
+    assert logic.reschedule(jobs, as_read, SETTINGS, NOW) == 23
+    record = stored(jobs, as_read)
+    assert (record["nextCheckAt"], record["checkWaitSeconds"], record["wokenBy"]) == (iso(NOW), 15, "logs")
+
+    replaced = put_record(jobs, "JOBAAAAAA2", started=NOW - 500, **waiting(2, NOW, wait=15))
+    jobs.update_item(  # a new wait's token, with its own first check
+        Key={"pk": replaced["pk"], "sk": replaced["sk"]},
+        UpdateExpression="SET waitToken = :token, nextCheckAt = :next",
+        ExpressionAttributeValues={":token": token(3), ":next": iso(NOW + 15)},
+    )
+    logic.reschedule(jobs, replaced, SETTINGS, NOW)
+    assert (stored(jobs, replaced)["nextCheckAt"], stored(jobs, replaced)["checkWaitSeconds"]) == (iso(NOW + 15), 15)
+
+
+def test_a_reschedule_that_dynamodb_refuses_is_reported_by_the_sweep(
+    jobs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the lost condition is quiet: any other refusal (throttling past the SDK's retries) reaches the sweep's
+    errors, and the record keeps its due check for the next run."""
+    item = put_record(jobs, "JOBAAAAAA1", **waiting(1, NOW - 1))
+    refused = refuse_once(
+        jobs, monkeypatch, "update_item", "ProvisionedThroughputExceededException", "Rate of requests"
+    )
+    with stubbed("stepfunctions", "bedrock-agent") as stubs:
+        sfn, agent = stubs["stepfunctions"], stubs["bedrock-agent"]
+        sfn.add_response("send_task_heartbeat", {}, {"taskToken": token(1)})
+        agent.add_response("get_ingestion_job", bedrock_job("JOBAAAAAA1", "IN_PROGRESS"), get_params("JOBAAAAAA1"))
+        done = logic.sweep(jobs, sfn.client, agent.client, SETTINGS, NOW)
+    assert refused == ["update_item"]
+    assert done.rescheduled == 0
+    assert done.errors == [
+        {
+            "sk": item["sk"],
+            "ingestionJobId": "JOBAAAAAA1",
+            "error": "ProvisionedThroughputExceededException",
+            "errorMessage": "Rate of requests",
+        }
+    ]
+    assert stored(jobs, item)["nextCheckAt"] == iso(NOW - 1)
+
+
+def test_a_wait_without_its_last_interval_grows_from_the_shortest_wait(jobs: Any) -> None:
+    """A record whose wait left no checkWaitSeconds is checked again on the schedule's first step from 1 s (2 s), not
+    at once and not later than that."""
+    item = put_record(jobs, "JOBAAAAAA1", waitToken=token(1), nextCheckAt=iso(NOW))
+    assert logic.reschedule(jobs, item, SETTINGS, NOW) == kbsync_polling.next_wait(1, 300) == 2
+    assert (stored(jobs, item)["checkWaitSeconds"], stored(jobs, item)["nextCheckAt"]) == (2, iso(NOW + 2))
+
+
+def test_a_check_time_that_cannot_be_read_makes_the_record_due(jobs: Any) -> None:
+    """An unreadable nextCheckAt never stops the sweep nor hides the job: it is checked now, and rescheduled."""
+    assert logic.when("not a time") is None and logic.when(None) is None
+    assert logic.when("2027-01-15T08:00:00Z") == NOW
+    item = put_record(jobs, "JOBAAAAAA1", **{**waiting(1, NOW, wait=15), "nextCheckAt": "soon"})
+    with stubbed("stepfunctions", "bedrock-agent") as stubs:
+        sfn, agent = stubs["stepfunctions"], stubs["bedrock-agent"]
+        sfn.add_response("send_task_heartbeat", {}, {"taskToken": token(1)})
+        agent.add_response("get_ingestion_job", bedrock_job("JOBAAAAAA1", "IN_PROGRESS"), get_params("JOBAAAAAA1"))
+        done = logic.sweep(jobs, sfn.client, agent.client, SETTINGS, NOW)
+    assert (done.checked, done.rescheduled, done.errors) == (1, 1, [])
+    assert stored(jobs, item)["nextCheckAt"] == iso(NOW + 23)
+
+
+@pytest.mark.parametrize(("remaining", "stops"), [(logic.RESERVE_MS, False), (logic.RESERVE_MS - 1, True)])
+def test_the_sweep_keeps_five_seconds_of_its_invocation_in_reserve(jobs: Any, remaining: int, stops: bool) -> None:
+    """With exactly the reserve left a record is still watched; with less, the sweep stops before it."""
+    assert logic.RESERVE_MS == 5_000
+    put_record(jobs, "JOBAAAAAA1", **waiting(1, NOW + 60))
+    with stubbed("stepfunctions", "bedrock-agent") as stubs:
+        if not stops:
+            stubs["stepfunctions"].add_response("send_task_heartbeat", {}, {"taskToken": token(1)})
+        done = logic.sweep(
+            jobs,
+            stubs["stepfunctions"].client,
+            stubs["bedrock-agent"].client,
+            SETTINGS,
+            NOW,
+            remaining_ms=lambda: remaining,
+        )
+    assert (done.stopped_early, done.waiting, done.heartbeats) == (stops, 0 if stops else 1, 0 if stops else 1)
+
+
+def test_a_sweep_that_stops_reads_no_more_of_the_index(jobs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Out of time, the sweep makes no further call at all (no next page, no other status): the invocation's last
+    seconds are not spent reading records it will not watch. The next run, a minute later, starts over."""
+    for i in range(3):
+        put_record(jobs, f"JOBAAAAAC{i}", "IN_PROGRESS", NOW - 900 + i, **waiting(i, NOW + 60))
+    put_record(jobs, "JOBAAAAAC9", "STARTING", NOW - 100, **waiting(9, NOW + 60))
+    calls: list[str] = []
+    query = jobs.query
+
+    def one_per_page(**kwargs: Any) -> Any:
+        calls.append("query")
+        return query(Limit=1, **kwargs)
+
+    left = iter([60_000])
+
+    def remaining() -> int:  # one record's worth of time, then none
+        calls.append("clock")
+        return next(left, 10)
+
+    monkeypatch.setattr(jobs, "query", one_per_page)
+    with stubbed("stepfunctions", "bedrock-agent") as stubs:
+        stubs["stepfunctions"].add_response("send_task_heartbeat", {}, {"taskToken": token(9)})
+        done = logic.sweep(
+            jobs, stubs["stepfunctions"].client, stubs["bedrock-agent"].client, SETTINGS, NOW, remaining_ms=remaining
+        )
+    assert (done.stopped_early, done.waiting, done.heartbeats) == (True, 1, 1)
+    assert calls == ["query", "clock", "query", "clock"]
+
+
+def test_the_settings_defaults_are_the_environments_defaults() -> None:
+    """The dataclass's default (what a caller without an environment gets) is the one `from_env` falls back to, and
+    both are the template's MaxPollIntervalSeconds default: the sweep's checks grow like the poll loop's waits."""
+    from tests.helpers.sam import load_template
+
+    from_env = Settings.from_env({"JOBS_TABLE": "jobs"})
+    assert Settings(jobs_table="jobs") == from_env
+    default = int(load_template()["Parameters"]["MaxPollIntervalSeconds"]["Default"])
+    assert from_env.max_poll_interval_seconds == default == 300
+
+
+def test_the_handler_logs_the_wait_with_its_job_and_the_sweep_with_its_counts(
+    jobs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.helpers.logs import log_lines
+
+    monkeypatch.setattr(fn, "SETTINGS", SETTINGS)
+    item = put_record(jobs, "JOBAAAAAA1")
+    schedule = {"source": "kbsync.job-watch-schedule", "scheduledTime": "2027-01-15T08:00:00Z"}
+    with log_lines(fn) as lines, stubbed("stepfunctions", "bedrock-agent") as stubs:
+        monkeypatch.setattr(fn.CLIENTS, "stepfunctions", lambda: stubs["stepfunctions"].client)
+        monkeypatch.setattr(fn.CLIENTS, "bedrock_agent", lambda: stubs["bedrock-agent"].client)
+        fn.lambda_handler(wait_event(item, 1), Context())
+        stubs["stepfunctions"].add_response("send_task_heartbeat", {}, {"taskToken": token(1)})
+        fn.lambda_handler(schedule, Context())
+        wait, summary = lines()
+    assert (wait["level"], wait["message"]) == ("INFO", "waiting for the job's end")
+    assert (wait["ingestionJobId"], wait["stored"], wait["wokenAtOnce"]) == ("JOBAAAAAA1", True, False)
+    assert (summary["level"], summary["message"]) == ("INFO", "swept the waiting jobs")
+    assert {k: summary[k] for k in ("waiting", "heartbeats", "checked", "stoppedEarly")} == {
+        "waiting": 1,
+        "heartbeats": 1,
+        "checked": 0,
+        "stoppedEarly": False,
+    }
+    assert "errors" not in summary
+
+
+def test_the_handler_logs_each_record_that_failed_with_its_aws_error_and_sums_up_the_sweep(
+    jobs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One WARNING per failed record (its key, its job, the AWS error code and message: never a stack trace), then
+    one summary line with the counts (the errors are in the warnings, not repeated there)."""
+    from tests.helpers.logs import log_lines
+
+    monkeypatch.setattr(fn, "SETTINGS", SETTINGS)
+    failing = put_record(jobs, "JOBAAAAAA1", **waiting(1, NOW + 60))
+    put_record(jobs, "JOBAAAAAA2", started=NOW - 500, **waiting(2, NOW + 60))
+    schedule = {"source": "kbsync.job-watch-schedule", "scheduledTime": "2027-01-15T08:00:00Z"}
+    with log_lines(fn) as lines, stubbed("stepfunctions", "bedrock-agent") as stubs:
+        monkeypatch.setattr(fn.CLIENTS, "stepfunctions", lambda: stubs["stepfunctions"].client)
+        monkeypatch.setattr(fn.CLIENTS, "bedrock_agent", lambda: stubs["bedrock-agent"].client)
+        stubs["stepfunctions"].add_client_error("send_task_heartbeat", "ThrottlingException", "Rate exceeded", 400)
+        stubs["stepfunctions"].add_response("send_task_heartbeat", {}, {"taskToken": token(2)})
+        result = fn.lambda_handler(schedule, Context())
+        warning, summary = lines()
+    assert result["errors"] == [
+        {
+            "sk": failing["sk"],
+            "ingestionJobId": "JOBAAAAAA1",
+            "error": "ThrottlingException",
+            "errorMessage": "Rate exceeded",
+        }
+    ]
+    assert (warning["level"], warning["message"]) == ("WARNING", "cannot watch a waiting job")
+    assert (warning["sk"], warning["ingestionJobId"], warning["error"]) == (
+        failing["sk"],
+        "JOBAAAAAA1",
+        "ThrottlingException",
+    )
+    assert "Rate exceeded" in warning.values()  # the AWS message, under a key of its own
+    assert (summary["level"], summary["message"]) == ("INFO", "swept the waiting jobs")
+    assert {k: summary[k] for k in ("waiting", "heartbeats", "checked")} == {
+        "waiting": 2,
+        "heartbeats": 1,
+        "checked": 0,
+    }
+    assert "errors" not in summary

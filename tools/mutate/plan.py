@@ -299,7 +299,11 @@ PYTHON_TARGETS = (
             "tests/cli/test_show_documents.py",
         ),
     ),
-    Target("schemas/kbsync_wake.py", (*JOB_WATCH_TESTS, *JOB_EVENTS_TESTS)),
-    Target("schemas/kbsync_polling.py", ("tests/unit/test_fn_get_job_status.py", *JOB_WATCH_TESTS)),
+    # tests/unit/test_documents_core.py holds the unit tests of the shared core: kbsync_wake's and kbsync_polling's too.
+    Target("schemas/kbsync_wake.py", ("tests/unit/test_documents_core.py", *JOB_WATCH_TESTS, *JOB_EVENTS_TESTS)),
+    Target(
+        "schemas/kbsync_polling.py",
+        ("tests/unit/test_documents_core.py", "tests/unit/test_fn_get_job_status.py", *JOB_WATCH_TESTS),
+    ),
     Target("kbsync/cli/logs.py", ("tests/cli/test_logs_command.py",)),
 )
