@@ -34,7 +34,7 @@ MAX_REASON_CHARS = int(_REASONS_CONTRACT["items"]["maxLength"])
 WAIT_GROWTH = kbsync_polling.WAIT_GROWTH
 #: The statuses that end a job: the poll that first sees one is the job's last (the state machine leaves the loop),
 #: so the job's metrics are emitted there, once per job attempt.
-TERMINAL_STATUSES = ("COMPLETE", "FAILED", "STOPPED")
+TERMINAL_STATUSES = kbsync_polling.TERMINAL_STATUSES
 
 _client: Any = None
 

@@ -40,6 +40,7 @@ import kbsync_contracts
 import kbsync_documents
 import kbsync_keys
 import kbsync_metrics
+import kbsync_polling
 import kbsync_values
 import kbsync_wake
 from aws_lambda_powertools.utilities.data_classes import CloudWatchLogsEvent
@@ -50,7 +51,7 @@ CONTRACT = "kb-log-event"
 JOB_EVENT = "StartIngestionJob.StatusChanged"
 BY_JOB_ID_INDEX = "byJobId"
 #: The job statuses of the logs that end a job (the others, INGESTION_JOB_STARTED and CRAWLING_COMPLETED, do not).
-TERMINAL_STATUSES = frozenset({"COMPLETE", "FAILED", "STOPPED"})
+TERMINAL_STATUSES = kbsync_polling.TERMINAL_STATUSES
 #: Read-merge-write attempts per job when another invocation wrote the record between our read and our write.
 MAX_MERGE_ATTEMPTS = 5
 #: Log events not applied, by reason (one EMF line per reason per invocation).

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
+import kbsync_freshness
 import kbsync_keys
 import kbsync_metrics
 import kbsync_polling
@@ -40,7 +40,7 @@ BY_STATUS_INDEX = "byStatus"
 #: The record statuses of a job that may wait on a token (the record follows Bedrock's status while it runs).
 WAITING_STATUSES = ("STARTING", "IN_PROGRESS")
 #: The job statuses that end a wait.
-TERMINAL_STATUSES = frozenset({"COMPLETE", "FAILED", "STOPPED"})
+TERMINAL_STATUSES = kbsync_polling.TERMINAL_STATUSES
 #: GetIngestionJob calls of one sweep (the checks that were due).
 SWEEP_CHECKS = kbsync_metrics.SWEEP_CHECKS
 #: A sweep stops when less than this much of the invocation is left (the next run, a minute later, goes on).
@@ -54,11 +54,10 @@ class UnknownJobRecord(LookupError):
 
 
 def when(iso: Any) -> float | None:
-    """An ISO 8601 UTC time of the record ('2026-11-22T05:04:05Z') as epoch seconds; None if absent or unreadable."""
-    try:
-        return datetime.fromisoformat(str(iso).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+    """An ISO 8601 UTC time of the record ('2026-11-22T05:04:05Z') as epoch seconds; None if absent or unreadable
+    (the shared core's one parser of stored times, kbsync_freshness.parse_time)."""
+    parsed = kbsync_freshness.parse_time(iso)
+    return parsed.timestamp() if parsed is not None else None
 
 
 # --- wait -------------------------------------------------------------------------------------------------------------

@@ -410,3 +410,13 @@ def test_an_aws_error_message_is_one_line_of_at_most_300_characters() -> None:
     assert len(cut) == 300 and cut.endswith("...")
     assert kbsync_wake.error_message(error("two\nlines")) == "two\\nlines"
     assert kbsync_wake.error_message(error("")) == str(error(""))  # no message: the exception's own text
+
+
+def test_the_statuses_that_end_a_job_are_the_wake_contracts_statuses() -> None:
+    """One set (kbsync_polling.TERMINAL_STATUSES) ends the poll loop, the sweep's check and a log event's wait; the
+    wake the state machine reads names only those."""
+    import kbsync_contracts
+    import kbsync_polling
+
+    enum = kbsync_contracts.schema("job-wake")["properties"]["status"]["enum"]
+    assert set(enum) == kbsync_polling.TERMINAL_STATUSES == {"COMPLETE", "FAILED", "STOPPED"}
